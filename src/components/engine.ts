@@ -1,0 +1,116 @@
+/** Turn the component playbooks and a host's template context into the host's desired state. Pure but for reading templates. */
+import type { DesiredHost } from '../model/desired.js';
+import type { TemplateContext } from '../render/context.js';
+import { compile, renderString } from '../render/handlebars.js';
+import { readTemplate } from './load.js';
+import type { ComponentSpec, When } from './types.js';
+
+export function matches(when: When | undefined, features: Record<string, string | boolean>): boolean {
+  if (!when) return true;
+  return Object.entries(when).every(([k, v]) => {
+    const actual = features[k];
+    return Array.isArray(v) ? v.includes(actual as string | boolean) : actual === v;
+  });
+}
+
+function items(ctx: TemplateContext, foreach: string | undefined): Array<Record<string, unknown>> {
+  if (!foreach) return [ctx as unknown as Record<string, unknown>];
+  const list = (ctx as unknown as Record<string, unknown>)[foreach];
+  if (!Array.isArray(list)) throw new Error(`internal: foreach "${foreach}" is not a list of the template context`);
+  return list.map((item: unknown) => ({ ...ctx, item }));
+}
+
+export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): DesiredHost {
+  let ctx = baseCtx;
+  const f = ctx.features;
+  const out: DesiredHost = {
+    host: ctx.host,
+    os: ctx.os,
+    components: [],
+    packages: [],
+    users: [],
+    directories: [],
+    files: [],
+    commands: [],
+    validations: [],
+    services: [],
+    ports: [],
+  };
+  const active = specs.filter((spec) => matches(spec.when, f));
+  // Ports first: templates (the firewall) see every port the active components open.
+  const portSet = new Set<number>([22, ctx.host.ssh.port]);
+  for (const spec of active) for (const p of spec.ports ?? []) if (matches(p.when, f)) portSet.add(p.port);
+  ctx = { ...ctx, ports: [...portSet].sort((a, b) => a - b) };
+  const r = (s: string, c: object = ctx) => renderString(s, c);
+  for (const spec of active) {
+    const component = spec.name;
+    out.components.push(component);
+    for (const p of spec.packages?.[ctx.os.family] ?? []) if (!out.packages.includes(p)) out.packages.push(p);
+    for (const u of spec.users ?? []) {
+      if (!matches(u.when, f)) continue;
+      const uid = u.uid === undefined ? undefined : Number(r(String(u.uid)));
+      out.users.push({
+        name: r(u.name),
+        group: r(u.group ?? u.name),
+        ...(uid !== undefined ? { uid } : {}),
+        home: r(u.home ?? '/nonexistent'),
+        system: u.system ?? true,
+        component,
+      });
+    }
+    for (const d of spec.directories ?? []) {
+      if (!matches(d.when, f)) continue;
+      out.directories.push({ path: r(d.path), owner: r(d.owner ?? 'root'), group: r(d.group ?? 'root'), mode: d.mode ?? '0755', component });
+    }
+    for (const file of spec.files ?? []) {
+      if (!matches(file.when, f)) continue;
+      const template = compile(readTemplate(file.template), file.template);
+      for (const c of items(ctx, file.foreach)) {
+        out.files.push({
+          path: r(file.dest, c),
+          content: template(c),
+          owner: r(file.owner ?? 'root', c),
+          group: r(file.group ?? 'root', c),
+          mode: file.mode ?? '0644',
+          secret: file.secret ?? false,
+          component,
+          notify: (file.notify ?? []).map((n) => r(n, c)),
+        });
+      }
+    }
+    for (const cmd of spec.commands ?? []) {
+      if (!matches(cmd.when, f)) continue;
+      for (const c of items(ctx, cmd.foreach)) {
+        out.commands.push({
+          name: r(cmd.name, c),
+          run: r(cmd.run, c),
+          ...(cmd.creates !== undefined ? { creates: r(cmd.creates, c) } : {}),
+          ...(cmd.unless !== undefined ? { unless: r(cmd.unless, c) } : {}),
+          component,
+          notify: (cmd.notify ?? []).map((n) => r(n, c)),
+        });
+      }
+    }
+    for (const v of spec.validate ?? []) {
+      if (!matches(v.when, f)) continue;
+      out.validations.push({ name: r(v.name), run: r(v.run), component });
+    }
+    for (const s of spec.services ?? []) {
+      if (!matches(s.when, f)) continue;
+      const unit = r(s.unit);
+      out.services.push({
+        key: s.key,
+        unit,
+        component,
+        reload: r(s.reload ?? `systemctl reload ${unit}`),
+        restart: r(s.restart ?? `systemctl restart ${unit}`),
+      });
+    }
+    for (const p of spec.ports ?? []) {
+      if (!matches(p.when, f)) continue;
+      out.ports.push({ port: p.port, proto: p.proto ?? 'tcp', component });
+    }
+  }
+  out.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out;
+}

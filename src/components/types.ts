@@ -1,0 +1,32 @@
+/** The shape of a component playbook (playbooks/<name>.yaml). Strings may hold Handlebars expressions. */
+import type { OsFamily } from '../model/site.js';
+
+/** Every key must equal the render context's feature of that name (`os`, `mta`, `imap`, `pop3`, `dkim`, `tls`). */
+export type When = Record<string, string | boolean | Array<string | boolean>>;
+
+export interface ComponentSpec {
+  name: string;
+  description?: string;
+  when?: When;
+  /** Install order among components: lower first (default 50). */
+  order?: number;
+  packages?: Partial<Record<OsFamily, string[]>>;
+  users?: Array<{ name: string; group?: string; uid?: string | number; home?: string; system?: boolean; when?: When }>;
+  directories?: Array<{ path: string; owner?: string; group?: string; mode?: string; when?: When }>;
+  files?: Array<{
+    template: string;
+    dest: string;
+    owner?: string;
+    group?: string;
+    mode?: string;
+    secret?: boolean;
+    notify?: string[];
+    when?: When;
+    /** Render once per item of this context list (e.g. "domains"); the item is `item` in dest and template. */
+    foreach?: string;
+  }>;
+  commands?: Array<{ name: string; run: string; creates?: string; unless?: string; notify?: string[]; when?: When; foreach?: string }>;
+  validate?: Array<{ name: string; run: string; when?: When }>;
+  services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;
+  ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When }>;
+}

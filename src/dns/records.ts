@@ -1,0 +1,120 @@
+/** The DNS records of one mail domain, as data. Pure. */
+import type { Domain, Site } from '../model/site.js';
+import type { SiteState } from '../state/state.js';
+
+export interface DnsRecord {
+  /** Owner name relative to the zone origin ("@" for the apex). */
+  name: string;
+  type: 'SOA' | 'NS' | 'A' | 'AAAA' | 'MX' | 'TXT' | 'CNAME' | 'SRV';
+  /** Presentation-format data (TXT: the strings, unquoted, each <= 255 bytes). */
+  data: string | string[];
+  comment?: string;
+}
+
+export interface ZoneModel {
+  domain: string;
+  ttl: number;
+  records: DnsRecord[];
+  /** Lines of commentary (no data): PTR to set at the provider, DKIM not generated yet... */
+  notes: string[];
+}
+
+const fq = (n: string) => (n.endsWith('.') ? n : `${n}.`);
+
+/** Name of `fqdn` relative to `origin`, or null when it lies outside the zone. */
+export function relativeName(fqdn: string, origin: string): string | null {
+  const n = fqdn.replace(/\.$/, '').toLowerCase();
+  if (n === origin) return '@';
+  return n.endsWith(`.${origin}`) ? n.slice(0, -(origin.length + 1)) : null;
+}
+
+/** Split a TXT value into character-strings of at most 255 bytes. */
+export function splitTxt(value: string, max = 255): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < value.length; i += max) out.push(value.slice(i, i + max));
+  return out.length ? out : [''];
+}
+
+export function reverseName(ip: string): string {
+  if (ip.includes(':')) {
+    const parts = ip.split('::');
+    const head = parts[0] ? parts[0].split(':') : [];
+    const tail = parts.length > 1 && parts[1] ? parts[1].split(':') : [];
+    const groups = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
+    const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
+    return `${[...nibbles].reverse().join('.')}.ip6.arpa.`;
+  }
+  return `${ip.split('.').reverse().join('.')}.in-addr.arpa.`;
+}
+
+export function spfValue(site: Site, d: Domain): string {
+  const ips = site.hosts.flatMap((h) => [`ip4:${h.ipv4}`, ...(h.ipv6 ? [`ip6:${h.ipv6}`] : [])]);
+  return ['v=spf1', ...new Set(ips), ...d.spf.include.map((i) => `include:${i}`), d.spf.policy].join(' ');
+}
+
+export function dmarcValue(d: Domain): string {
+  const m = d.dmarc ?? { policy: 'none' as const };
+  const parts = ['v=DMARC1', `p=${m.policy}`];
+  if (m.pct !== undefined) parts.push(`pct=${m.pct}`);
+  if (m.rua) parts.push(`rua=${m.rua.startsWith('mailto:') ? m.rua : `mailto:${m.rua}`}`);
+  if (m.ruf) parts.push(`ruf=${m.ruf.startsWith('mailto:') ? m.ruf : `mailto:${m.ruf}`}`);
+  return parts.join('; ');
+}
+
+export function dkimValue(algorithm: 'rsa' | 'ed25519', publicKey: string): string {
+  return `v=DKIM1; k=${algorithm}; p=${publicKey}`;
+}
+
+/** Every record of the zone of `d`, in a stable order. The SOA is added by the zone writer. */
+export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
+  const origin = d.name;
+  const records: DnsRecord[] = [];
+  const notes: string[] = [];
+  for (const ns of site.dns.nameservers) records.push({ name: '@', type: 'NS', data: fq(ns) });
+  site.hosts.forEach((h, i) => records.push({ name: '@', type: 'MX', data: `${10 * (i + 1)} ${fq(h.hostname)}` }));
+  const taken = new Set<string>();
+  for (const h of site.hosts) {
+    const rel = relativeName(h.hostname, origin);
+    if (rel === null) continue;
+    taken.add(rel);
+    records.push({ name: rel, type: 'A', data: h.ipv4 });
+    if (h.ipv6) records.push({ name: rel, type: 'AAAA', data: h.ipv6 });
+    // HELO identity: receivers check SPF of the name the host greets with.
+    if (rel !== '@') records.push({ name: rel, type: 'TXT', data: splitTxt(`v=spf1 ip4:${h.ipv4}${h.ipv6 ? ` ip6:${h.ipv6}` : ''} -all`) });
+  }
+  records.push({ name: '@', type: 'TXT', data: splitTxt(spfValue(site, d)), comment: 'SPF' });
+  records.push({ name: '_dmarc', type: 'TXT', data: splitTxt(dmarcValue(d)), comment: 'DMARC' });
+  if (d.dkim) {
+    const key = state.dkim[d.name];
+    const owner = `${d.dkim.selector}._domainkey`;
+    if (key && key.selector === d.dkim.selector) {
+      records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: 'DKIM' });
+    } else {
+      notes.push(`DKIM: ${owner}.${origin}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on the host and records its public half), then render this zone again.`);
+    }
+  }
+  const primary = site.hosts[0]!;
+  const target = fq(primary.hostname);
+  const s = site.stack;
+  const cnames: Array<[string, boolean]> = [
+    ['imap', s.imap],
+    ['pop', s.pop3],
+    ['smtp', true],
+  ];
+  for (const [name, on] of cnames) if (on && !taken.has(name)) records.push({ name, type: 'CNAME', data: target });
+  // RFC 6186: "0 0 0 ." says a service is not offered.
+  const srv: Array<[string, number, boolean]> = [
+    ['_submission._tcp', 587, true],
+    ['_submissions._tcp', 465, true],
+    ['_imap._tcp', 143, s.imap],
+    ['_imaps._tcp', 993, s.imap],
+    ['_pop3._tcp', 110, s.pop3],
+    ['_pop3s._tcp', 995, s.pop3],
+  ];
+  for (const [name, port, on] of srv) records.push({ name, type: 'SRV', data: on ? `0 1 ${port} ${target}` : '0 0 0 .' });
+  for (const h of site.hosts) {
+    notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv4)} PTR ${fq(h.hostname)}`);
+    if (h.ipv6) notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv6)} PTR ${fq(h.hostname)}`);
+  }
+  return { domain: d.name, ttl: site.dns.ttl, records, notes };
+}

@@ -1,0 +1,80 @@
+/** What a host should look like, as rendered from the site and the component playbooks. Pure data. */
+import type { Host } from './site.js';
+import type { OsProfile } from '../os/profile.js';
+
+export interface DesiredFile {
+  path: string;
+  content: string;
+  owner: string;
+  group: string;
+  mode: string;
+  /** Holds secrets (password hashes, keys): never shown in a diff or log. */
+  secret: boolean;
+  component: string;
+  /** Handlers to run when the file changes, e.g. "reload postfix". */
+  notify: string[];
+}
+
+export interface DesiredDirectory {
+  path: string;
+  owner: string;
+  group: string;
+  mode: string;
+  component: string;
+}
+
+export interface DesiredUser {
+  name: string;
+  group: string;
+  uid?: number;
+  home: string;
+  system: boolean;
+  component: string;
+}
+
+export interface DesiredCommand {
+  name: string;
+  run: string;
+  /** Skip when this path exists on the host. */
+  creates?: string;
+  /** Skip when this shell test succeeds on the host. */
+  unless?: string;
+  component: string;
+  notify: string[];
+}
+
+export interface DesiredService {
+  /** Logical name used by notify ("postfix"). */
+  key: string;
+  unit: string;
+  component: string;
+  reload: string;
+  restart: string;
+}
+
+export interface DesiredValidation {
+  name: string;
+  /** Shell command run against the staged files; the shell variable $STAGE is the staging root (files at $STAGE/<absolute path>). */
+  run: string;
+  component: string;
+}
+
+export interface DesiredPort {
+  port: number;
+  proto: 'tcp' | 'udp';
+  component: string;
+}
+
+export interface DesiredHost {
+  host: Host;
+  os: OsProfile;
+  components: string[];
+  packages: string[];
+  users: DesiredUser[];
+  directories: DesiredDirectory[];
+  files: DesiredFile[];
+  commands: DesiredCommand[];
+  validations: DesiredValidation[];
+  services: DesiredService[];
+  ports: DesiredPort[];
+}

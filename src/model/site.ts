@@ -1,0 +1,110 @@
+/** The normalized, validated site: what the playbook asks for, with defaults applied. Pure data. */
+
+export type OsFamily = 'debian' | 'rhel';
+export type Mta = 'postfix' | 'exim';
+export type TlsMode = 'self-signed' | 'files' | 'acme';
+export type DkimKeyType = 'rsa-2048' | 'rsa-4096' | 'ed25519';
+export type DmarcPolicy = 'none' | 'quarantine' | 'reject';
+
+/** Where a secret comes from. The value itself is only read when it is needed. */
+export type SecretRef = { kind: 'env'; name: string } | { kind: 'file'; path: string };
+
+export interface SshTarget {
+  address: string;
+  port: number;
+  user: string;
+  identity?: string;
+  hostKey?: string;
+}
+
+export interface Host {
+  name: string;
+  ssh: SshTarget;
+  hostname: string;
+  ipv4: string;
+  ipv6?: string;
+  os: OsFamily | 'auto';
+}
+
+export interface Tls {
+  mode: TlsMode;
+  /** Certificate and key paths on the host (mode files; derived for the other modes). */
+  cert?: string;
+  key?: string;
+  /** Contact address for the ACME account (mode acme). */
+  email?: string;
+}
+
+export interface Stack {
+  mta: Mta;
+  imap: boolean;
+  pop3: boolean;
+  tls: Tls;
+  /** Bytes. */
+  messageSizeLimit: number;
+}
+
+export interface DnsSettings {
+  ttl: number;
+  nameservers: string[];
+  /** RNAME form of the hostmaster address is derived by the zone writer. */
+  hostmaster: string;
+}
+
+export interface Dkim {
+  selector: string;
+  key: DkimKeyType;
+}
+
+export interface Spf {
+  policy: string;
+  include: string[];
+}
+
+export interface Dmarc {
+  policy: DmarcPolicy;
+  rua?: string;
+  ruf?: string;
+  pct?: number;
+}
+
+export interface Mailbox {
+  local: string;
+  address: string;
+  /** Exactly one of hash / secret is set. */
+  passwordHash?: string;
+  passwordSecret?: SecretRef;
+  /** Dovecot quota string such as "2G", and its size in bytes. */
+  quota?: string;
+  quotaBytes?: number;
+  /** Full addresses this mailbox may send as, besides its own. */
+  sendAs: string[];
+}
+
+export interface Alias {
+  local: string;
+  address: string;
+  /** Full addresses, local or external. */
+  targets: string[];
+}
+
+export interface Domain {
+  name: string;
+  dkim?: Dkim;
+  spf: Spf;
+  dmarc?: Dmarc;
+  mailboxes: Mailbox[];
+  aliases: Alias[];
+  /** Full address receiving unknown local parts. */
+  catchAll?: string;
+}
+
+export interface Site {
+  site: string;
+  /** Absolute path of the playbook it was loaded from. */
+  file: string;
+  hosts: Host[];
+  stack: Stack;
+  dns: DnsSettings;
+  domains: Domain[];
+}

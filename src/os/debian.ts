@@ -1,0 +1,25 @@
+import type { OsProfile } from './profile.js';
+
+/** Debian 12+ and Ubuntu 22.04+. */
+export const debian: OsProfile = {
+  family: 'debian',
+  packageManager: 'apt',
+  firewall: 'nftables',
+  selinux: false,
+  paths: {
+    postfix: '/etc/postfix',
+    postfixSpool: '/var/spool/postfix',
+    eximConfig: '/etc/exim4/exim4.conf',
+    dovecot: '/etc/dovecot',
+    opendkimConf: '/etc/opendkim.conf',
+    opendkimDir: '/etc/opendkim',
+    dkimKeys: '/etc/dkimkeys',
+    tls: '/etc/mailops/tls',
+    vmail: '/var/vmail',
+    state: '/var/lib/mailops',
+    caBundle: '/etc/ssl/certs/ca-certificates.crt',
+    nftables: '/etc/nftables.conf',
+  },
+  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables' },
+  users: { postfix: 'postfix', exim: 'Debian-exim', eximGroup: 'Debian-exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
+};

@@ -1,0 +1,25 @@
+/** What differs between OS families: paths, service names, system users, package and firewall tools. */
+import type { OsFamily } from '../model/site.js';
+
+export interface OsProfile {
+  family: OsFamily;
+  packageManager: 'apt' | 'dnf';
+  firewall: 'nftables' | 'firewalld';
+  selinux: boolean;
+  paths: {
+    postfix: string;
+    postfixSpool: string;
+    eximConfig: string;
+    dovecot: string;
+    opendkimConf: string;
+    opendkimDir: string;
+    dkimKeys: string;
+    tls: string;
+    vmail: string;
+    state: string;
+    caBundle: string;
+    nftables: string;
+  };
+  services: { postfix: string; exim: string; dovecot: string; opendkim: string; firewall: string };
+  users: { postfix: string; exim: string; eximGroup: string; dovecot: string; opendkim: string; vmail: string; vmailUid: number };
+}

@@ -1,0 +1,25 @@
+import type { OsProfile } from './profile.js';
+
+/** CentOS Stream, AlmaLinux, Rocky Linux and RHEL 8+ (Exim and OpenDKIM from EPEL). */
+export const rhel: OsProfile = {
+  family: 'rhel',
+  packageManager: 'dnf',
+  firewall: 'firewalld',
+  selinux: true,
+  paths: {
+    postfix: '/etc/postfix',
+    postfixSpool: '/var/spool/postfix',
+    eximConfig: '/etc/exim/exim.conf',
+    dovecot: '/etc/dovecot',
+    opendkimConf: '/etc/opendkim.conf',
+    opendkimDir: '/etc/opendkim',
+    dkimKeys: '/etc/opendkim/keys',
+    tls: '/etc/mailops/tls',
+    vmail: '/var/vmail',
+    state: '/var/lib/mailops',
+    caBundle: '/etc/pki/tls/certs/ca-bundle.crt',
+    nftables: '/etc/sysconfig/nftables.conf',
+  },
+  services: { postfix: 'postfix', exim: 'exim', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'firewalld' },
+  users: { postfix: 'postfix', exim: 'exim', eximGroup: 'exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
+};

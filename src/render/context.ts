@@ -1,0 +1,144 @@
+/**
+ * The data every template sees for one host: the site model flattened into the lists the configs need.
+ * Pure: credentials and DKIM public keys are passed in.
+ */
+import type { Domain, Host, Site } from '../model/site.js';
+import type { OsProfile } from '../os/profile.js';
+
+export interface MailboxView {
+  local: string;
+  domain: string;
+  address: string;
+  /** Dovecot password hash (already resolved from password_hash or the secret). */
+  hash: string;
+  quota?: string;
+  quotaBytes?: number;
+  home: string;
+  maildir: string;
+  sendAs: string[];
+}
+
+export interface AliasView {
+  local: string;
+  domain: string;
+  address: string;
+  targets: string[];
+}
+
+export interface DkimView {
+  domain: string;
+  selector: string;
+  keyType: 'rsa' | 'ed25519';
+  bits: number;
+  /** Private key path on the host (generated there, never leaves it). */
+  keyFile: string;
+  /** DNS name: <selector>._domainkey.<domain> */
+  record: string;
+}
+
+export interface TemplateContext {
+  site: { name: string };
+  host: Host;
+  /** Every host of the site (for multi-MX setups). */
+  hosts: Host[];
+  os: OsProfile;
+  stack: Site['stack'];
+  tls: { mode: string; cert: string; key: string };
+  domains: Array<Domain & { mailboxViews: MailboxView[]; aliasViews: AliasView[] }>;
+  domainNames: string[];
+  mailboxes: MailboxView[];
+  aliases: AliasView[];
+  catchAlls: Array<{ domain: string; target: string }>;
+  /** address → SASL logins allowed to use it as envelope sender (own address + send_as). */
+  senderLogins: Array<{ address: string; logins: string[] }>;
+  dkim: DkimView[];
+  vmail: { user: string; group: string; uid: number; gid: number; home: string };
+  features: Record<string, string | boolean>;
+  /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
+  ports: number[];
+}
+
+export type Credentials = ReadonlyMap<string, string>;
+
+export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string; key: string } {
+  const t = site.stack.tls;
+  if (t.mode === 'files') return { cert: t.cert!, key: t.key! };
+  if (t.mode === 'acme') return { cert: `/etc/letsencrypt/live/${host.hostname}/fullchain.pem`, key: `/etc/letsencrypt/live/${host.hostname}/privkey.pem` };
+  return { cert: `${os.paths.tls}/${host.hostname}.crt`, key: `${os.paths.tls}/${host.hostname}.key` };
+}
+
+export function dkimViews(site: Site, os: OsProfile): DkimView[] {
+  return site.domains
+    .filter((d) => d.dkim)
+    .map((d) => {
+      const k = d.dkim!;
+      return {
+        domain: d.name,
+        selector: k.selector,
+        keyType: k.key === 'ed25519' ? ('ed25519' as const) : ('rsa' as const),
+        bits: k.key === 'rsa-4096' ? 4096 : k.key === 'rsa-2048' ? 2048 : 256,
+        keyFile: `${os.paths.dkimKeys}/${d.name}.${k.selector}.key`,
+        record: `${k.selector}._domainkey.${d.name}`,
+      };
+    });
+}
+
+export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials): TemplateContext {
+  const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
+  const domains = site.domains.map((d) => {
+    const mailboxViews: MailboxView[] = d.mailboxes.map((m) => {
+      const hash = credentials.get(m.address);
+      if (hash === undefined) throw new Error(`internal: no credential resolved for ${m.address}`);
+      const home = `${vmail.home}/${d.name}/${m.local}`;
+      return {
+        local: m.local,
+        domain: d.name,
+        address: m.address,
+        hash,
+        ...(m.quota !== undefined ? { quota: m.quota, quotaBytes: m.quotaBytes! } : {}),
+        home,
+        maildir: `${home}/Maildir`,
+        sendAs: m.sendAs,
+      };
+    });
+    const aliasViews: AliasView[] = d.aliases.map((a) => ({ local: a.local, domain: d.name, address: a.address, targets: a.targets }));
+    return { ...d, mailboxViews, aliasViews };
+  });
+  const mailboxes = domains.flatMap((d) => d.mailboxViews);
+  const owners = new Map<string, Set<string>>();
+  for (const m of mailboxes) {
+    for (const a of [m.address, ...m.sendAs]) {
+      const set = owners.get(a) ?? new Set<string>();
+      set.add(m.address);
+      owners.set(a, set);
+    }
+  }
+  const dkim = dkimViews(site, os);
+  return {
+    site: { name: site.site },
+    host,
+    hosts: site.hosts,
+    os,
+    stack: site.stack,
+    tls: { mode: site.stack.tls.mode, ...tlsPaths(site, host, os) },
+    domains,
+    domainNames: domains.map((d) => d.name),
+    mailboxes,
+    aliases: domains.flatMap((d) => d.aliasViews),
+    catchAlls: site.domains.filter((d) => d.catchAll).map((d) => ({ domain: d.name, target: d.catchAll! })),
+    senderLogins: [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, s]) => ({ address, logins: [...s].sort() })),
+    dkim,
+    vmail,
+    features: {
+      os: os.family,
+      mta: site.stack.mta,
+      imap: site.stack.imap,
+      pop3: site.stack.pop3,
+      dkim: dkim.length > 0,
+      tls: site.stack.tls.mode,
+      firewall: os.firewall,
+      selinux: os.selinux,
+    },
+    ports: [],
+  };
+}

@@ -1,0 +1,35 @@
+/** The Handlebars environment: strict, no HTML escaping (configs are not HTML), a few pure helpers. */
+import Handlebars from 'handlebars';
+
+export const hbs = Handlebars.create();
+
+hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+hbs.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
+hbs.registerHelper('and', (...args: unknown[]) => args.slice(0, -1).every(Boolean));
+hbs.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
+hbs.registerHelper('not', (a: unknown) => !a);
+hbs.registerHelper('join', (xs: unknown, sep: unknown) => (Array.isArray(xs) ? xs.join(typeof sep === 'string' ? sep : ', ') : ''));
+hbs.registerHelper('includes', (xs: unknown, x: unknown) => Array.isArray(xs) && xs.includes(x));
+hbs.registerHelper('lower', (s: unknown) => String(s).toLowerCase());
+hbs.registerHelper('upper', (s: unknown) => String(s).toUpperCase());
+hbs.registerHelper('json', (v: unknown) => JSON.stringify(v));
+hbs.registerHelper('pad', (s: unknown, n: unknown) => String(s).padEnd(Number(n)));
+/** Quote a value for a POSIX shell. */
+hbs.registerHelper('shq', (s: unknown) => `'${String(s).replace(/'/g, `'\\''`)}'`);
+
+const cache = new Map<string, Handlebars.TemplateDelegate>();
+
+export function compile(source: string, name: string): Handlebars.TemplateDelegate {
+  let t = cache.get(name);
+  if (!t) {
+    t = hbs.compile(source, { noEscape: true, preventIndent: false });
+    cache.set(name, t);
+  }
+  return t;
+}
+
+/** Render a short inline template string (paths, commands). */
+export function renderString(template: string, ctx: object): string {
+  if (!template.includes('{{')) return template;
+  return compile(template, `inline:${template}`)(ctx);
+}

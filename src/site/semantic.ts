@@ -1,0 +1,286 @@
+/**
+ * Checks the schema cannot express: name syntax, duplicates, references between mailboxes and aliases,
+ * alias loops, secrets. Runs on the raw data even when the structure has errors, so it guards every access.
+ */
+import type { Diagnostic } from '../model/diagnostic.js';
+import { formatPath, locate } from './locate.js';
+import type { FieldPath } from './locate.js';
+import type { Source } from './source.js';
+import { fqdnProblem, isDnsName, isEmail, isFqdn, isIPv4, isIPv6, localPartProblem, parseSize, passwordHashProblem } from './syntax.js';
+import { secretProblem } from './secrets.js';
+import { dirname } from 'node:path';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+export interface SemanticOptions {
+  /** How a secret whose variable or file is missing is reported. */
+  secrets: 'warning' | 'error' | 'ignore';
+}
+
+class Report {
+  readonly out: Diagnostic[] = [];
+  constructor(private readonly src: Source) {}
+  error(path: FieldPath, message: string, key = false): void {
+    this.add('error', path, message, key);
+  }
+  warning(path: FieldPath, message: string, key = false): void {
+    this.add('warning', path, message, key);
+  }
+  private add(severity: Diagnostic['severity'], path: FieldPath, message: string, key: boolean): void {
+    const pos = locate(this.src, path, key);
+    this.out.push({ severity, file: this.src.file, line: pos.line, column: pos.column, path: formatPath(path), message });
+  }
+}
+
+export function checkSemantics(src: Source, data: unknown, opts: SemanticOptions): Diagnostic[] {
+  const r = new Report(src);
+  if (!isObj(data)) return r.out;
+  checkHosts(r, data['hosts']);
+  checkStack(r, data['stack']);
+  checkDns(r, data['dns']);
+  checkDomains(r, data['domains'], dirname(src.file), opts);
+  return r.out;
+}
+
+function checkFqdn(r: Report, path: FieldPath, v: unknown, what: string): void {
+  const s = str(v);
+  if (s !== undefined && !isFqdn(s)) r.error(path, `${what} ${fqdnProblem(s)}`);
+}
+
+function checkHosts(r: Report, hosts: unknown): void {
+  const names = new Map<string, number>();
+  const hostnames = new Map<string, number>();
+  arr(hosts).forEach((h, i) => {
+    if (!isObj(h)) return;
+    const p = ['hosts', i];
+    const name = str(h['name']);
+    if (name !== undefined) {
+      if (names.has(name)) r.error([...p, 'name'], `duplicate host name "${name}" (also hosts[${names.get(name)}])`);
+      else names.set(name, i);
+    }
+    const hn = str(h['hostname']);
+    checkFqdn(r, [...p, 'hostname'], hn, 'hostname');
+    if (hn !== undefined) {
+      if (hostnames.has(hn)) r.error([...p, 'hostname'], `duplicate hostname "${hn}" (also hosts[${hostnames.get(hn)}])`);
+      else hostnames.set(hn, i);
+    }
+    const v4 = str(h['ipv4']);
+    if (v4 !== undefined && !isIPv4(v4)) r.error([...p, 'ipv4'], `"${v4}" is not an IPv4 address (e.g. 203.0.113.10)`);
+    const v6 = str(h['ipv6']);
+    if (v6 !== undefined && !isIPv6(v6)) r.error([...p, 'ipv6'], `"${v6}" is not an IPv6 address (e.g. 2001:db8::10)`);
+    if (isObj(h['ssh'])) {
+      const addr = str(h['ssh']['address']);
+      if (addr !== undefined && !isIPv4(addr) && !isIPv6(addr) && !/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$/.test(addr)) {
+        r.error([...p, 'ssh', 'address'], `"${addr}" is neither an IP address nor a host name`);
+      }
+      const user = str(h['ssh']['user']);
+      if (user !== undefined && !/^[a-z_][a-z0-9_-]*[$]?$/i.test(user)) r.error([...p, 'ssh', 'user'], `"${user}" is not a valid user name`);
+      const hk = str(h['ssh']['host_key']);
+      if (hk !== undefined && !/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/.test(hk.trim())) {
+        r.error([...p, 'ssh', 'host_key'], 'must be a public host key line such as "ssh-ed25519 AAAA..." (from /etc/ssh/ssh_host_ed25519_key.pub)');
+      }
+    }
+  });
+}
+
+function checkStack(r: Report, stack: unknown): void {
+  if (!isObj(stack)) return;
+  const msl = stack['message_size_limit'];
+  if (msl !== undefined && parseSize(msl) === null) r.error(['stack', 'message_size_limit'], `${JSON.stringify(msl)} is not a size such as 50M`);
+  const size = parseSize(msl);
+  if (size !== null && size < 1024 * 1024) r.error(['stack', 'message_size_limit'], 'must be at least 1M: smaller limits refuse ordinary mail');
+  const tls = stack['tls'];
+  if (isObj(tls)) {
+    const mode = tls['mode'];
+    if (mode === 'files') {
+      for (const f of ['cert', 'key'] as const) {
+        const v = str(tls[f]);
+        if (v === undefined) r.error(['stack', 'tls'], `mode "files" needs "${f}": the ${f === 'cert' ? 'certificate chain' : 'private key'} path on the host`);
+        else if (!v.startsWith('/')) r.error(['stack', 'tls', f], `"${v}" must be an absolute path on the host`);
+      }
+    } else {
+      for (const f of ['cert', 'key'] as const) {
+        if (tls[f] !== undefined) r.error(['stack', 'tls', f], `is only used with mode "files" (mode is "${String(mode)}")`, true);
+      }
+    }
+    const email = str(tls['email']);
+    if (email !== undefined && !isEmail(email)) r.error(['stack', 'tls', 'email'], `"${email}" is not an email address`);
+  }
+}
+
+function checkDns(r: Report, dns: unknown): void {
+  if (!isObj(dns)) return;
+  arr(dns['nameservers']).forEach((ns, i) => checkFqdn(r, ['dns', 'nameservers', i], ns, 'name server'));
+  const hm = str(dns['hostmaster']);
+  if (hm !== undefined && !isEmail(hm)) r.error(['dns', 'hostmaster'], `"${hm}" is not an email address`);
+}
+
+interface LocalIndex {
+  /** domain → local part → kind */
+  names: Map<string, Map<string, 'mailbox' | 'alias'>>;
+}
+
+function buildIndex(domains: unknown[]): LocalIndex {
+  const names = new Map<string, Map<string, 'mailbox' | 'alias'>>();
+  for (const d of domains) {
+    if (!isObj(d)) continue;
+    const dn = str(d['name'])?.toLowerCase();
+    if (dn === undefined) continue;
+    const m = names.get(dn) ?? new Map<string, 'mailbox' | 'alias'>();
+    names.set(dn, m);
+    for (const mb of arr(d['mailboxes'])) {
+      const n = isObj(mb) ? str(mb['name']) : undefined;
+      if (n !== undefined && !m.has(n)) m.set(n, 'mailbox');
+    }
+    if (isObj(d['aliases'])) for (const a of Object.keys(d['aliases'])) if (!m.has(a)) m.set(a, 'alias');
+  }
+  return { names };
+}
+
+/** A reference written in domain `dn`: local part or address → normalized address and whether it is ours. */
+export function resolveTarget(target: string, dn: string, localDomains: ReadonlySet<string>): { address: string; local: boolean } {
+  const t = target.trim();
+  const at = t.lastIndexOf('@');
+  if (at < 0) return { address: `${t}@${dn}`, local: true };
+  const domain = t.slice(at + 1).toLowerCase();
+  return { address: `${t.slice(0, at)}@${domain}`, local: localDomains.has(domain) };
+}
+
+function checkDomains(r: Report, domains: unknown, baseDir: string, opts: SemanticOptions): void {
+  const list = arr(domains);
+  const index = buildIndex(list);
+  const localDomains = new Set(index.names.keys());
+  const seen = new Map<string, number>();
+  const exists = (address: string): boolean => {
+    const at = address.lastIndexOf('@');
+    return index.names.get(address.slice(at + 1))?.has(address.slice(0, at)) ?? false;
+  };
+  /** Checks a reference; returns its address when it is a valid local one. */
+  const checkRef = (path: FieldPath, raw: unknown, dn: string, what: string, allowExternal: boolean): string | undefined => {
+    const t = str(raw);
+    if (t === undefined) return undefined;
+    const { address, local } = resolveTarget(t, dn, localDomains);
+    if (!t.includes('@')) {
+      const prob = localPartProblem(t);
+      if (prob) {
+        r.error(path, `${what} ${prob}`);
+        return undefined;
+      }
+    } else if (!isEmail(t)) {
+      r.error(path, `${what} "${t}" is not a valid address`);
+      return undefined;
+    }
+    if (!local) {
+      if (!allowExternal) r.error(path, `${what} "${t}" is not an address of this site's domains (${[...localDomains].join(', ')})`);
+      return undefined;
+    }
+    if (!exists(address)) {
+      r.error(path, `${what} "${t}" points at ${address}, which is neither a mailbox nor an alias`);
+      return undefined;
+    }
+    return address;
+  };
+
+  const aliasEdges = new Map<string, { targets: string[]; path: FieldPath }>();
+  list.forEach((d, i) => {
+    if (!isObj(d)) return;
+    const p = ['domains', i];
+    const dn = str(d['name']);
+    if (dn === undefined) return;
+    if (!isFqdn(dn)) r.error([...p, 'name'], `domain ${fqdnProblem(dn)}`);
+    const key = dn.toLowerCase();
+    if (seen.has(key)) r.error([...p, 'name'], `duplicate domain "${dn}" (also domains[${seen.get(key)}])`);
+    else seen.set(key, i);
+    const dkey = key;
+
+    const spf = d['spf'];
+    if (isObj(spf)) {
+      arr(spf['include']).forEach((inc, j) => {
+        const s = str(inc);
+        if (s !== undefined && !isDnsName(s)) r.error([...p, 'spf', 'include', j], `SPF include ${fqdnProblem(s)}`);
+      });
+    }
+    const dmarc = d['dmarc'];
+    if (isObj(dmarc)) {
+      for (const f of ['rua', 'ruf'] as const) {
+        const v = str(dmarc[f]);
+        if (v !== undefined && !isEmail(v.replace(/^mailto:/, ''))) r.error([...p, 'dmarc', f], `"${v}" is not an email address`);
+      }
+    }
+
+    const mbNames = new Map<string, number>();
+    arr(d['mailboxes']).forEach((mb, j) => {
+      if (!isObj(mb)) return;
+      const mp = [...p, 'mailboxes', j];
+      const name = str(mb['name']);
+      if (name !== undefined) {
+        const prob = localPartProblem(name);
+        if (prob) r.error([...mp, 'name'], `mailbox ${prob}`);
+        if (mbNames.has(name)) r.error([...mp, 'name'], `duplicate mailbox "${name}" in ${dn} (also mailboxes[${mbNames.get(name)}])`);
+        else mbNames.set(name, j);
+      }
+      const hash = mb['password_hash'];
+      const secret = mb['password'];
+      if (hash !== undefined && secret !== undefined) r.error(mp, 'has both password_hash and password: keep one', false);
+      if (hash === undefined && secret === undefined) r.error(mp, `mailbox "${name ?? j}" needs password_hash or password ({ env: NAME } / { file: PATH })`);
+      if (typeof hash === 'string') {
+        const prob = passwordHashProblem(hash);
+        if (prob) r.error([...mp, 'password_hash'], prob);
+      }
+      if (isObj(secret) && opts.secrets !== 'ignore') {
+        const prob = secretProblem(secret, baseDir);
+        if (prob) {
+          const msg = `${prob}; it is needed to render and apply mailbox ${name ?? j}@${dn}`;
+          if (opts.secrets === 'error') r.error([...mp, 'password'], msg);
+          else r.warning([...mp, 'password'], msg);
+        }
+      }
+      if (mb['quota'] !== undefined && parseSize(mb['quota']) === null) r.error([...mp, 'quota'], `${JSON.stringify(mb['quota'])} is not a size such as 2G`);
+      arr(mb['send_as']).forEach((sa, k) => checkRef([...mp, 'send_as', k], sa, dkey, 'send_as', false));
+    });
+
+    const aliases = d['aliases'];
+    if (isObj(aliases)) {
+      for (const [name, targets] of Object.entries(aliases)) {
+        const ap = [...p, 'aliases', name];
+        const prob = localPartProblem(name);
+        if (prob) r.error(ap, `alias ${prob}`, true);
+        if (mbNames.has(name)) r.error(ap, `"${name}" is both a mailbox and an alias in ${dn}: keep one`, true);
+        const ts = typeof targets === 'string' ? [targets] : arr(targets);
+        const locals: string[] = [];
+        ts.forEach((t, k) => {
+          const tp = typeof targets === 'string' ? ap : [...ap, k];
+          const a = checkRef(tp, t, dkey, 'alias target', true);
+          if (a) locals.push(a);
+        });
+        aliasEdges.set(`${name}@${dkey}`, { targets: locals, path: ap });
+      }
+    }
+    if (d['catch_all'] !== undefined) checkRef([...p, 'catch_all'], d['catch_all'], dkey, 'catch_all', true);
+  });
+  checkAliasLoops(r, aliasEdges);
+}
+
+function checkAliasLoops(r: Report, edges: Map<string, { targets: string[]; path: FieldPath }>): void {
+  const state = new Map<string, 'active' | 'done'>();
+  const reported = new Set<string>();
+  const visit = (node: string, stack: string[]): void => {
+    state.set(node, 'active');
+    for (const t of edges.get(node)?.targets ?? []) {
+      if (!edges.has(t)) continue;
+      if (state.get(t) === 'active') {
+        const cycle = [...stack.slice(stack.indexOf(t)), t];
+        const key = [...cycle].slice(0, -1).sort().join(',');
+        if (!reported.has(key)) {
+          reported.add(key);
+          r.error(edges.get(node)!.path, `alias loop: ${[...cycle.slice(0, -1), t].join(' -> ')}`, true);
+        }
+      } else if (state.get(t) !== 'done') visit(t, [...stack, t]);
+    }
+    state.set(node, 'done');
+  };
+  for (const n of edges.keys()) if (!state.has(n)) visit(n, [n]);
+}

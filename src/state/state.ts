@@ -1,0 +1,63 @@
+/**
+ * The site state file beside the playbook (`<playbook>.state.json`): public data only, safe to commit.
+ * It holds the DKIM public keys recorded by `apply` and the serial of every zone with the digest of the
+ * content it was given for, so serials are deterministic and increase only when a zone changes.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { UserError } from '../errors.js';
+
+export interface DkimPublicKey {
+  selector: string;
+  algorithm: 'rsa' | 'ed25519';
+  /** Base64 of the key as published in the p= tag. */
+  publicKey: string;
+}
+
+export interface ZoneSerial {
+  serial: number;
+  digest: string;
+}
+
+export interface SiteState {
+  version: 1;
+  dkim: Record<string, DkimPublicKey>;
+  zones: Record<string, ZoneSerial>;
+}
+
+export const emptyState = (): SiteState => ({ version: 1, dkim: {}, zones: {} });
+
+export function statePath(playbook: string): string {
+  return join(dirname(playbook), `${basename(playbook, extname(playbook))}.state.json`);
+}
+
+export function readState(playbook: string): SiteState {
+  const p = statePath(playbook);
+  if (!existsSync(p)) return emptyState();
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${p}: the state file is not valid JSON (${(e as Error).message}); fix or delete it (apply records it again)`);
+  }
+  const s = data as Partial<SiteState>;
+  if (typeof s !== 'object' || s === null || s.version !== 1) throw new UserError(`${p}: not a mailops state file (version 1)`);
+  return { version: 1, dkim: s.dkim ?? {}, zones: s.zones ?? {} };
+}
+
+/** Canonical text: sorted keys, so a committed state file only changes when its content does. */
+export function stateText(state: SiteState): string {
+  const sortObj = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return `${JSON.stringify({ version: 1, dkim: sortObj(state.dkim), zones: sortObj(state.zones) }, null, 2)}\n`;
+}
+
+/** Write the state atomically when it differs from what is on disk. Returns whether it wrote. */
+export function writeState(playbook: string, state: SiteState): boolean {
+  const p = statePath(playbook);
+  const text = stateText(state);
+  if (existsSync(p) && readFileSync(p, 'utf8') === text) return false;
+  const tmp = `${p}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, p);
+  return true;
+}
