@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { checkSite } from '../../src/site/load.js';
+import { formatDiagnostic } from '../../src/model/diagnostic.js';
+
+const HASH = '{SHA512-CRYPT}$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0';
+const minimal = readFileSync(new URL('../fixtures/minimal.yaml', import.meta.url), 'utf8');
+
+const check = (text: string | Buffer, secrets: 'warning' | 'error' = 'warning') => checkSite('site.yaml', { secrets }, text);
+const errors = (text: string | Buffer) => {
+  const r = check(text);
+  return r.diagnostics.filter((d) => d.severity === 'error');
+};
+
+/** The minimal playbook with `from` replaced by `to` (must occur once). */
+function mutate(from: string, to: string): string {
+  expect(minimal.split(from).length, `fixture holds ${JSON.stringify(from)} once`).toBe(2);
+  return minimal.replace(from, to);
+}
+
+describe('validate: valid playbooks', () => {
+  it('accepts the CONTRACT.md playbook (secret missing is a warning)', () => {
+    const file = new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname;
+    const r = checkSite(file, { secrets: 'warning' });
+    expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const d = r.site.domains[0]!;
+    expect(d.aliases.find((a) => a.local === 'partners')?.targets).toEqual(['alice@example.com', 'someone@partner.example']);
+    expect(d.mailboxes[1]!.sendAs).toEqual(['sales@example.com']);
+    expect(d.catchAll).toBe('alice@example.com');
+    expect(r.site.stack.messageSizeLimit).toBe(50 * 1024 * 1024);
+  });
+
+  it('accepts the minimal playbook and applies defaults', () => {
+    const r = check(minimal);
+    expect(r.diagnostics).toEqual([]);
+    if (!r.ok) throw new Error('invalid');
+    expect(r.site.stack).toMatchObject({ mta: 'postfix', imap: true, pop3: false, tls: { mode: 'self-signed' } });
+    expect(r.site.hosts[0]!.ssh).toEqual({ address: '192.0.2.1', port: 22, user: 'root' });
+    expect(r.site.dns.ttl).toBe(3600);
+  });
+
+  it('turns a missing secret into an error where the secret is needed', () => {
+    const text = mutate(`password_hash: "${HASH}"`, 'password: { env: MAILOPS_TEST_UNSET_VARIABLE }');
+    delete process.env['MAILOPS_TEST_UNSET_VARIABLE'];
+    expect(check(text, 'warning').ok).toBe(true);
+    const r = check(text, 'error');
+    expect(r.ok).toBe(false);
+    expect(r.diagnostics[0]!.message).toMatch(/MAILOPS_TEST_UNSET_VARIABLE is not set/);
+  });
+});
+
+interface Case {
+  name: string;
+  text: () => string | Buffer;
+  message: RegExp;
+  path?: string;
+  line?: number;
+  column?: number;
+}
+
+const cases: Case[] = [
+  { name: 'empty file', text: () => '', message: /is empty/ },
+  { name: 'only comments', text: () => '# nothing here\n\n', message: /is empty/ },
+  { name: 'not YAML', text: () => 'site: [unclosed\nhosts: {', message: /not valid YAML/ },
+  { name: 'binary file', text: () => Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02]), message: /not a text file/ },
+  { name: 'invalid UTF-8', text: () => Buffer.from([0x73, 0x69, 0x74, 0x65, 0x3a, 0x20, 0xff, 0xfe]), message: /not valid UTF-8/ },
+  { name: 'a list instead of a mapping', text: () => '- a\n- b\n', message: /must be a YAML mapping/ },
+  { name: 'duplicate key', text: () => mutate('site: demo', 'site: demo\nsite: again'), message: /not valid YAML: Map keys must be unique/, line: 2 },
+  { name: 'unknown top-level key', text: () => mutate('site: demo', 'site: demo\ndomain: x'), message: /unknown field "domain" \(did you mean "domains"\?\)/, path: 'domain', line: 2, column: 1 },
+  { name: 'unknown nested key with suggestion', text: () => mutate('        password_hash:', '        pasword_hash:'), message: /unknown field "pasword_hash" \(did you mean "password_hash"\?\)/, path: 'domains[0].mailboxes[0].pasword_hash', line: 14, column: 9 },
+  { name: 'wrong type', text: () => mutate('      address: 192.0.2.1', '      address: 192.0.2.1\n      port: "twenty-two"'), message: /must be a whole number, not the string "twenty-two"/, path: 'hosts[0].ssh.port', line: 6, column: 13 },
+  { name: 'port out of range', text: () => mutate('      address: 192.0.2.1', '      address: 192.0.2.1\n      port: 70000'), message: /must be <= 65535/, path: 'hosts[0].ssh.port' },
+  { name: 'missing required field', text: () => mutate('    ipv4: 192.0.2.1\n', ''), message: /missing required field "ipv4"/, path: 'hosts[0]', line: 3, column: 5 },
+  { name: 'no hosts', text: () => minimal.replace(/hosts:\n(?: {2,}.*\n)+/, 'hosts: []\n'), message: /hosts: must list at least 1 item|must list at least 1 item/, path: 'hosts', line: 2, column: 8 },
+  { name: 'invalid domain name', text: () => mutate('  - name: example.org', '  - name: exa_mple..org'), message: /is not a valid domain name/, path: 'domains[0].name', line: 11, column: 11 },
+  { name: 'uppercase domain', text: () => mutate('  - name: example.org', '  - name: Example.org'), message: /must be written in lowercase/, path: 'domains[0].name' },
+  { name: 'hostname not fully qualified', text: () => mutate('hostname: mail.example.org', 'hostname: mail'), message: /not a fully qualified name/, path: 'hosts[0].hostname', line: 6, column: 15 },
+  { name: 'invalid IPv4', text: () => mutate('    ipv4: 192.0.2.1', '    ipv4: 192.0.2.300'), message: /"192.0.2.300" is not an IPv4 address/, path: 'hosts[0].ipv4', line: 7, column: 11 },
+  { name: 'invalid IPv6', text: () => mutate('    ipv4: 192.0.2.1', '    ipv4: 192.0.2.1\n    ipv6: 2001:db8:::1'), message: /is not an IPv6 address/, path: 'hosts[0].ipv6', line: 8 },
+  { name: 'duplicate domain', text: () => `${minimal}  - name: example.org\n`, message: /duplicate domain "example.org" \(also domains\[0\]\)/, path: 'domains[1].name', line: 17, column: 11 },
+  { name: 'duplicate mailbox', text: () => mutate('    aliases:', `      - name: alice\n        password_hash: "${HASH}"\n    aliases:`), message: /duplicate mailbox "alice"/, path: 'domains[0].mailboxes[1].name', line: 15 },
+  { name: 'duplicate alias key', text: () => mutate('      postmaster: alice', '      postmaster: alice\n      postmaster: alice'), message: /Map keys must be unique/ },
+  { name: 'alias to a missing local address', text: () => mutate('      postmaster: alice', '      postmaster: alicia'), message: /alias target "alicia" points at alicia@example.org, which is neither a mailbox nor an alias/, path: 'domains[0].aliases.postmaster', line: 16, column: 19 },
+  { name: 'send_as to a missing address', text: () => mutate(`        password_hash: "${HASH}"`, `        password_hash: "${HASH}"\n        send_as: [sales]`), message: /send_as "sales" points at sales@example.org/, path: 'domains[0].mailboxes[0].send_as[0]', line: 15, column: 19 },
+  { name: 'send_as to another domain', text: () => mutate(`        password_hash: "${HASH}"`, `        password_hash: "${HASH}"\n        send_as: [ceo@gmail.com]`), message: /is not an address of this site's domains/, path: 'domains[0].mailboxes[0].send_as[0]' },
+  { name: 'catch_all to a missing address', text: () => `${minimal}    catch_all: nobody\n`, message: /catch_all "nobody" points at nobody@example.org/, path: 'domains[0].catch_all', line: 17, column: 16 },
+  { name: 'alias loop', text: () => mutate('      postmaster: alice', '      postmaster: [alice, abuse]\n      abuse: webmaster\n      webmaster: postmaster'), message: /alias loop: postmaster@example.org -> abuse@example.org -> webmaster@example.org -> postmaster@example.org/, path: 'domains[0].aliases.webmaster', line: 18 },
+  { name: 'self alias loop', text: () => mutate('      postmaster: alice', '      postmaster: alice\n      info: info'), message: /alias loop: info@example.org -> info@example.org/ },
+  { name: 'both mailbox and alias', text: () => mutate('      postmaster: alice', '      postmaster: alice\n      alice: postmaster'), message: /"alice" is both a mailbox and an alias/, path: 'domains[0].aliases.alice', line: 17, column: 7 },
+  { name: 'plaintext password', text: () => mutate(`password_hash: "${HASH}"`, 'password: "hunter2"'), message: /plaintext passwords are refused: use password_hash/, path: 'domains[0].mailboxes[0].password', line: 14, column: 19 },
+  { name: 'malformed password_hash', text: () => mutate(HASH, '{SHA512-CRYPT}$6$abc$tooshort'), message: /is not a well-formed \{SHA512-CRYPT\} hash/, path: 'domains[0].mailboxes[0].password_hash' },
+  { name: 'weak hash scheme', text: () => mutate(HASH, '{PLAIN}hunter2'), message: /scheme \{PLAIN\}, which is not accepted/ },
+  { name: 'hash without scheme', text: () => mutate(HASH, '$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0'), message: /must start with its scheme/ },
+  { name: 'no password at all', text: () => mutate(`        password_hash: "${HASH}"\n`, ''), message: /needs password_hash or password/ },
+  { name: 'bad DKIM selector', text: () => mutate('  - name: example.org', '  - name: example.org\n    dkim: { selector: "Mail_2024" }'), message: /is not a valid DKIM selector/, path: 'domains[0].dkim.selector', line: 12 },
+  { name: 'bad DKIM key type', text: () => mutate('  - name: example.org', '  - name: example.org\n    dkim: { selector: mail, key: rsa-1024 }'), message: /must be one of rsa-2048, rsa-4096, ed25519/, path: 'domains[0].dkim.key' },
+  { name: 'bad size unit', text: () => mutate('dns:', 'stack:\n  message_size_limit: 50MB\ndns:'), message: /must be a size such as 50M/, path: 'stack.message_size_limit', line: 9, column: 23 },
+  { name: 'bad quota unit', text: () => mutate(`        password_hash: "${HASH}"`, `        password_hash: "${HASH}"\n        quota: 2 gigs`), message: /must be a size such as 50M/, path: 'domains[0].mailboxes[0].quota' },
+  { name: 'unknown mta', text: () => mutate('dns:', 'stack:\n  mta: sendmail\ndns:'), message: /must be postfix or exim, not the string "sendmail"/, path: 'stack.mta', line: 9, column: 8 },
+  { name: 'uppercase mailbox', text: () => mutate('      - name: alice', '      - name: Alice'), message: /mailbox "Alice" must be written in lowercase/ },
+  { name: 'plus in alias', text: () => mutate('      postmaster: alice', '      post+master: alice'), message: /may not contain "\+"/ },
+  { name: 'tls files without paths', text: () => mutate('dns:', 'stack:\n  tls: { mode: files }\ndns:'), message: /mode "files" needs "cert"/ },
+  { name: 'invalid hostmaster', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  hostmaster: nobody'), message: /"nobody" is not an email address/ },
+  { name: 'no nameservers', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: []'), message: /must list at least 1 item/, path: 'dns.nameservers' },
+];
+
+describe('validate: bad playbooks', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const errs = errors(c.text());
+      expect(errs.length, 'at least one error').toBeGreaterThan(0);
+      const hit = errs.find((e) => c.message.test(e.message));
+      expect(hit, `an error matching ${c.message}; got:\n${errs.map(formatDiagnostic).join('\n')}`).toBeDefined();
+      if (c.path !== undefined) expect(hit!.path).toBe(c.path);
+      if (c.line !== undefined) expect(hit!.line).toBe(c.line);
+      if (c.column !== undefined) expect(hit!.column).toBe(c.column);
+      expect(hit!.file).toBe('site.yaml');
+    });
+  }
+
+  it('reports every error at once', () => {
+    const text = minimal.replace('ipv4: 192.0.2.1', 'ipv4: 999.1.1.1').replace('postmaster: alice', 'postmaster: nobody').replace('site: demo', 'site: demo\nsitee: x');
+    const errs = errors(text);
+    expect(errs.map((e) => e.path).sort()).toEqual(['domains[0].aliases.postmaster', 'hosts[0].ipv4', 'sitee']);
+  });
+
+  it('rejects a "billion laughs" alias bomb quickly', () => {
+    const lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 12; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const cur = String.fromCharCode(97 + i);
+      lines.push(`${cur}: &${cur} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    }
+    const before = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    const errs = errors(`${lines.join('\n')}\nsite: x\n`);
+    const ms = performance.now() - t0;
+    expect(errs[0]!.message).toMatch(/aliases expand too much/);
+    // Generous bounds: the point is "no hang, no blow-up", not speed.
+    expect(ms).toBeLessThan(5000);
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(200 * 1024 * 1024);
+  });
+});
