@@ -1,0 +1,149 @@
+/** The CLI as users run it: the built `dist/cli.js` (scripts/test.sh builds it first). */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const repo = new URL('../../', import.meta.url).pathname;
+const cli = join(repo, 'dist', 'cli.js');
+const contract = join(repo, 'playbooks', 'examples', 'contract.yaml');
+
+function run(args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string | undefined> } = {}) {
+  if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run `npm run build` (scripts/test.sh does)');
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...opts.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  const r = spawnSync(process.execPath, [cli, ...args], { input: opts.input ?? '', cwd: opts.cwd ?? repo, env: env as NodeJS.ProcessEnv, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A copy of the contract playbook in a fresh directory (render/dns record serials beside it). */
+function contractCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-cli-'));
+  copyFileSync(contract, join(dir, 'site.yaml'));
+  return join(dir, 'site.yaml');
+}
+
+describe('mailops CLI', () => {
+  it('--help lists every command of the contract', () => {
+    const r = run(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['validate', 'render', 'dns', 'plan', 'apply', 'verify', 'init', 'hash-password', 'schema']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+  });
+
+  it('validate: the contract playbook is valid (exit 0), with a warning for the unset secret', () => {
+    const r = run(['validate', contract], { env: { MAILOPS_BOB_PASSWORD: undefined } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: domains\[0\]\.mailboxes\[1\]\.password: environment variable MAILOPS_BOB_PASSWORD is not set/);
+    expect(r.stderr).toMatch(/valid/);
+  });
+
+  it('validate: errors name file:line:column and field, exit 1, no stack trace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-cli-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, readFileSync(contract, 'utf8').replace('  mta: postfix ', '  mta: qmail   ').replace('ipv4: 203.0.113.10', 'ipv4: 203.0.113.300'));
+    const r = run(['validate', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:15:8: error: stack\.mta: must be postfix or exim, not the string "qmail"/);
+    expect(r.stderr).toMatch(/bad\.yaml:11:11: error: hosts\[0\]\.ipv4: "203\.0\.113\.300" is not an IPv4 address/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('validate --json', () => {
+    const r = run(['validate', '--json', contract], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, diagnostics: [] });
+  });
+
+  it('validate: a missing file is a clear error', () => {
+    const r = run(['validate', '/nonexistent/site.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\/nonexistent\/site\.yaml:1:1: error: cannot read the playbook: no such file/);
+  });
+
+  it('render: refuses when a needed secret is missing, naming the variable, and writes nothing', () => {
+    const site = contractCopy();
+    const out = join(mkdtempSync(join(tmpdir(), 'mailops-out-')), 'tree');
+    const r = run(['render', site, '--out', out], { env: { MAILOPS_BOB_PASSWORD: undefined } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/environment variable MAILOPS_BOB_PASSWORD is not set/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('render: writes DIR/<host>/<path> and DIR/dns/<domain>.zone; never prints the secret', () => {
+    const site = contractCopy();
+    const out = mkdtempSync(join(tmpdir(), 'mailops-out-'));
+    const secret = 'Sup3r-Secret-Passw0rd';
+    const r = run(['render', site, '--out', out], { env: { MAILOPS_BOB_PASSWORD: secret } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(out, 'dns', 'example.com.zone'))).toBe(true);
+    expect(readdirSync(join(out, 'mx1'))).toContain('etc');
+    expect(r.stdout + r.stderr).not.toContain(secret);
+    const all = readdirSync(out, { recursive: true }) as string[];
+    for (const f of all) {
+      const p = join(out, f);
+      try {
+        expect(readFileSync(p, 'utf8')).not.toContain(secret);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
+      }
+    }
+  });
+
+  it('dns: prints every zone; serial is stable until the content changes', () => {
+    const site = contractCopy();
+    const a = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/^\$ORIGIN example\.com\.$/m);
+    expect(a.stdout).toMatch(/^\s+1 ; serial/m);
+    const b = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(b.stdout).toBe(a.stdout);
+    writeFileSync(site, readFileSync(site, 'utf8').replace('ttl: 3600', 'ttl: 7200'));
+    const c = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(c.stdout).toMatch(/^\s+2 ; serial/m);
+    const d = run(['dns', site, '--out', join(site, '..', 'zones')], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(d.code).toBe(0);
+    expect(readFileSync(join(site, '..', 'zones', 'example.com.zone'), 'utf8')).toBe(c.stdout);
+  });
+
+  it('init: writes a commented starter playbook that validates as is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-init-'));
+    const r = run(['init', 'shop.example.net'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(join(dir, 'site.yaml'), 'utf8');
+    expect(text).toMatch(/^# /m);
+    expect(text).toContain('name: shop.example.net');
+    const v = run(['validate', join(dir, 'site.yaml')]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(run(['init', 'shop.example.net'], { cwd: dir }).code).toBe(1);
+    expect(run(['init', 'not a domain'], { cwd: dir }).stderr).toMatch(/not a valid domain name|not a fully qualified/);
+  });
+
+  it('hash-password: the hash verifies with openssl passwd and never echoes the password', () => {
+    const pw = 'correct horse battery staple';
+    const r = run(['hash-password'], { input: `${pw}\n` });
+    expect(r.code, r.stderr).toBe(0);
+    const hash = r.stdout.trim();
+    expect(hash).toMatch(/^\{SHA512-CRYPT\}\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
+    expect(r.stdout + r.stderr).not.toContain(pw);
+    const salt = hash.split('$')[2]!;
+    const o = spawnSync('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], { input: pw, encoding: 'utf8' });
+    expect(o.stdout.trim()).toBe(hash.replace('{SHA512-CRYPT}', ''));
+    // and the validator accepts it
+    expect(run(['hash-password'], { input: '' }).code).toBe(1);
+  });
+
+  it('schema: prints the JSON Schema with every top-level field', () => {
+    const r = run(['schema']);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as { properties: Record<string, unknown>; required: string[] };
+    expect(Object.keys(s.properties)).toEqual(expect.arrayContaining(['site', 'hosts', 'stack', 'dns', 'domains']));
+    expect(s.required).toEqual(expect.arrayContaining(['site', 'hosts', 'dns', 'domains']));
+  });
+
+  it('unknown command: a suggestion, exit 1', () => {
+    const r = run(['valdate', contract]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Did you mean validate\?/);
+  });
+});
