@@ -35,12 +35,15 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     validations: [],
     services: [],
     ports: [],
+    dkimKeys: [],
+    inbound: [],
   };
   const active = specs.filter((spec) => matches(spec.when, f));
   // Ports first: templates (the firewall) see every port the active components open.
   const portSet = new Set<number>([22, ctx.host.ssh.port]);
   for (const spec of active) for (const p of spec.ports ?? []) if (matches(p.when, f)) portSet.add(p.port);
   ctx = { ...ctx, ports: [...portSet].sort((a, b) => a - b) };
+  out.inbound = ctx.ports;
   const r = (s: string, c: object = ctx) => renderString(s, c);
   for (const spec of active) {
     const component = spec.name;
@@ -88,6 +91,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
           ...(cmd.unless !== undefined ? { unless: r(cmd.unless, c) } : {}),
           component,
           notify: (cmd.notify ?? []).map((n) => r(n, c)),
+          phase: cmd.phase ?? 'activate',
         });
       }
     }
@@ -110,6 +114,9 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
       if (!matches(p.when, f)) continue;
       out.ports.push({ port: p.port, proto: p.proto ?? 'tcp', component });
     }
+  }
+  if (out.components.includes('dkim-keys')) {
+    out.dkimKeys = ctx.dkim.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.keyType, keyFile: k.keyFile }));
   }
   out.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;

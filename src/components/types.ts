@@ -25,7 +25,17 @@ export interface ComponentSpec {
     /** Render once per item of this context list (e.g. "domains"); the item is `item` in dest and template. */
     foreach?: string;
   }>;
-  commands?: Array<{ name: string; run: string; creates?: string; unless?: string; notify?: string[]; when?: When; foreach?: string }>;
+  commands?: Array<{
+    name: string;
+    run: string;
+    creates?: string;
+    unless?: string;
+    notify?: string[];
+    when?: When;
+    foreach?: string;
+    /** prepare: before the new files are validated (generators of keys and certificates the configs refer to); activate (default): after they are in place. */
+    phase?: 'prepare' | 'activate';
+  }>;
   validate?: Array<{ name: string; run: string; when?: When }>;
   services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;
   ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When }>;

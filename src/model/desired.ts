@@ -41,6 +41,7 @@ export interface DesiredCommand {
   unless?: string;
   component: string;
   notify: string[];
+  phase: 'prepare' | 'activate';
 }
 
 export interface DesiredService {
@@ -77,4 +78,8 @@ export interface DesiredHost {
   validations: DesiredValidation[];
   services: DesiredService[];
   ports: DesiredPort[];
+  /** Every inbound TCP port the host's firewall allows: SSH and the active components' ports. */
+  inbound: number[];
+  /** DKIM private keys the host holds (generated there); their public halves are gathered as facts. */
+  dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; keyFile: string }>;
 }

@@ -1,0 +1,28 @@
+/** The upload: one tar archive holding the activation script and the staged files (stage/<absolute path>). */
+import { pack } from 'tar-stream';
+
+export async function payload(script: string, files: Array<{ path: string; content: string }>): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<Buffer>((resolve, reject) => {
+    p.on('data', (c: unknown) => chunks.push(c as Buffer));
+    p.on('end', () => resolve(Buffer.concat(chunks)));
+    p.on('error', reject);
+  });
+  const mtime = new Date(0);
+  p.entry({ name: 'activate.sh', mode: 0o700, mtime }, script);
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const d = `stage/${parts.slice(0, i).join('/')}/`;
+      if (!dirs.has(d)) {
+        dirs.add(d);
+        p.entry({ name: d, type: 'directory', mode: 0o700, mtime });
+      }
+    }
+    p.entry({ name: `stage${f.path}`, mode: 0o600, mtime }, Buffer.from(f.content, 'utf8'));
+  }
+  p.finalize();
+  return done;
+}

@@ -1,0 +1,36 @@
+/** Reading the activation script's marked output lines. Pure. */
+import { MARK } from './script.js';
+
+export interface ActivationReport {
+  result: 'ok' | 'failed' | 'rolled-back' | 'unknown';
+  steps: string[];
+  failures: Array<{ step: string; message: string; detail: string[] }>;
+  dkim: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
+}
+
+export function parseReport(stdout: string): ActivationReport {
+  const r: ActivationReport = { result: 'unknown', steps: [], failures: [], dkim: [] };
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith(`${MARK} `)) continue;
+    const rest = line.slice(MARK.length + 1);
+    const sp = rest.indexOf(' ');
+    const kind = sp < 0 ? rest : rest.slice(0, sp);
+    const body = sp < 0 ? '' : rest.slice(sp + 1);
+    if (kind === 'step') r.steps.push(body);
+    else if (kind === 'fail') {
+      const i = body.indexOf(' ');
+      r.failures.push({ step: i < 0 ? body : body.slice(0, i), message: i < 0 ? '' : body.slice(i + 1), detail: [] });
+    } else if (kind === 'detail') r.failures[r.failures.length - 1]?.detail.push(body);
+    else if (kind === 'result') r.result = body === 'ok' || body === 'failed' || body === 'rolled-back' ? body : 'unknown';
+    else if (kind === 'dkim') {
+      const [domain, selector, algorithm, publicKey] = body.split(' ');
+      if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && publicKey) r.dkim.push({ domain, selector, algorithm, publicKey });
+    }
+  }
+  return r;
+}
+
+/** One line per failure, with the checker's own message after it. */
+export function describeFailures(r: ActivationReport): string {
+  return r.failures.map((f) => [`${f.step}: ${f.message}`, ...f.detail.filter((d) => d.trim()).map((d) => `    ${d}`)].join('\n')).join('\n');
+}

@@ -1,0 +1,206 @@
+/**
+ * The activation script: one remote run that does everything a plan says, in this order —
+ * lock, check the host is as planned, packages, users, directories, prepare commands, validate the staged
+ * files with the daemons' own checkers, back up and swap files in (each by rename), activate commands,
+ * handlers once, check services are active and listening; on any failure after the swap, put the previous
+ * files back and restart. It ignores SIGHUP, so a dropped connection does not cut it in half.
+ * Pure: builds text from the plan.
+ */
+import type { DesiredHost } from '../model/desired.js';
+import type { HostFacts } from '../model/facts.js';
+import type { HostPlan } from '../model/plan.js';
+import { LOCK_FILE, shq, shqAll } from '../facts/shell.js';
+import { sha256 } from '../plan/plan.js';
+
+export const STATE_DIR = '/var/lib/mailops';
+export const MARK = '@@mailops';
+
+export interface ActivationInput {
+  desired: DesiredHost;
+  facts: HostFacts;
+  plan: HostPlan;
+  /** Digest of the playbook, recorded in the host's apply history. */
+  digest: string;
+  /** Seconds to wait for another apply's lock. */
+  lockWait?: number;
+}
+
+/** Paths of the files to upload: every file of a component that has a created or changed file. */
+export function stagedFiles(desired: DesiredHost, plan: HostPlan): DesiredHost['files'] {
+  const comps = new Set(plan.changes.filter((c) => c.kind === 'file' && c.action !== 'metadata').map((c) => (c as { component: string }).component));
+  return desired.files.filter((f) => comps.has(f.component));
+}
+
+const unitOf = (u: string) => (u.includes('.') ? u : `${u}.service`);
+
+export function activationScript(input: ActivationInput): string {
+  const { desired, facts, plan } = input;
+  const os = desired.os;
+  const changed = plan.changes;
+  const staged = stagedFiles(desired, plan);
+  const swapPaths = changed.filter((c) => c.kind === 'file' && c.action !== 'metadata').map((c) => (c as { path: string }).path);
+  const swap = staged.filter((f) => swapPaths.includes(f.path));
+  const metaOnly = changed.filter((c) => c.kind === 'file' && c.action === 'metadata') as Array<{ path: string; owner: string; group: string; mode: string }>;
+  const L: string[] = [];
+  const add = (...xs: string[]) => L.push(...xs);
+
+  add(
+    'set -u',
+    'trap "" HUP PIPE',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL',
+    'RUN="$1"; STAGE="$RUN/stage"; BACKUP="$RUN/backup"; LOG="$RUN/log"; export STAGE',
+    `say() { printf '%s\\n' "$*" >>"$LOG"; printf '%s\\n' "$*" 2>/dev/null; return 0; }`,
+    `step() { say "${MARK} step $*"; }`,
+    // fail STEP MESSAGE: report a failure with a multi-line detail.
+    `detail() { printf '%s\\n' "$1" | tail -n 40 | while IFS= read -r l; do say "${MARK} detail $l"; done; }`,
+    `record() { printf '%s\\t%s\\t%s\\t%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${shq(input.digest)} "$1" ${changed.length} >> ${STATE_DIR}/history.log; }`,
+    `finish() { say "${MARK} result $1"; record "$1"; ls -1dt ${STATE_DIR}/runs/* 2>/dev/null | tail -n +6 | xargs -r rm -rf; exit "$2"; }`,
+    `exec 9>${LOCK_FILE}`,
+    `if ! flock -n 9; then step lock waiting; if ! flock -w ${input.lockWait ?? 300} 9; then say "${MARK} fail lock another mailops apply holds ${LOCK_FILE}"; exit 75; fi; fi`,
+    'step lock ok',
+  );
+
+  // The host must still be as planned (another apply may have run while we waited).
+  const expect: string[] = [];
+  for (const c of changed) {
+    if (c.kind !== 'file' || c.action === 'metadata') continue;
+    const before = facts.files[c.path];
+    expect.push(before ? `[ "$(sha256sum < ${shq(c.path)} 2>/dev/null | cut -c1-64)" = ${before.sha256} ] || drift=${shq(c.path)}` : `[ ! -e ${shq(c.path)} ] || drift=${shq(c.path)}`);
+  }
+  if (expect.length) {
+    add('drift=', ...expect, `if [ -n "$drift" ]; then say "${MARK} fail drift $drift changed on the host since it was planned: run mailops again"; exit 75; fi`);
+  }
+
+  const pkgs = changed.filter((c) => c.kind === 'package').map((c) => (c as { name: string }).name);
+  if (pkgs.length) {
+    add(`step packages ${shqAll(pkgs)}`);
+    if (os.packageManager === 'apt') {
+      add(
+        `inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold ${shqAll(pkgs)}; }`,
+        'out=$(inst 2>&1) || out=$( (apt-get update -q && inst) 2>&1) || { say "' + MARK + ' fail packages apt-get install failed"; detail "$out"; finish failed 1; }',
+      );
+    } else {
+      add(
+        'inst() { dnf install -y -q ' + shqAll(pkgs) + '; }',
+        'out=$(inst 2>&1) || out=$( (dnf install -y -q epel-release && inst) 2>&1) || { say "' + MARK + ' fail packages dnf install failed"; detail "$out"; finish failed 1; }',
+      );
+    }
+  }
+
+  for (const c of changed) {
+    if (c.kind !== 'user') continue;
+    add(
+      `step user ${shq(c.name)}`,
+      `getent group ${shq(c.group)} >/dev/null || groupadd -r ${c.uid !== undefined ? `-g ${c.uid} ` : ''}${shq(c.group)} || { say "${MARK} fail user groupadd ${c.group} failed"; finish failed 1; }`,
+      `getent passwd ${shq(c.name)} >/dev/null || useradd -r ${c.uid !== undefined ? `-u ${c.uid} ` : ''}-g ${shq(c.group)} -d ${shq(c.home)} -M -s /usr/sbin/nologin ${shq(c.name)} || { say "${MARK} fail user useradd ${c.name} failed"; finish failed 1; }`,
+    );
+  }
+  for (const c of changed) {
+    if (c.kind !== 'directory') continue;
+    add(
+      `step directory ${shq(c.path)}`,
+      `out=$( (mkdir -p ${shq(c.path)} && chown ${shq(`${c.owner}:${c.group}`)} ${shq(c.path)} && chmod ${c.mode} ${shq(c.path)}) 2>&1) || { say "${MARK} fail directory ${c.path}"; detail "$out"; finish failed 1; }`,
+    );
+  }
+  const commands = changed.filter((c) => c.kind === 'command') as Array<{ index: number; name: string }>;
+  const runCommand = (index: number, name: string) => {
+    const cmd = desired.commands[index]!;
+    const guard = cmd.creates !== undefined ? `[ -e ${shq(cmd.creates)} ] || ` : cmd.unless !== undefined ? `( ${cmd.unless} ) >/dev/null 2>&1 </dev/null || ` : '';
+    add(`step command ${shq(name)}`, `out=$( ${guard}( ${cmd.run} ) 2>&1 </dev/null ) || { say "${MARK} fail command ${name.replace(/["$`\\]/g, '')}"; detail "$out"; CMDFAIL=1; }`);
+  };
+  add('CMDFAIL=');
+  for (const c of commands) if (desired.commands[c.index]!.phase === 'prepare') runCommand(c.index, c.name);
+  add('[ -z "$CMDFAIL" ] || finish failed 1');
+
+  // Validate the staged files with the daemons' own checkers; nothing is in place yet.
+  const stagedComps = new Set(staged.map((f) => f.component));
+  for (const v of desired.validations.filter((x) => stagedComps.has(x.component))) {
+    add(`step validate ${shq(v.name)}`, `out=$( ( ${v.run} ) 2>&1 </dev/null ) || { say "${MARK} fail validate ${v.name.replace(/["$`\\]/g, '')}"; detail "$out"; finish failed 1; }`);
+  }
+
+  // Swap: back up, then rename each new file into place.
+  if (swap.length || metaOnly.length) {
+    add('step swap', 'mkdir -p "$BACKUP"; : > "$RUN/created"');
+    for (const f of swap) {
+      const p = shq(f.path);
+      add(
+        `if [ -e ${p} ]; then mkdir -p "$BACKUP$(dirname ${p})" && cp -p ${p} "$BACKUP"${p}; else echo ${p} >> "$RUN/created"; fi`,
+      );
+    }
+    add('echo swapping > "$RUN/journal"', 'SWAPFAIL=');
+    for (const f of swap) {
+      const p = shq(f.path);
+      add(
+        `{ mkdir -p "$(dirname ${p})" && cp "$STAGE"${p} ${p}.mailops-new && chown ${shq(`${f.owner}:${f.group}`)} ${p}.mailops-new && chmod ${f.mode} ${p}.mailops-new && mv -f ${p}.mailops-new ${p}; } 2>>"$LOG" || SWAPFAIL=${p}`,
+      );
+    }
+    for (const m of metaOnly) add(`{ chown ${shq(`${m.owner}:${m.group}`)} ${shq(m.path)} && chmod ${m.mode} ${shq(m.path)}; } 2>>"$LOG" || SWAPFAIL=${shq(m.path)}`);
+    add('echo swapped > "$RUN/journal"');
+  } else add('SWAPFAIL=');
+
+  // Rollback: previous files back, new ones removed, services restarted.
+  const touchedUnits = [...new Set(changed.filter((c) => c.kind === 'service').map((c) => unitOf((c as { unit: string }).unit)))];
+  add(
+    'rollback() {',
+    '  say "' + MARK + ' step rollback"',
+    '  (cd "$BACKUP" 2>/dev/null && find . -type f | while IFS= read -r f; do cp -p "$f" "/${f#./}"; done)',
+    '  while IFS= read -r f; do rm -f "$f"; done < "$RUN/created" 2>/dev/null',
+    '  systemctl daemon-reload 2>/dev/null',
+    ...touchedUnits.map((u) => `  systemctl restart ${shq(u)} >/dev/null 2>&1`),
+    '  echo rolled-back > "$RUN/journal"',
+    '  finish rolled-back 1',
+    '}',
+    `[ -z "$SWAPFAIL" ] || { say "${MARK} fail swap could not install $SWAPFAIL"; rollback; }`,
+  );
+
+  for (const c of commands) if (desired.commands[c.index]!.phase === 'activate') runCommand(c.index, c.name);
+  add('[ -z "$CMDFAIL" ] || rollback');
+
+  if (swap.some((f) => f.path.startsWith('/etc/systemd/'))) add('systemctl daemon-reload');
+  for (const c of changed) {
+    if (c.kind !== 'service') continue;
+    const u = shq(unitOf(c.unit));
+    const verb = c.action === 'start' ? 'restart' : c.action;
+    if (c.action === 'enable') add(`step service enable ${u}`, `out=$(systemctl enable ${u} 2>&1) || { say "${MARK} fail service systemctl enable ${c.unit}"; detail "$out"; rollback; }`);
+    else if (c.action === 'stop-disable') add(`step service stop ${u}`, `systemctl disable --now ${u} >/dev/null 2>&1 || true`);
+    else add(`step service ${verb} ${u}`, `out=$(systemctl ${verb} ${u} 2>&1) || { say "${MARK} fail service systemctl ${verb} ${c.unit}"; detail "$out"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; }`);
+  }
+
+  // Every service active, every port listening (they may take a moment after a restart).
+  if (changed.length) {
+    add('step check services');
+    for (const s of desired.services) {
+      const u = shq(unitOf(s.unit));
+      add(
+        `i=0; while [ "$(systemctl is-active ${u} 2>/dev/null)" != active ] && [ $i -lt 30 ]; do sleep 0.5; i=$((i+1)); done`,
+        `if [ "$(systemctl is-active ${u} 2>/dev/null)" != active ]; then say "${MARK} fail check ${s.unit} is not active"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; fi`,
+      );
+    }
+    const ports = [...new Set(desired.ports.map((p) => p.port))].sort((a, b) => a - b);
+    if (ports.length) {
+      add(
+        `listening() { ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://' | grep -qx "$1"; }`,
+        ...ports.map(
+          (p) =>
+            `i=0; while ! listening ${p} && [ $i -lt 30 ]; do sleep 0.5; i=$((i+1)); done; listening ${p} || { say "${MARK} fail check nothing listens on port ${p}"; rollback; }`,
+        ),
+      );
+    }
+  }
+  add('echo done > "$RUN/journal"');
+  // Public halves of the DKIM keys, for the site state file.
+  for (const k of desired.dkimKeys) {
+    const pub = `openssl pkey -in ${shq(k.keyFile)} -pubout -outform DER 2>/dev/null${k.algorithm === 'ed25519' ? ' | tail -c 32' : ''} | base64 | tr -d '\\n'`;
+    add(`[ -f ${shq(k.keyFile)} ] && say "${MARK} dkim ${k.domain} ${k.selector} ${k.algorithm} $(${pub})"`);
+  }
+  add('finish ok 0');
+  return `${L.join('\n')}\n`;
+}
+
+/** The command that unpacks the payload (tar on stdin: activate.sh + stage/) and runs it, detached from SIGHUP. */
+export function activationCommand(runId: string): string {
+  const run = `${STATE_DIR}/runs/${runId}`;
+  return `trap "" HUP PIPE; umask 077; mkdir -p ${STATE_DIR}/runs && chmod 700 ${STATE_DIR} && mkdir ${run} && tar -x -o -C ${run} -f - && sh ${run}/activate.sh ${run}`;
+}
+
+export { sha256 };

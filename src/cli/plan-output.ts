@@ -1,0 +1,36 @@
+/** Human rendering of plans and apply results. */
+import type { Change, HostPlan } from '../model/plan.js';
+import { green, red, yellow } from './output.js';
+
+function changeLine(c: Change): string[] {
+  switch (c.kind) {
+    case 'package':
+      return [`${green('+')} package ${c.name}`];
+    case 'user':
+      return [`${green('+')} user ${c.name} (group ${c.group}${c.uid !== undefined ? `, uid ${c.uid}` : ''}, home ${c.home})`];
+    case 'directory':
+      return [`${c.action === 'create' ? green('+') : yellow('~')} directory ${c.path} (${c.owner}:${c.group} ${c.mode})${c.action === 'update' ? `: ${c.detail}` : ''}`];
+    case 'file': {
+      const head = `${c.action === 'create' ? green('+') : yellow('~')} file ${c.path} (${c.owner}:${c.group} ${c.mode})${c.action === 'metadata' ? ' metadata' : ''}`;
+      const body = c.diff.split('\n').map((l) => `      ${l.startsWith('+') && !l.startsWith('+++') ? green(l) : l.startsWith('-') && !l.startsWith('---') ? red(l) : l}`);
+      return [head, ...body];
+    }
+    case 'command':
+      return [`${yellow('!')} run: ${c.name}`];
+    case 'service':
+      return [`${yellow('↻')} service ${c.unit}: ${c.action} (${c.reason})`];
+  }
+}
+
+export function formatPlan(p: HostPlan, withDiffs = true): string {
+  const n = p.changes.length;
+  const head = `${p.host} (${p.os || p.family}): ${n === 0 ? green('up to date, nothing to do') : `${n} change${n === 1 ? '' : 's'}`}`;
+  const lines = [head];
+  for (const c of p.changes) {
+    const l = changeLine(c);
+    lines.push(...(withDiffs ? l : l.slice(0, 1)).map((x) => `  ${x}`));
+  }
+  if (n > 0 && p.ports.length) lines.push(`  firewall: inbound tcp ${p.ports.join(', ')} allowed, the rest dropped`);
+  for (const w of p.warnings) lines.push(`  ${yellow('warning:')} ${w}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,42 @@
+/** The shared part of the commands that reach hosts: flags, targets, plan+apply over the site. */
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { Host, Site } from '../model/site.js';
+import type { ConnectOptions } from '../ssh/connection.js';
+
+export interface RemoteFlags {
+  json?: boolean;
+  host?: string[];
+  knownHosts: string;
+  acceptNew?: boolean;
+  sandbox?: boolean;
+}
+
+export function remoteOptions(c: Command): Command {
+  return c
+    .argument('<site>', 'the site playbook (YAML)')
+    .option('--json', 'machine-readable result on stdout (human text on stderr)')
+    .option('--host <name>', 'limit to this host (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--known-hosts <file>', 'known_hosts file for host key checks', '~/.ssh/known_hosts')
+    .option('--accept-new', 'trust on first use: record an unknown host key (a changed key is always refused)')
+    .option('--sandbox', 'target the local sandbox containers started by `mailops sandbox up` instead of the playbook addresses');
+}
+
+export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p));
+
+export function targetFor(flags: RemoteFlags, overrides?: (host: Host) => Partial<ConnectOptions> | undefined) {
+  return (host: Host): ConnectOptions => ({
+    name: host.name,
+    address: host.ssh.address,
+    port: host.ssh.port,
+    user: host.ssh.user,
+    ...(host.ssh.identity !== undefined ? { identity: host.ssh.identity } : {}),
+    ...(host.ssh.hostKey !== undefined ? { hostKey: host.ssh.hostKey } : {}),
+    knownHostsFile: expandHome(flags.knownHosts),
+    acceptNew: Boolean(flags.acceptNew),
+    ...(overrides?.(host) ?? {}),
+  });
+}
+
+export type { Site };

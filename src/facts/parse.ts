@@ -1,0 +1,140 @@
+/** Parsers of the fact script's sections: text in, HostFacts out. Pure; tested on recorded outputs. */
+import type { HostFacts } from '../model/facts.js';
+import type { OsFamily } from '../model/site.js';
+import { SECTION } from './script.js';
+
+export function splitSections(output: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string[] | null = null;
+  for (const line of output.split('\n')) {
+    if (line.startsWith(`${SECTION} `)) {
+      const name = line.slice(SECTION.length + 1).trim();
+      current = out.get(name) ?? [];
+      out.set(name, current);
+    } else if (current) current.push(line);
+  }
+  for (const lines of out.values()) while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return out;
+}
+
+const nonEmpty = (lines: string[] | undefined) => (lines ?? []).filter((l) => l.trim() !== '');
+
+export function osField(osRelease: string[], key: string): string {
+  for (const l of osRelease) {
+    const m = new RegExp(`^${key}=(.*)$`).exec(l);
+    if (m) return m[1]!.replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
+  }
+  return '';
+}
+
+/** dpkg-query `${Package}\t${Version}\t${db:Status-Abbrev}` or rpm `NAME\tVERSION-RELEASE\tii `: installed ones only. */
+export function parsePackages(lines: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of nonEmpty(lines)) {
+    const [name, version, status] = l.split('\t');
+    if (name && version && status?.startsWith('ii')) out[name] = version;
+  }
+  return out;
+}
+
+export function parseSha256(lines: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of nonEmpty(lines)) {
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(l);
+    if (m) out[m[2]!] = m[1]!;
+  }
+  return out;
+}
+
+/** stat -c '%n\t%a\t%U\t%G' */
+export function parseStat(lines: string[]): Record<string, { mode: string; owner: string; group: string }> {
+  const out: Record<string, { mode: string; owner: string; group: string }> = {};
+  for (const l of nonEmpty(lines)) {
+    const [path, mode, owner, group] = l.split('\t');
+    if (path && mode && owner && group) out[path] = { mode: mode.padStart(4, '0'), owner, group };
+  }
+  return out;
+}
+
+/** systemctl show -p Id -p UnitFileState -p ActiveState: blocks separated by blank lines. */
+export function parseServices(lines: string[]): Record<string, { enabled: string; active: string }> {
+  const out: Record<string, { enabled: string; active: string }> = {};
+  let cur: Record<string, string> = {};
+  const flush = () => {
+    if (cur['Id']) out[cur['Id'].replace(/\.service$/, '')] = { enabled: cur['UnitFileState'] || 'not-found', active: cur['ActiveState'] || 'inactive' };
+    cur = {};
+  };
+  for (const l of lines) {
+    if (l.trim() === '') flush();
+    else {
+      const i = l.indexOf('=');
+      if (i > 0) cur[l.slice(0, i)] = l.slice(i + 1);
+    }
+  }
+  flush();
+  return out;
+}
+
+export function parsePasswd(lines: string[]): Record<string, { uid: number; gid: number; home: string }> {
+  const out: Record<string, { uid: number; gid: number; home: string }> = {};
+  for (const l of nonEmpty(lines)) {
+    const f = l.split(':');
+    if (f.length >= 7) out[f[0]!] = { uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  }
+  return out;
+}
+
+export function parseGroups(lines: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of nonEmpty(lines)) {
+    const f = l.split(':');
+    if (f.length >= 3) out[f[0]!] = Number(f[2]);
+  }
+  return out;
+}
+
+export function parseDkim(lines: string[]): HostFacts['dkim'] {
+  const out: HostFacts['dkim'] = {};
+  for (const l of nonEmpty(lines)) {
+    const [domain, selector, algorithm, publicKey] = l.split('\t');
+    if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && publicKey && /^[A-Za-z0-9+/]+=*$/.test(publicKey)) {
+      out[domain] = { selector, algorithm, publicKey };
+    }
+  }
+  return out;
+}
+
+export function parseFacts(output: string): HostFacts {
+  const s = splitSections(output);
+  if (!s.has('end')) throw new Error('the fact script did not finish (no end marker)');
+  const fam = nonEmpty(s.get('family'))[0]?.trim();
+  const family: OsFamily | null = fam === 'debian' || fam === 'rhel' ? fam : null;
+  const os = s.get('os') ?? [];
+  const sums = parseSha256(s.get('files') ?? []);
+  const stats = parseStat(s.get('filestat') ?? []);
+  const files: HostFacts['files'] = {};
+  for (const [path, sha256] of Object.entries(sums)) {
+    const st = stats[path];
+    if (st) files[path] = { sha256, ...st };
+  }
+  const queues: Record<string, number> = {};
+  for (const l of nonEmpty(s.get('queues'))) {
+    const [mta, n] = l.split('\t');
+    if (mta && n !== undefined && /^\s*[0-9]+\s*$/.test(n)) queues[mta] = Number(n);
+  }
+  return {
+    family,
+    osName: osField(os, 'PRETTY_NAME') || osField(os, 'NAME') || 'unknown OS',
+    osVersion: osField(os, 'VERSION_ID'),
+    packages: parsePackages(s.get('packages') ?? []),
+    files,
+    directories: parseStat(s.get('dirs') ?? []),
+    services: parseServices(s.get('services') ?? []),
+    users: parsePasswd(s.get('users') ?? []),
+    groups: parseGroups(s.get('groups') ?? []),
+    dkim: parseDkim(s.get('dkim') ?? []),
+    commandsDone: nonEmpty(s.get('commands')).map(Number).filter((n) => Number.isInteger(n)),
+    locked: nonEmpty(s.get('lock'))[0]?.trim() === 'held',
+    queues,
+  };
+}

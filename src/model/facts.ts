@@ -1,0 +1,53 @@
+/** What a host looks like now, as gathered by the one fact script. Pure data. */
+import type { OsFamily } from './site.js';
+
+export interface FileFact {
+  sha256: string;
+  mode: string;
+  owner: string;
+  group: string;
+  /** Present when fetched for a diff (non-secret files only). */
+  content?: string;
+}
+
+export interface ServiceFact {
+  /** systemd UnitFileState: enabled, disabled, static, masked, not-found... */
+  enabled: string;
+  /** systemd ActiveState: active, inactive, failed, activating... */
+  active: string;
+}
+
+export interface UserFact {
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+export interface DirFact {
+  mode: string;
+  owner: string;
+  group: string;
+}
+
+export interface HostFacts {
+  /** null: an OS mailops does not support. */
+  family: OsFamily | null;
+  osName: string;
+  osVersion: string;
+  /** Installed package → version. */
+  packages: Record<string, string>;
+  /** Managed path → fact; absent paths are not listed. */
+  files: Record<string, FileFact>;
+  directories: Record<string, DirFact>;
+  services: Record<string, ServiceFact>;
+  users: Record<string, UserFact>;
+  groups: Record<string, number>;
+  /** Domain → DKIM public key as published in p= (base64). */
+  dkim: Record<string, { selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
+  /** Indexes (in DesiredHost.commands) of commands whose creates/unless guard says they are done. */
+  commandsDone: number[];
+  /** Another apply holds the host's lock. */
+  locked: boolean;
+  /** Messages waiting in the queues of MTAs that are installed. */
+  queues: Record<string, number>;
+}

@@ -1,0 +1,100 @@
+/**
+ * plan(desired, facts): what apply must change on one host. Pure and synchronous: the facts are an
+ * argument, so it cannot fetch anything; every no-op is a fact that matches.
+ */
+import { createHash } from 'node:crypto';
+import type { DesiredHost } from '../model/desired.js';
+import type { HostFacts } from '../model/facts.js';
+import type { Change, HostPlan } from '../model/plan.js';
+import { fileDiff } from './diff.js';
+
+export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+const octal = (m: string) => parseInt(m, 8);
+
+/** "reload postfix" → { action, key }. */
+export function parseNotify(n: string): { action: 'reload' | 'restart'; key: string } {
+  const [action, ...rest] = n.trim().split(/\s+/);
+  if ((action !== 'reload' && action !== 'restart') || rest.length !== 1) throw new Error(`internal: bad notify "${n}" (expected "reload <service>" or "restart <service>")`);
+  return { action, key: rest[0]! };
+}
+
+export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
+  const changes: Change[] = [];
+  const warnings: string[] = [];
+  const notified = new Map<string, { action: 'reload' | 'restart'; why: string }>();
+  const notify = (names: string[], why: string) => {
+    for (const n of names) {
+      const { action, key } = parseNotify(n);
+      const prev = notified.get(key);
+      if (!prev || (prev.action === 'reload' && action === 'restart')) notified.set(key, { action, why });
+    }
+  };
+
+  for (const name of desired.packages) if (facts.packages[name] === undefined) changes.push({ kind: 'package', action: 'install', name });
+
+  for (const u of desired.users) {
+    if (!facts.users[u.name]) changes.push({ kind: 'user', action: 'create', name: u.name, group: u.group, ...(u.uid !== undefined ? { uid: u.uid } : {}), home: u.home });
+  }
+
+  for (const d of desired.directories) {
+    const f = facts.directories[d.path];
+    if (!f) changes.push({ kind: 'directory', action: 'create', path: d.path, owner: d.owner, group: d.group, mode: d.mode, detail: 'missing' });
+    else {
+      const diffs = metaDiffs(f, d);
+      if (diffs) changes.push({ kind: 'directory', action: 'update', path: d.path, owner: d.owner, group: d.group, mode: d.mode, detail: diffs });
+    }
+  }
+
+  for (const file of desired.files) {
+    const f = facts.files[file.path];
+    const base = { kind: 'file' as const, path: file.path, owner: file.owner, group: file.group, mode: file.mode, secret: file.secret, component: file.component };
+    if (!f) {
+      changes.push({ ...base, action: 'create', diff: fileDiff(file.path, undefined, file.content, file.secret) });
+      notify(file.notify, `${file.path} created`);
+    } else if (f.sha256 !== sha256(file.content)) {
+      changes.push({ ...base, action: 'update', diff: fileDiff(file.path, f.content, file.content, file.secret, f.sha256) });
+      notify(file.notify, `${file.path} changed`);
+    } else {
+      const diffs = metaDiffs(f, file);
+      if (diffs) changes.push({ ...base, action: 'metadata', diff: `${file.path}: ${diffs}` });
+    }
+  }
+
+  const done = new Set(facts.commandsDone);
+  desired.commands.forEach((c, index) => {
+    if (done.has(index)) return;
+    changes.push({ kind: 'command', action: 'run', name: c.name, index, component: c.component });
+    notify(c.notify, c.name);
+  });
+
+  for (const s of desired.services) {
+    const f = facts.services[s.unit] ?? { enabled: 'not-found', active: 'inactive' };
+    if (f.enabled !== 'enabled' && f.enabled !== 'static' && f.enabled !== 'alias') {
+      changes.push({ kind: 'service', action: 'enable', unit: s.unit, key: s.key, reason: `unit file state is ${f.enabled}` });
+    }
+    const n = notified.get(s.key);
+    if (f.active !== 'active') changes.push({ kind: 'service', action: 'start', unit: s.unit, key: s.key, reason: `it is ${f.active}` });
+    else if (n) changes.push({ kind: 'service', action: n.action, unit: s.unit, key: s.key, reason: n.why });
+  }
+  for (const key of notified.keys()) {
+    if (!desired.services.some((s) => s.key === key)) throw new Error(`internal: notify names unknown service "${key}"`);
+  }
+
+  return {
+    host: desired.host.name,
+    family: desired.os.family,
+    os: '',
+    changes,
+    warnings,
+    ports: desired.inbound,
+  };
+}
+
+function metaDiffs(f: { mode: string; owner: string; group: string }, d: { mode: string; owner: string; group: string }): string {
+  const out: string[] = [];
+  if (octal(f.mode) !== octal(d.mode)) out.push(`mode ${f.mode} → ${d.mode}`);
+  if (f.owner !== d.owner) out.push(`owner ${f.owner} → ${d.owner}`);
+  if (f.group !== d.group) out.push(`group ${f.group} → ${d.group}`);
+  return out.join(', ');
+}

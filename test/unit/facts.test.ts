@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
+import { factScript } from '../../src/facts/script.js';
+import { loadSite } from '../../src/site/load.js';
+import { renderHosts } from '../../src/render/site.js';
+
+const fixture = (n: string) => readFileSync(new URL(`../fixtures/facts/${n}`, import.meta.url), 'utf8');
+
+describe('fact parsers on recorded outputs', () => {
+  it('Debian 12, partly converged', () => {
+    const f = parseFacts(fixture('debian12-partial.txt'));
+    expect(f.family).toBe('debian');
+    expect(f.osName).toBe('Debian GNU/Linux 12 (bookworm)');
+    expect(f.osVersion).toBe('12');
+    expect(f.packages).toEqual({ postfix: '3.7.11-0+deb12u1', openssl: '3.0.15-1~deb12u1' }); // "rc" = removed, config left: not installed
+    expect(f.files['/etc/postfix/main.cf']).toEqual({ sha256: '2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae', mode: '0644', owner: 'root', group: 'root' });
+    expect(f.files['/etc/dovecot/users']?.group).toBe('dovecot');
+    expect(f.directories['/var/vmail']).toEqual({ mode: '0750', owner: 'vmail', group: 'vmail' });
+    expect(f.services).toEqual({ postfix: { enabled: 'enabled', active: 'active' }, dovecot: { enabled: 'not-found', active: 'inactive' } });
+    expect(f.users['vmail']).toEqual({ uid: 5000, gid: 5000, home: '/var/vmail' });
+    expect(f.groups['vmail']).toBe(5000);
+    expect(f.dkim['example.com']).toEqual({ selector: 'mail', algorithm: 'rsa', publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest+/=' });
+    expect(f.commandsDone).toEqual([0, 2]);
+    expect(f.locked).toBe(false);
+    expect(f.queues).toEqual({ postfix: 3 });
+  });
+
+  it('CentOS Stream 9 with the lock held', () => {
+    const f = parseFacts(fixture('centos-stream9.txt'));
+    expect(f.family).toBe('rhel');
+    expect(f.osName).toBe('CentOS Stream 9');
+    expect(f.locked).toBe(true);
+    expect(f.packages['postfix']).toBe('3.5.25-1.el9');
+    expect(f.files).toEqual({});
+  });
+
+  it('an unsupported OS has no family', () => {
+    const f = parseFacts(fixture('alpine.txt'));
+    expect(f.family).toBeNull();
+    expect(f.osName).toBe('Alpine Linux v3.20');
+  });
+
+  it('refuses an output cut short', () => {
+    expect(() => parseFacts(fixture('debian12-partial.txt').replace('@@mailops end', ''))).toThrow(/did not finish/);
+  });
+
+  it('parses the individual formats', () => {
+    expect(parseSha256(['0'.repeat(64) + '  /a b/c', 'garbage'])).toEqual({ '/a b/c': '0'.repeat(64) });
+    expect(parseStat(['/x\t600\troot\tmail'])).toEqual({ '/x': { mode: '0600', owner: 'root', group: 'mail' } });
+    expect(parsePackages(['a\t1.0\tii ', 'b\t2.0\tun ', 'c\t\tii '])).toEqual({ a: '1.0' });
+    expect(parseServices(['Id=a.service', 'ActiveState=failed', 'UnitFileState=disabled', '', 'Id=b.timer', 'ActiveState=active', 'UnitFileState=enabled'])).toEqual({
+      a: { enabled: 'disabled', active: 'failed' },
+      'b.timer': { enabled: 'enabled', active: 'active' },
+    });
+  });
+});
+
+describe('the fact script', () => {
+  process.env['MAILOPS_BOB_PASSWORD'] = 'facts-test';
+  const { site } = loadSite(new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname);
+  const deb = renderHosts(site, { detectedOs: new Map([['mx1', 'debian']]) })[0]!;
+  const rhel = renderHosts(site, { detectedOs: new Map([['mx1', 'rhel']]) })[0]!;
+  const script = factScript({ debian: deb, rhel });
+
+  it('is valid POSIX shell', () => {
+    const r = spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('runs here and reports this machine', () => {
+    const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+    const f = parseFacts(r.stdout);
+    expect(f.family === 'debian' || f.family === 'rhel' || f.family === null).toBe(true);
+    expect(f.osName.length).toBeGreaterThan(0);
+  });
+
+  it('asks about every managed file, package and service of both families', () => {
+    for (const d of [deb, rhel]) {
+      for (const file of d.files) expect(script).toContain(file.path);
+      for (const p of d.packages) expect(script).toContain(p);
+    }
+    expect(script).toMatch(/dpkg-query/);
+    expect(script).toMatch(/rpm -q/);
+  });
+});
