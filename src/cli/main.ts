@@ -8,7 +8,9 @@ import { registerDns } from './dns.js';
 import { registerInit } from './init.js';
 import { registerHashPassword } from './hash-password.js';
 import { registerSchema } from './schema.js';
-import { registerPending } from './pending.js';
+import { registerVerify } from './verify.js';
+import { registerPlan } from './plan.js';
+import { registerApply } from './apply.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -20,7 +22,9 @@ export function program(): Command {
   registerValidate(p);
   registerRender(p);
   registerDns(p);
-  registerPending(p);
+  registerPlan(p);
+  registerApply(p);
+  registerVerify(p);
   registerInit(p);
   registerHashPassword(p);
   registerSchema(p);
