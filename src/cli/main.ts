@@ -9,6 +9,7 @@ import { registerInit } from './init.js';
 import { registerHashPassword } from './hash-password.js';
 import { registerSchema } from './schema.js';
 import { registerVerify } from './verify.js';
+import { registerSandbox } from './sandbox.js';
 import { registerPlan } from './plan.js';
 import { registerApply } from './apply.js';
 import { VERSION } from '../version.js';
@@ -25,6 +26,7 @@ export function program(): Command {
   registerPlan(p);
   registerApply(p);
   registerVerify(p);
+  registerSandbox(p);
   registerInit(p);
   registerHashPassword(p);
   registerSchema(p);
