@@ -3,7 +3,7 @@
  * host keys read back, ports published on 127.0.0.1 only, always cleaned up (also on failure and Ctrl-C).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker, run } from './docker.js';
@@ -82,9 +82,10 @@ export async function startVps(opts: StartOptions): Promise<VpsCluster> {
     process.once('SIGTERM', onSignal);
   }
   try {
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mailops-sandbox', '-f', identity]).then((r) => {
-      if (r.code !== 0 && !r.stderr.includes('already exists')) throw new Error(`ssh-keygen failed: ${r.stderr}`);
-    });
+    if (!existsSync(identity)) {
+      const r = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'mailops-sandbox', '-f', identity]);
+      if (r.code !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+    }
     const publicKey = readFileSync(`${identity}.pub`, 'utf8').trim();
     if ((await run('docker', ['network', 'inspect', network])).code !== 0) await docker(['network', 'create', network]);
     const hosts: VpsHost[] = [];
