@@ -47,6 +47,7 @@ export function activationScript(input: ActivationInput): string {
   add(
     'set -u',
     'trap "" HUP PIPE',
+    'umask 022',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL',
     'RUN="$1"; STAGE="$RUN/stage"; BACKUP="$RUN/backup"; LOG="$RUN/log"; export STAGE',
     `say() { printf '%s\\n' "$*" >>"$LOG"; printf '%s\\n' "$*" 2>/dev/null; return 0; }`,

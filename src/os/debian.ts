@@ -9,6 +9,7 @@ export const debian: OsProfile = {
   paths: {
     postfix: '/etc/postfix',
     postfixSpool: '/var/spool/postfix',
+    eximDir: '/etc/exim4',
     eximConfig: '/etc/exim4/exim4.conf',
     dovecot: '/etc/dovecot',
     opendkimConf: '/etc/opendkim.conf',

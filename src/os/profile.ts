@@ -9,6 +9,7 @@ export interface OsProfile {
   paths: {
     postfix: string;
     postfixSpool: string;
+    eximDir: string;
     eximConfig: string;
     dovecot: string;
     opendkimConf: string;

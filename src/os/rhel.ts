@@ -9,6 +9,7 @@ export const rhel: OsProfile = {
   paths: {
     postfix: '/etc/postfix',
     postfixSpool: '/var/spool/postfix',
+    eximDir: '/etc/exim',
     eximConfig: '/etc/exim/exim.conf',
     dovecot: '/etc/dovecot',
     opendkimConf: '/etc/opendkim.conf',
