@@ -1,0 +1,93 @@
+/** Shared helpers of the integration tests: run the CLI, write playbooks for test containers. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { VpsCluster, VpsHost } from '../../../src/testbed/harness.js';
+
+export const repo = new URL('../../../', import.meta.url).pathname;
+export const cliPath = join(repo, 'dist', 'cli.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], env: Record<string, string> = {}, opts: { killAfterMs?: number; onStderr?: (s: string) => void } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(d.toString());
+    });
+    if (opts.killAfterMs !== undefined) setTimeout(() => p.kill('SIGKILL'), opts.killAfterMs);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** The `hosts:` entry reaching a test container through its published SSH port, key and pinned host key. */
+export function hostYaml(cluster: VpsCluster, h: VpsHost, o: { name?: string; hostname: string; ipv4?: string; user?: string }): string {
+  return [
+    `  - name: ${o.name ?? h.name}`,
+    '    ssh:',
+    '      address: 127.0.0.1',
+    `      port: ${h.ports[22]}`,
+    `      user: ${o.user ?? 'root'}`,
+    `      identity: ${cluster.identity}`,
+    `      host_key: "${h.hostKey}"`,
+    `    hostname: ${o.hostname}`,
+    `    ipv4: ${o.ipv4 ?? '192.0.2.25'}`,
+  ].join('\n');
+}
+
+export function writePlaybook(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-it-'));
+  const file = join(dir, 'site.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A complete playbook for one test container, with the contract's features. */
+export function scenarioPlaybook(cluster: VpsCluster, h: VpsHost, mta: 'postfix' | 'exim', extra: { mailboxes?: string; aliases?: string; stack?: string } = {}): string {
+  return `site: it-${mta}
+hosts:
+${hostYaml(cluster, h, { hostname: 'mail.example.test' })}
+stack:
+  mta: ${mta}
+  imap: true
+  pop3: true
+  tls: { mode: self-signed }
+  message_size_limit: 2M
+${extra.stack ?? ''}
+dns:
+  nameservers: [ns1.example.test]
+domains:
+  - name: example.test
+    dkim: { selector: mail, key: rsa-2048 }
+    mailboxes:
+      - name: alice
+        password: { env: IT_ALICE_PASSWORD }
+        quota: 1G
+      - name: bob
+        password: { env: IT_BOB_PASSWORD }
+        send_as: [sales]
+        quota: 1M
+${extra.mailboxes ?? ''}
+    aliases:
+      postmaster: alice
+      sales: [alice, bob]
+      partners: [alice, someone@partner.example]
+${extra.aliases ?? ''}
+  - name: other.test
+    mailboxes:
+      - name: carol
+        password: { env: IT_ALICE_PASSWORD }
+    catch_all: carol
+`;
+}
+
+export const PASSWORDS = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_BOB_PASSWORD: 'bob-Secret-2' };

@@ -1,0 +1,139 @@
+/** Real protocol sessions for the scenario: SMTP submission and relay attempts, IMAP and POP3 reading. */
+import { Wire } from '../../../src/verify/wire.js';
+
+export interface Ep {
+  host: string;
+  port(p: number): number;
+}
+
+type Reply = { code: number; text: string };
+
+export interface SmtpOpts {
+  port: 25 | 587 | 465;
+  auth?: { user: string; password: string };
+  starttls?: boolean;
+  from: string;
+  to: string[];
+  body?: string;
+  /** SIZE= on MAIL FROM. */
+  size?: number;
+}
+
+export interface SmtpOutcome {
+  stage: 'connect' | 'starttls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'done';
+  reply: Reply;
+  /** RCPT replies, one per recipient. */
+  rcpts: Reply[];
+}
+
+export function message(from: string, to: string, subject: string, body = 'Hello from the mailops scenario.\r\n'): string {
+  return [`From: <${from}>`, `To: <${to}>`, `Subject: ${subject}`, `Message-ID: <${Date.now()}.${Math.random().toString(36).slice(2)}@mailops.test>`, `Date: ${new Date().toUTCString()}`, '', body].join('\r\n');
+}
+
+/** One SMTP transaction; stops at the first refusal and says where. */
+export async function smtp(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome> {
+  const w = await Wire.open({ host: ep.host, port: ep.port(o.port), tls: o.port === 465, servername: 'mail.example.test', timeoutMs: 20000 });
+  const rcpts: Reply[] = [];
+  try {
+    const greet = await w.smtpReply();
+    if (greet.code !== 220) return { stage: 'connect', reply: greet, rcpts };
+    await w.smtp('EHLO client.mailops.test');
+    if (o.starttls ?? o.port === 587) {
+      const r = await w.smtp('STARTTLS');
+      if (r.code !== 220) return { stage: 'starttls', reply: r, rcpts };
+      await w.startTls();
+      await w.smtp('EHLO client.mailops.test');
+    }
+    if (o.auth) {
+      const r = await w.smtp(`AUTH PLAIN ${Buffer.from(`\0${o.auth.user}\0${o.auth.password}`).toString('base64')}`);
+      if (r.code !== 235) return { stage: 'auth', reply: r, rcpts };
+    }
+    const m = await w.smtp(`MAIL FROM:<${o.from}>${o.size ? ` SIZE=${o.size}` : ''}`);
+    if (m.code !== 250) return { stage: 'mail', reply: m, rcpts };
+    for (const t of o.to) rcpts.push(await w.smtp(`RCPT TO:<${t}>`));
+    const bad = rcpts.find((r) => r.code !== 250);
+    if (bad) return { stage: 'rcpt', reply: bad, rcpts };
+    const d = await w.smtp('DATA');
+    if (d.code !== 354) return { stage: 'data', reply: d, rcpts };
+    const body = (o.body ?? message(o.from, o.to[0]!, 'scenario')).replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
+    w.send(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.`);
+    const end = await w.smtpReply();
+    await w.smtp('QUIT').catch(() => undefined);
+    return { stage: end.code === 250 ? 'done' : 'data', reply: end, rcpts };
+  } finally {
+    w.close();
+  }
+}
+
+/** Every message of a mailbox's INBOX, read over IMAPS (993). */
+export async function imapFetchAll(ep: Ep, user: string, password: string): Promise<string[]> {
+  const w = await Wire.open({ host: ep.host, port: ep.port(993), tls: true, servername: 'mail.example.test', timeoutMs: 20000 });
+  try {
+    await w.line();
+    let n = 0;
+    const cmd = async (c: string): Promise<string[]> => {
+      const tag = `t${++n}`;
+      w.send(`${tag} ${c}`);
+      const lines: string[] = [];
+      for (;;) {
+        const l = await w.line();
+        lines.push(l);
+        if (l.startsWith(`${tag} `)) {
+          if (!l.startsWith(`${tag} OK`)) throw new Error(`IMAP ${c.split(' ')[0]}: ${l}`);
+          return lines;
+        }
+      }
+    };
+    await cmd(`LOGIN "${user}" "${password}"`);
+    const sel = await cmd('SELECT INBOX');
+    const exists = Number(/\* (\d+) EXISTS/.exec(sel.join('\n'))?.[1] ?? 0);
+    const out: string[] = [];
+    for (let i = 1; i <= exists; i++) {
+      const tag = `t${++n}`;
+      w.send(`${tag} FETCH ${i} BODY.PEEK[]`);
+      const head = await w.line();
+      const size = Number(/\{(\d+)\}$/.exec(head)?.[1] ?? -1);
+      if (size < 0) throw new Error(`unexpected FETCH reply: ${head}`);
+      let text = '';
+      while (Buffer.byteLength(text) < size) text += `${await w.line()}\r\n`;
+      out.push(Buffer.from(text).subarray(0, size).toString());
+      for (;;) {
+        const l = await w.line();
+        if (l.startsWith(`${tag} `)) break;
+      }
+    }
+    await cmd('LOGOUT').catch(() => undefined);
+    return out;
+  } finally {
+    w.close();
+  }
+}
+
+/** Number of messages in a mailbox, read over POP3S (995). */
+export async function pop3Count(ep: Ep, user: string, password: string): Promise<number> {
+  const w = await Wire.open({ host: ep.host, port: ep.port(995), tls: true, servername: 'mail.example.test', timeoutMs: 20000 });
+  try {
+    await w.line();
+    w.send(`USER ${user}`);
+    if (!(await w.line()).startsWith('+OK')) throw new Error('POP3 USER refused');
+    w.send(`PASS ${password}`);
+    const p = await w.line();
+    if (!p.startsWith('+OK')) throw new Error(`POP3 PASS refused: ${p}`);
+    w.send('STAT');
+    const s = await w.line();
+    w.send('QUIT');
+    return Number(/^\+OK (\d+)/.exec(s)?.[1] ?? -1);
+  } finally {
+    w.close();
+  }
+}
+
+/** Wait until `f` gives a truthy value (delivery takes a moment). */
+export async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, seconds = 20): Promise<T> {
+  let last: T = await f();
+  for (let i = 0; i < seconds * 2 && !ok(last); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    last = await f();
+  }
+  return last;
+}
