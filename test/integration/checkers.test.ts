@@ -1,0 +1,97 @@
+/**
+ * The daemons' own checkers on every golden rendered tree (Debian cases), inside the VPS image with the
+ * packages installed: `postfix check` (no warnings), `exim -bV`, `doveconf -n`, `opendkim -n`.
+ */
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startVps } from '../../src/testbed/harness.js';
+import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
+
+const golden = new URL('../golden/', import.meta.url).pathname;
+
+function tree(dir: string): Array<{ path: string; content: string }> {
+  const out: Array<{ path: string; content: string }> = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push({ path: `/${relative(dir, p)}`, content: readFileSync(p, 'utf8') });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Debian hosts of the golden cases, with their MTA. */
+const targets = readdirSync(golden)
+  .filter((c) => existsSync(join(golden, c, 'expected')))
+  .flatMap((c) =>
+    readdirSync(join(golden, c, 'expected'))
+      .filter((h) => h !== 'dns')
+      .map((h) => ({ name: `${c}/${h}`, dir: join(golden, c, 'expected', h) })),
+  )
+  .filter((t) => !t.name.startsWith('rhel/'))
+  .map((t) => ({ ...t, mta: existsSync(join(t.dir, 'etc/exim4/exim4.conf')) ? ('exim' as const) : ('postfix' as const) }));
+
+describe('daemon checkers on the rendered configs', () => {
+  let cluster: VpsCluster;
+  let vps: VpsHost;
+  const sh = async (cmd: string) => {
+    const r = await cluster.exec(vps, cmd);
+    return { ...r, all: `${r.stdout}${r.stderr}` };
+  };
+
+  beforeAll(async () => {
+    cluster = await startVps({ image: inject('vpsImage'), count: 1, publish: [22] });
+    vps = cluster.hosts[0]!;
+    const r = await sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd opendkim opendkim-tools 2>&1');
+    expect(r.code, r.all).toBe(0);
+  });
+  afterAll(async () => cluster?.stop());
+
+  for (const mta of ['postfix', 'exim'] as const) {
+    for (const t of targets.filter((x) => x.mta === mta)) {
+      it(`${t.name} (${mta})`, async () => {
+        const pkg = mta === 'postfix' ? 'postfix' : 'exim4-daemon-heavy';
+        const inst = await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${pkg} 2>&1`);
+        expect(inst.code, inst.all).toBe(0);
+        const files = tree(t.dir);
+        for (const f of files) {
+          const w = await cluster.exec(vps, `mkdir -p "$(dirname '${f.path}')" && cat > '${f.path}'`, f.content);
+          expect(w.code, w.stderr).toBe(0);
+        }
+        // What apply creates on the host: users, TLS certificate and DKIM keys at the rendered paths.
+        const certs = [...new Set(files.flatMap((f) => [...f.content.matchAll(/(?:smtpd_tls_cert_file = |ssl_cert = <|tls_certificate = )(\S+)/g)].map((m) => m[1]!)))];
+        const keys = [...new Set(files.flatMap((f) => [...f.content.matchAll(/(?:smtpd_tls_key_file = |ssl_key = <|tls_privatekey = )(\S+)/g)].map((m) => m[1]!)))];
+        for (const [i, cert] of certs.entries()) {
+          const key = keys[i] ?? `${cert}.key`;
+          await sh(`mkdir -p "$(dirname ${cert})" "$(dirname ${key})"; [ -f ${cert} ] || openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test -keyout ${key} -out ${cert} 2>/dev/null`);
+        }
+        const dkim = files.filter((f) => /KeyTable$|dkim_keys$/.test(f.path)).flatMap((f) => [...f.content.matchAll(/(\/\S+\.key)\s*$/gm)].map((m) => m[1]!));
+        for (const k of dkim) await sh(`mkdir -p "$(dirname ${k})"; [ -f ${k} ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ${k} 2>/dev/null; chown root:opendkim ${k} "$(dirname ${k})"; chmod 0640 ${k}; chmod 0750 "$(dirname ${k})"`);
+        await sh('getent group vmail >/dev/null || groupadd -r -g 5000 vmail; getent passwd vmail >/dev/null || useradd -r -u 5000 -g vmail -d /var/vmail -M vmail');
+
+        const dove = await sh('doveconf -n 2>&1 >/dev/null');
+        expect(dove.all.trim(), 'doveconf -n prints no warning').toBe('');
+        if (mta === 'postfix') {
+          const pc = await sh('postfix check 2>&1');
+          expect(pc.code, pc.all).toBe(0);
+          expect(pc.all.trim(), 'postfix check prints no warning').toBe('');
+          const pn = await sh('postconf -n 2>&1 >/dev/null');
+          expect(pn.all.trim()).toBe('');
+          if (files.some((f) => f.path === '/etc/opendkim.conf')) {
+            const od = await sh('opendkim -n -x /etc/opendkim.conf 2>&1');
+            expect(od.code, od.all).toBe(0);
+            expect(od.all.trim()).toBe('');
+          }
+        } else {
+          const ex = await sh('exim -bV 2>&1');
+          expect(ex.code, ex.all).toBe(0);
+          expect(ex.all).toContain('Configuration file is /etc/exim4/exim4.conf');
+          expect(ex.all).not.toMatch(/warning|error/i);
+        }
+      });
+    }
+  }
+});
