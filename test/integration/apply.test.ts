@@ -1,0 +1,149 @@
+/** plan/apply safety on a real host: host keys, drift, checker failures, concurrency, a dropped connection, sudo. */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startVps } from '../../src/testbed/harness.js';
+import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
+import { Wire } from '../../src/verify/wire.js';
+import { PASSWORDS, cli, hostYaml, writePlaybook } from './support/env.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function playbook(cluster: VpsCluster, h: VpsHost, o: { user?: string; pinned?: boolean; extraStack?: string; alias?: string } = {}): string {
+  let host = hostYaml(cluster, h, { hostname: 'mail.example.test', ...(o.user ? { user: o.user } : {}) });
+  if (o.pinned === false) host = host.replace(/\n\s+host_key: .*$/m, '');
+  return `site: it-apply
+hosts:
+${host}
+stack:
+  mta: postfix
+  pop3: false
+${o.extraStack ?? ''}
+dns:
+  nameservers: [ns1.example.test]
+domains:
+  - name: example.test
+    mailboxes:
+      - name: alice
+        password: { env: IT_ALICE_PASSWORD }
+    aliases:
+      postmaster: alice
+${o.alias ?? ''}
+`;
+}
+
+describe('apply safety', () => {
+  let cluster: VpsCluster;
+  let vps: VpsHost;
+  let file: string;
+  const mainCf = async () => (await cluster.exec(vps, 'cat /etc/postfix/main.cf')).stdout;
+  const banner = async () => {
+    const w = await Wire.open({ host: '127.0.0.1', port: vps.ports[25]!, timeoutMs: 10000 });
+    try {
+      return (await w.smtpReply()).text;
+    } finally {
+      w.close();
+    }
+  };
+
+  beforeAll(async () => {
+    cluster = await startVps({ image: inject('vpsImage'), count: 1, publish: [22, 25, 143, 465, 587, 993] });
+    vps = cluster.hosts[0]!;
+    file = writePlaybook(playbook(cluster, vps));
+    const r = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(async () => cluster?.stop());
+
+  it('refuses an unknown host key with its fingerprint; --accept-new records it; a changed key is always refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-kh-'));
+    const kh = join(dir, 'known_hosts');
+    const f = writePlaybook(playbook(cluster, vps, { pinned: false }));
+    const fp = (await cluster.exec(vps, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).stdout.split(' ')[1]!;
+    const unknown = await cli(['plan', '--known-hosts', kh, f], PASSWORDS);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`unknown host key ${fp}`);
+    expect(unknown.stderr).toContain('--accept-new');
+    const accept = await cli(['plan', '--known-hosts', kh, '--accept-new', f], PASSWORDS);
+    expect(accept.code, accept.stdout + accept.stderr).toBe(0);
+    expect(readFileSync(kh, 'utf8')).toContain(`[127.0.0.1]:${vps.ports[22]} ssh-ed25519 `);
+    const known = await cli(['plan', '--known-hosts', kh, f], PASSWORDS);
+    expect(known.code, known.stderr).toBe(0);
+    writeFileSync(kh, `[127.0.0.1]:${vps.ports[22]} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ\n`);
+    const changed = await cli(['plan', '--known-hosts', kh, '--accept-new', f], PASSWORDS);
+    expect(changed.code).toBe(1);
+    expect(changed.stderr).toMatch(/HOST KEY CHANGED/);
+  });
+
+  it('a manual edit shows in plan as a diff, and apply puts the file back', async () => {
+    const good = await mainCf();
+    await cluster.exec(vps, "echo '# a manual edit' >> /etc/postfix/main.cf");
+    const p = await cli(['plan', '--detailed-exitcode', file], PASSWORDS);
+    expect(p.code).toBe(2);
+    expect(p.stdout).toMatch(/^\s+-# a manual edit$/m);
+    const a = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(a.code, a.stderr).toBe(0);
+    expect(sha(await mainCf())).toBe(sha(good));
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+  });
+
+  it("a change the daemon's checker rejects fails with the checker's message; the old config stays and SMTP answers", async () => {
+    const before = (await cluster.exec(vps, 'sha256sum /etc/dovecot/dovecot.conf /etc/postfix/main.cf')).stdout;
+    const bad = writePlaybook(playbook(cluster, vps, { extraStack: '  tls: { mode: files, cert: /etc/ssl/missing/cert.pem, key: /etc/ssl/missing/key.pem }' }));
+    const r = await cli(['apply', '--yes', bad], PASSWORDS);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/validate: doveconf -n[\s\S]*\/etc\/ssl\/missing\/(cert|key)\.pem/);
+    expect((await cluster.exec(vps, 'sha256sum /etc/dovecot/dovecot.conf /etc/postfix/main.cf')).stdout).toBe(before);
+    expect(await banner()).toMatch(/^220 mail\.example\.test/);
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+  });
+
+  it('two applies at once: one applies, the other waits and then applies nothing or refuses clearly', async () => {
+    const f = writePlaybook(playbook(cluster, vps, { alias: '      abuse: alice' }));
+    const [a, b] = await Promise.all([cli(['apply', '--yes', '--json', f], PASSWORDS), cli(['apply', '--yes', '--json', f], PASSWORDS)]);
+    const results = [a, b];
+    const applied = results.filter((r) => r.code === 0 && JSON.parse(r.stdout).changes > 0);
+    expect(applied.length, results.map((r) => r.stderr).join('\n----\n')).toBe(1);
+    const other = results.find((r) => r !== applied[0])!;
+    if (other.code !== 0) expect(other.stdout + other.stderr).toMatch(/changed on the host since it was planned|another mailops apply/);
+    const again = await cli(['apply', '--yes', '--json', f], PASSWORDS);
+    expect(JSON.parse(again.stdout).changes).toBe(0);
+    await cli(['apply', '--yes', file], PASSWORDS);
+  });
+
+  it('the connection killed in the middle of apply leaves the old or the new config, never a mix; the next apply converges', async () => {
+    const old = await mainCf();
+    const f = writePlaybook(playbook(cluster, vps, { extraStack: '  message_size_limit: 20M' }));
+    let seen = false;
+    const r = await cli(['apply', '--yes', f], PASSWORDS, {
+      onStderr: (s) => {
+        if (!seen && /validate|swap/.test(s)) seen = true;
+      },
+      killAfterMs: 1500,
+    });
+    expect(r.code).not.toBe(0);
+    await new Promise((res) => setTimeout(res, 8000));
+    const now = await mainCf();
+    const isOld = sha(now) === sha(old);
+    const isNew = now.includes('message_size_limit = 20971520');
+    expect(isOld || isNew).toBe(true);
+    // main.cf and the maps of the same run are consistent with each other: the activation is all or nothing.
+    const next = await cli(['apply', '--yes', f], PASSWORDS);
+    expect(next.code, next.stderr).toBe(0);
+    expect((await cli(['plan', '--detailed-exitcode', f], PASSWORDS)).code).toBe(0);
+    expect(await banner()).toMatch(/^220 /);
+    await cli(['apply', '--yes', file], PASSWORDS);
+  });
+
+  it('a non-root user with passwordless sudo works; one without sudo is refused clearly', async () => {
+    await cluster.addUser(vps, 'deploy');
+    const ok = await cli(['plan', '--detailed-exitcode', writePlaybook(playbook(cluster, vps, { user: 'deploy' }))], PASSWORDS);
+    expect(ok.code, ok.stderr).toBe(0);
+    await cluster.addUser(vps, 'nosudo', { sudo: false });
+    const no = await cli(['plan', writePlaybook(playbook(cluster, vps, { user: 'nosudo' }))], PASSWORDS);
+    expect(no.code).toBe(1);
+    expect(no.stderr).toMatch(/user nosudo cannot run sudo without a password/);
+  });
+});
