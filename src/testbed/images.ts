@@ -99,14 +99,18 @@ export async function nodeBaseImage(log: Log = () => undefined): Promise<string>
   const base = await baseImage(log);
   const nodeBin = process.execPath;
   const prefix = join(nodeBin, '..', '..');
-  const tag = `mailops/nodebase:${hash(base, process.version, prefix)}`;
+  // The CAs this machine trusts (a TLS-inspecting proxy's among them) so npm inside reaches the registry.
+  const caFile = process.env['NODE_EXTRA_CA_CERTS'] ?? '/etc/ssl/certs/ca-certificates.crt';
+  const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : '';
+  const tag = `mailops/nodebase:${hash(base, process.version, prefix, ca)}`;
   if (await imageExists(tag)) return tag;
   log(`building ${tag} from this machine's Node ${process.version}...`);
   const ctx = join(cacheDir(), `nodebase-${process.pid}`);
   rmSync(ctx, { recursive: true, force: true });
   mkdirSync(join(ctx, 'node'), { recursive: true });
   await run('sh', ['-c', `cp -a ${prefix}/bin ${ctx}/node/ && mkdir -p ${ctx}/node/lib && cp -a ${prefix}/lib/node_modules ${ctx}/node/lib/ && (cp -a ${prefix}/include ${ctx}/node/ 2>/dev/null || true)`]);
-  const dockerfile = `FROM ${base}\nCOPY node /usr/local/\nRUN node --version && npm --version\n`;
+  await run('sh', ['-c', `cat > ${ctx}/host-ca.crt`], { input: ca });
+  const dockerfile = `FROM ${base}\nCOPY node /usr/local/\nCOPY host-ca.crt /usr/local/share/mailops/host-ca.crt\nENV NODE_EXTRA_CA_CERTS=/usr/local/share/mailops/host-ca.crt\nRUN node --version && npm --version\n`;
   await run('sh', ['-c', `cat > ${ctx}/Dockerfile`], { input: dockerfile });
   const r = await run('docker', ['build', '-t', tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
   rmSync(ctx, { recursive: true, force: true });

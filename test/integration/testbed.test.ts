@@ -1,0 +1,62 @@
+/** The test bed itself: cached images, VPS containers on their own network, SSH with the returned host key, cleanup. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { run } from '../../src/testbed/docker.js';
+import { image, nodeBaseImage, vpsImage } from '../../src/testbed/images.js';
+import { startVps } from '../../src/testbed/harness.js';
+import { repo } from './support/env.js';
+
+describe('test bed', () => {
+  it('reuses a built image: same tag, no rebuild', async () => {
+    const t0 = performance.now();
+    const tag = await vpsImage();
+    expect(tag).toBe(inject('vpsImage'));
+    expect(performance.now() - t0).toBeLessThan(30_000);
+  });
+
+  it('starts two VPS containers on one network: systemd PID 1, SSH with the returned host key, names resolve, apt cache ready; cleanup removes all', async () => {
+    const cluster = await startVps({ image: inject('vpsImage'), count: 2 });
+    const [a, b] = cluster.hosts as [(typeof cluster.hosts)[0], (typeof cluster.hosts)[0]];
+    try {
+      expect((await cluster.exec(a, 'readlink /proc/1/exe')).stdout.trim()).toMatch(/systemd$/);
+      const kh = join(mkdtempSync(join(tmpdir(), 'mailops-tb-')), 'known_hosts');
+      writeFileSync(kh, `[127.0.0.1]:${a.ports[22]} ${a.hostKey}\n`);
+      const ssh = spawnSync('ssh', ['-i', cluster.identity, '-p', String(a.ports[22]), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, 'root@127.0.0.1', 'hostname'], { encoding: 'utf8', timeout: 30_000 });
+      expect(ssh.status, ssh.stderr).toBe(0);
+      expect(ssh.stdout.trim()).toBe('vps1');
+      expect(a.hostKey).not.toBe(b.hostKey);
+      const ping = await cluster.exec(a, `getent hosts vps2 && (exec 3<>/dev/tcp/vps2/22 2>/dev/null || true)`);
+      expect(ping.stdout).toContain(b.ip);
+      expect((await cluster.exec(a, 'ls /var/cache/apt/archives/ | grep -c -E "^(postfix|dovecot-core|exim4-daemon-heavy|opendkim)_"')).stdout.trim()).toBe('4');
+      expect((await cluster.exec(a, 'dpkg -l postfix dovecot-core exim4-daemon-heavy 2>/dev/null | grep -c ^ii')).stdout.trim()).toBe('0');
+    } finally {
+      await cluster.stop();
+    }
+    const left = await run('docker', ['ps', '-aq', '--filter', `name=${a.container}`]);
+    expect(left.stdout.trim()).toBe('');
+    expect((await run('docker', ['network', 'inspect', cluster.network])).code).not.toBe(0);
+  });
+
+  it('builds the product Dockerfile on a local Node base; mailops --help and validate run in it', async () => {
+    const base = await nodeBaseImage((l) => process.stderr.write(`[testbed] ${l}\n`));
+    const tag = 'mailops/cli:test';
+    const b = await run('docker', ['build', '--build-arg', `BASE=${base}`, '-t', tag, repo], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
+    expect(b.code, b.stdout.slice(-2000) + b.stderr.slice(-2000)).toBe(0);
+    const help = await run('docker', ['run', '--rm', tag, '--help']);
+    expect(help.code).toBe(0);
+    for (const c of ['validate', 'render', 'plan', 'apply', 'verify']) expect(help.stdout).toContain(c);
+    const v = await run('docker', ['run', '--rm', '-v', `${repo}playbooks/examples:/work:ro`, '-e', 'MAILOPS_BOB_PASSWORD=x', tag, 'validate', 'contract.yaml']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stderr).toContain('valid');
+  });
+
+  it('builds other images from the same builder (a client box with swaks)', async () => {
+    const tag = await image('client');
+    expect(tag).toBe(inject('clientImage'));
+    const r = await run('docker', ['run', '--rm', tag, 'swaks', '--version']);
+    expect(r.code).toBe(0);
+  });
+});
