@@ -136,6 +136,8 @@ export function activationScript(input: ActivationInput): string {
       );
     }
     for (const m of metaOnly) add(`{ chown ${shq(`${m.owner}:${m.group}`)} ${shq(m.path)} && chmod ${m.mode} ${shq(m.path)}; } 2>>"$LOG" || SWAPFAIL=${shq(m.path)}`);
+    // SELinux (RHEL): new files get the context policy gives their path, not the staging directory's.
+    if (os.selinux) add(`command -v restorecon >/dev/null 2>&1 && restorecon -F ${shqAll([...swap.map((f) => f.path), ...metaOnly.map((m) => m.path)])} 2>>"$LOG"`);
     add('echo swapped > "$RUN/journal"');
   } else add('SWAPFAIL=');
 
@@ -158,7 +160,8 @@ export function activationScript(input: ActivationInput): string {
   add('[ -z "$CMDFAIL" ] || rollback');
 
   if (swap.some((f) => f.path.startsWith('/etc/systemd/'))) add('systemctl daemon-reload');
-  for (const c of changed) {
+  const serviceChanges = [...changed.filter((c) => c.kind === 'service' && c.action === 'stop-disable'), ...changed.filter((c) => c.kind === 'service' && c.action !== 'stop-disable')];
+  for (const c of serviceChanges) {
     if (c.kind !== 'service') continue;
     const u = shq(unitOf(c.unit));
     const verb = c.action === 'start' ? 'restart' : c.action;

@@ -37,6 +37,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     ports: [],
     dkimKeys: [],
     inbound: [],
+    replaces: [],
   };
   const active = specs.filter((spec) => matches(spec.when, f));
   // Ports first: templates (the firewall) see every port the active components open.
@@ -109,6 +110,9 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
         reload: r(s.reload ?? `systemctl reload ${unit}`),
         restart: r(s.restart ?? `systemctl restart ${unit}`),
       });
+    }
+    for (const x of spec.replaces ?? []) {
+      if (matches(x.when, f)) out.replaces.push({ unit: r(x.unit), queue: x.queue, component });
     }
     for (const p of spec.ports ?? []) {
       if (!matches(p.when, f)) continue;

@@ -11,7 +11,7 @@ export const SECTION = '@@mailops';
 function familyBlock(d: DesiredHost): string {
   const files = d.files.map((f) => f.path);
   const dirs = d.directories.map((x) => x.path);
-  const units = d.services.map((s) => (s.unit.includes('.') ? s.unit : `${s.unit}.service`));
+  const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit)].map((u) => (u.includes('.') ? u : `${u}.service`));
   const users = d.users.map((u) => u.name);
   const groups = [...new Set(d.users.map((u) => u.group))];
   const lines: string[] = [];

@@ -68,6 +68,17 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
     notify(c.notify, c.name);
   });
 
+  // The other MTA: stopped and disabled before ours takes the ports; its queue is not silently dropped.
+  for (const x of desired.replaces) {
+    const f = facts.services[x.unit];
+    if (f && (f.active === 'active' || f.enabled === 'enabled')) {
+      changes.push({ kind: 'service', action: 'stop-disable', unit: x.unit, key: x.unit, reason: `${desired.components.find((c) => c === x.component) ?? x.component} replaces it` });
+    }
+    const queued = facts.queues[x.queue] ?? 0;
+    if (queued > 0) {
+      warnings.push(`${queued} message${queued === 1 ? '' : 's'} wait in the ${x.queue} queue, which ${x.component} does not deliver: flush it first (${x.queue === 'exim' ? 'exim -qff' : 'postqueue -f'}) or they stay in its spool`);
+    }
+  }
   for (const s of desired.services) {
     const f = facts.services[s.unit] ?? { enabled: 'not-found', active: 'inactive' };
     if (f.enabled !== 'enabled' && f.enabled !== 'static' && f.enabled !== 'alias') {

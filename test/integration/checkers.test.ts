@@ -50,6 +50,18 @@ describe('daemon checkers on the rendered configs', () => {
   });
   afterAll(async () => cluster?.stop());
 
+  it('hash-password output verifies with doveadm pw -t', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const pw = 'correct horse battery staple';
+    const hash = spawnSync(process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, 'hash-password'], { input: pw, encoding: 'utf8' }).stdout.trim();
+    expect(hash).toMatch(/^\{SHA512-CRYPT\}\$6\$/);
+    const ok = await sh(`doveadm pw -t '${hash}' -p '${pw}' 2>&1`);
+    expect(ok.code, ok.all).toBe(0);
+    expect(ok.all).toMatch(/verified/);
+    const bad = await sh(`doveadm pw -t '${hash}' -p 'wrong' 2>&1`);
+    expect(bad.code).not.toBe(0);
+  });
+
   for (const mta of ['postfix', 'exim'] as const) {
     for (const t of targets.filter((x) => x.mta === mta)) {
       it(`${t.name} (${mta})`, async () => {

@@ -114,6 +114,16 @@ describe('plan', () => {
         ]);
       });
 
+      it('switching MTA stops and disables the other one, and warns when its queue holds mail', () => {
+        const facts = converged(d);
+        const other = d.replaces[0]!;
+        facts.services[other.unit] = { enabled: 'enabled', active: 'active' };
+        facts.queues[other.queue] = 3;
+        const p = plan(d, facts);
+        expect(p.changes).toEqual([expect.objectContaining({ kind: 'service', action: 'stop-disable', unit: other.unit })]);
+        expect(p.warnings.join('\n')).toMatch(new RegExp(`3 messages wait in the ${other.queue} queue`));
+      });
+
       it('the activation script for a fresh host is valid shell and uses the family tools', () => {
         const facts = empty(family);
         const p = plan(d, facts);
@@ -122,6 +132,8 @@ describe('plan', () => {
         expect(r.status, r.stderr).toBe(0);
         expect(script).toMatch(family === 'debian' ? /apt-get install/ : /dnf install/);
         expect(script).toMatch(/flock/);
+        if (family === 'rhel') expect(script).toMatch(/restorecon -F \/etc\/postfix\/main\.cf/);
+        else expect(script).not.toMatch(/restorecon/);
         expect(stagedFiles(d, p).length).toBe(d.files.length);
         // no secret in the script itself: secret files travel in the payload only
         for (const f of d.files.filter((x) => x.secret)) expect(script).not.toContain(f.content.trim().slice(0, 40));

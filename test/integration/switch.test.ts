@@ -1,0 +1,59 @@
+/** Switching a host from Postfix to Exim and back by editing the playbook: mail stays, the old MTA stops. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startVps } from '../../src/testbed/harness.js';
+import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
+import { PASSWORDS, cli, scenarioPlaybook, writePlaybook } from './support/env.js';
+import { eventually, imapFetchAll, message, smtp } from './support/mail.js';
+import type { Ep } from './support/mail.js';
+
+const alice = { user: 'alice@example.test', password: PASSWORDS.IT_ALICE_PASSWORD };
+
+describe('switching MTA', () => {
+  let cluster: VpsCluster;
+  let vps: VpsHost;
+  let file: string;
+  let ep: Ep;
+  const setMta = (mta: string) => writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {2}mta: \w+$/m, `  mta: ${mta}`));
+  const send = (subject: string) => smtp(ep, { port: 587, auth: alice, from: alice.user, to: [alice.user], body: message(alice.user, alice.user, subject) });
+
+  beforeAll(async () => {
+    cluster = await startVps({ image: inject('vpsImage'), count: 1 });
+    vps = cluster.hosts[0]!;
+    file = writePlaybook(scenarioPlaybook(cluster, vps, 'postfix'));
+    ep = { host: '127.0.0.1', port: (p) => vps.ports[p]! };
+  });
+  afterAll(async () => cluster?.stop());
+
+  it('postfix → exim → postfix keeps the mailboxes and stops the old MTA', async () => {
+    expect((await cli(['apply', '--yes', file], PASSWORDS)).code).toBe(0);
+    expect((await send('on postfix')).stage).toBe('done');
+    await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.length >= 1);
+
+    // A message stuck in the Postfix queue makes plan warn before the switch.
+    await cluster.exec(vps, 'postsuper -h ALL >/dev/null 2>&1; printf "Subject: held\\n\\nx\\n" | sendmail -f alice@example.test someone@nowhere.example; sleep 1; postsuper -h ALL');
+    setMta('exim');
+    const plan = await cli(['plan', file], PASSWORDS);
+    expect(plan.stdout).toMatch(/stop-disable/);
+    expect(plan.stdout).toMatch(/messages? wait in the postfix queue/);
+
+    const toExim = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(toExim.code, toExim.stdout + toExim.stderr).toBe(0);
+    expect((await cluster.exec(vps, 'systemctl is-active exim4')).stdout.trim()).toBe('active');
+    expect((await cluster.exec(vps, 'systemctl is-active postfix; systemctl is-enabled postfix')).stdout).not.toMatch(/^active$/m);
+    expect((await send('on exim')).stage).toBe('done');
+    const onExim = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.length >= 2);
+    expect(onExim.map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim())).toEqual(expect.arrayContaining(['on postfix', 'on exim']));
+    expect(JSON.parse((await cli(['plan', '--json', file], PASSWORDS)).stdout).changes).toBe(0);
+
+    setMta('postfix');
+    const back = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect((await cluster.exec(vps, 'systemctl is-active postfix')).stdout.trim()).toBe('active');
+    expect((await cluster.exec(vps, 'systemctl is-active exim4')).stdout.trim()).not.toBe('active');
+    expect((await send('back on postfix')).stage).toBe('done');
+    const all = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.length >= 3);
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    expect(JSON.parse((await cli(['plan', '--json', file], PASSWORDS)).stdout).changes).toBe(0);
+  });
+});
