@@ -31,7 +31,9 @@ describe('switching MTA', () => {
     await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.length >= 1);
 
     // A message stuck in the Postfix queue makes plan warn before the switch.
-    await cluster.exec(vps, 'postsuper -h ALL >/dev/null 2>&1; printf "Subject: held\\n\\nx\\n" | sendmail -f alice@example.test someone@nowhere.example; sleep 1; postsuper -h ALL');
+    // A message waiting in Postfix's queue (Postfix stopped, so it stays there) makes plan warn.
+    const held = await cluster.exec(vps, 'systemctl stop postfix && printf "Subject: held\\n\\nx\\n" | sendmail -f alice@example.test someone@nowhere.example && find /var/spool/postfix/maildrop -type f | wc -l');
+    expect(held.stdout.trim()).toBe('1');
     setMta('exim');
     const plan = await cli(['plan', file], PASSWORDS);
     expect(plan.stdout).toMatch(/stop-disable/);
