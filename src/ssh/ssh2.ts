@@ -60,6 +60,7 @@ function authConfig(opts: ConnectOptions): Pick<ConnectConfig, 'privateKey' | 'a
 function describeError(opts: ConnectOptions, e: Error & { code?: string; level?: string }): string {
   const where = `host ${opts.name} (${opts.address}:${opts.port})`;
   if (e.level === 'client-authentication') return `${where}: permission denied (publickey) for user ${opts.user}`;
+  if (/timed out/i.test(e.message)) return `${where}: timed out waiting for the SSH handshake (is it an SSH server?)`;
   switch (e.code) {
     case 'ECONNREFUSED':
       return `${where}: connection refused (is sshd running and the port right?)`;
