@@ -183,7 +183,8 @@ export function activationScript(input: ActivationInput): string {
     const ports = [...new Set(desired.ports.map((p) => p.port))].sort((a, b) => a - b);
     if (ports.length) {
       add(
-        `listening() { ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://' | grep -qx "$1"; }`,
+        // ss when present; otherwise the kernel's own tables (state 0A = LISTEN, port in hex).
+        `listening() { if command -v ss >/dev/null 2>&1; then ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://' | grep -qx "$1"; else h=$(printf '%04X' "$1"); cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$h" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'; fi; }`,
         ...ports.map(
           (p) =>
             `i=0; while ! listening ${p} && [ $i -lt 30 ]; do sleep 0.5; i=$((i+1)); done; listening ${p} || { say "${MARK} fail check nothing listens on port ${p}"; rollback; }`,

@@ -42,6 +42,8 @@ export interface Stack {
   tls: Tls;
   /** Bytes. */
   messageSizeLimit: number;
+  /** Manage the inbound firewall. */
+  firewall: boolean;
 }
 
 export interface DnsSettings {

@@ -137,6 +137,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       dkim: dkim.length > 0,
       tls: site.stack.tls.mode,
       firewall: os.firewall,
+      firewall_on: site.stack.firewall,
       selinux: os.selinux,
     },
     ports: [],

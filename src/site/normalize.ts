@@ -37,6 +37,7 @@ export function normalize(raw: RawSite, file: string): Site {
       ...(s.tls?.email !== undefined ? { email: s.tls.email } : {}),
     },
     messageSizeLimit: parseSize(s.message_size_limit ?? DEFAULT_MESSAGE_SIZE)!,
+    firewall: s.firewall ?? true,
   };
   return {
     site: raw.site,

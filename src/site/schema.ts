@@ -74,6 +74,9 @@ export const StackSchema = obj(
     pop3: Type.Optional(Type.Boolean({ default: false, description: 'POP3 on 110 (STARTTLS) and 995 (TLS)' })),
     tls: Type.Optional(TlsSchema),
     message_size_limit: Type.Optional(Size),
+    firewall: Type.Optional(
+      Type.Boolean({ default: true, description: 'Manage an inbound firewall (nftables / firewalld) that opens only SSH and the enabled mail ports' }),
+    ),
   },
   'The mail stack',
 );
