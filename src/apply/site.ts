@@ -89,7 +89,7 @@ export async function applyPlanned(site: Site, planned: Array<{ host: Host; plan
 }
 
 function dkimFromFacts(p: Planned): HostOutcome['dkim'] {
-  return Object.entries(p.facts.dkim).map(([domain, k]) => ({ domain, ...k }));
+  return Object.entries(p.facts.dkim).map(([record, k]) => ({ domain: record.slice(record.indexOf('._domainkey.') + 12), ...k }));
 }
 
 export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<void> {
@@ -99,7 +99,6 @@ export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<v
 /** Record the DKIM public keys the hosts hold in the site state (public data). */
 export function recordDkim(state: SiteState, outcomes: HostOutcome[]): SiteState {
   const next: SiteState = { ...state, dkim: { ...state.dkim } };
-  // Several hosts: the first host's key is the published one.
-  for (const o of [...outcomes].reverse()) for (const k of o.dkim ?? []) next.dkim[k.domain] = { selector: k.selector, algorithm: k.algorithm, publicKey: k.publicKey };
+  for (const o of outcomes) for (const k of o.dkim ?? []) next.dkim[`${k.selector}._domainkey.${k.domain}`] = { selector: k.selector, algorithm: k.algorithm, publicKey: k.publicKey };
   return next;
 }

@@ -1,6 +1,7 @@
 /** The DNS records of one mail domain, as data. Pure. */
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
+import { hostSelector } from '../render/context.js';
 
 export interface DnsRecord {
   /** Owner name relative to the zone origin ("@" for the apex). */
@@ -85,13 +86,13 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   records.push({ name: '@', type: 'TXT', data: splitTxt(spfValue(site, d)), comment: 'SPF' });
   records.push({ name: '_dmarc', type: 'TXT', data: splitTxt(dmarcValue(d)), comment: 'DMARC' });
   if (d.dkim) {
-    const key = state.dkim[d.name];
-    const owner = `${d.dkim.selector}._domainkey`;
-    if (key && key.selector === d.dkim.selector) {
-      records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: 'DKIM' });
-    } else {
-      notes.push(`DKIM: ${owner}.${origin}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on the host and records its public half), then render this zone again.`);
-    }
+    // One selector per host: each host signs with a key of its own.
+    site.hosts.forEach((h, i) => {
+      const owner = `${hostSelector(d.dkim!.selector, i)}._domainkey`;
+      const key = state.dkim[`${owner}.${origin}`];
+      if (key) records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: `DKIM of ${h.name}` });
+      else notes.push(`DKIM: ${owner}.${origin}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
+    });
   }
   const primary = site.hosts[0]!;
   const target = fq(primary.hostname);

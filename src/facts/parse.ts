@@ -98,7 +98,7 @@ export function parseDkim(lines: string[]): HostFacts['dkim'] {
   for (const l of nonEmpty(lines)) {
     const [domain, selector, algorithm, publicKey] = l.split('\t');
     if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && publicKey && /^[A-Za-z0-9+/]+=*$/.test(publicKey)) {
-      out[domain] = { selector, algorithm, publicKey };
+      out[`${selector}._domainkey.${domain}`] = { selector, algorithm, publicKey };
     }
   }
   return out;

@@ -42,7 +42,7 @@ export interface HostFacts {
   services: Record<string, ServiceFact>;
   users: Record<string, UserFact>;
   groups: Record<string, number>;
-  /** Domain → DKIM public key as published in p= (base64). */
+  /** DKIM record name (<selector>._domainkey.<domain>) → public key as published in p= (base64). */
   dkim: Record<string, { selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
   /** Indexes (in DesiredHost.commands) of commands whose creates/unless guard says they are done. */
   commandsDone: number[];

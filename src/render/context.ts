@@ -67,18 +67,28 @@ export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string;
   return { cert: `${os.paths.tls}/${host.hostname}.crt`, key: `${os.paths.tls}/${host.hostname}.key` };
 }
 
-export function dkimViews(site: Site, os: OsProfile): DkimView[] {
+/**
+ * The selector a host signs with: the playbook's on the first host; on the others a selector of their
+ * own (`<selector>-2`, `-3`...), since each host keeps its own private key and DNS publishes them all.
+ */
+export function hostSelector(selector: string, hostIndex: number): string {
+  return hostIndex === 0 ? selector : `${selector.slice(0, 60)}-${hostIndex + 1}`;
+}
+
+export function dkimViews(site: Site, host: Host, os: OsProfile): DkimView[] {
+  const index = Math.max(0, site.hosts.findIndex((h) => h.name === host.name));
   return site.domains
     .filter((d) => d.dkim)
     .map((d) => {
       const k = d.dkim!;
+      const selector = hostSelector(k.selector, index);
       return {
         domain: d.name,
-        selector: k.selector,
+        selector,
         keyType: k.key === 'ed25519' ? ('ed25519' as const) : ('rsa' as const),
         bits: k.key === 'rsa-4096' ? 4096 : k.key === 'rsa-2048' ? 2048 : 256,
-        keyFile: `${os.paths.dkimKeys}/${d.name}.${k.selector}.key`,
-        record: `${k.selector}._domainkey.${d.name}`,
+        keyFile: `${os.paths.dkimKeys}/${d.name}.${selector}.key`,
+        record: `${selector}._domainkey.${d.name}`,
       };
     });
 }
@@ -113,7 +123,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       owners.set(a, set);
     }
   }
-  const dkim = dkimViews(site, os);
+  const dkim = dkimViews(site, host, os);
   return {
     site: { name: site.site },
     host,

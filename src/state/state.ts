@@ -21,6 +21,7 @@ export interface ZoneSerial {
 
 export interface SiteState {
   version: 1;
+  /** By record name: <selector>._domainkey.<domain> (one per host and domain). */
   dkim: Record<string, DkimPublicKey>;
   zones: Record<string, ZoneSerial>;
 }

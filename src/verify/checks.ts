@@ -6,6 +6,7 @@ import { Resolver } from 'node:dns/promises';
 import type { Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { readSecret } from '../site/secrets.js';
+import { hostSelector } from '../render/context.js';
 import { certCovers, Wire } from './wire.js';
 import type { TlsInfo } from './wire.js';
 
@@ -215,10 +216,10 @@ async function dnsChecks(site: Site, state: SiteState, host: Host, opts: VerifyO
   const unreachable = 'public DNS cannot be reached from here';
   for (const d of site.domains) {
     if (!d.dkim) continue;
-    const name = `${d.dkim.selector}._domainkey.${d.name}`;
+    const name = `${hostSelector(d.dkim.selector, Math.max(0, site.hosts.findIndex((h) => h.name === host.name)))}._domainkey.${d.name}`;
     await run(`DKIM record ${name}`, async () => {
-      const key = state.dkim[d.name];
-      if (!key || key.selector !== d.dkim!.selector) return failed(`no DKIM key recorded for ${d.name} yet: run mailops apply`);
+      const key = state.dkim[name];
+      if (!key) return failed(`no DKIM key of ${host.name} recorded for ${d.name} yet: run mailops apply`);
       if (!reachable) return skipped(unreachable);
       let txt: string[][];
       try {

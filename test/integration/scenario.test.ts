@@ -74,7 +74,7 @@ for (const mta of ['postfix', 'exim'] as const) {
       expect(msgs.map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()).sort()).toEqual(['via 465', 'via 587']);
       expect(await pop3Count(ep, bob.user, bob.password)).toBe(2);
       const state = readState(file);
-      const key = state.dkim['example.test'];
+      const key = state.dkim['mail._domainkey.example.test'];
       expect(key, 'apply recorded the DKIM public key').toBeDefined();
       const resolver = async (name: string) => {
         if (name === 'mail._domainkey.example.test') return [[`v=DKIM1; k=${key!.algorithm}; p=${key!.publicKey}`]];
