@@ -141,6 +141,25 @@ describe('mailops CLI', () => {
     expect(s.required).toEqual(expect.arrayContaining(['site', 'hosts', 'dns', 'domains']));
   });
 
+  it('apply without a terminal and without --yes refuses before touching any host', () => {
+    const r = run(['apply', contract], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/pass --yes/);
+    expect(r.stderr).not.toMatch(/connecting/);
+  });
+
+  it('plan and verify name the playbook error and exit 1 without connecting', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-cli-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, readFileSync(contract, 'utf8').replace('  mta: postfix ', '  mta: postfux '));
+    for (const cmd of ['plan', 'verify', 'apply']) {
+      const r = run([cmd, '--yes', file].filter((a) => cmd === 'apply' || a !== '--yes'));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/bad\.yaml:15:8: error: stack\.mta/);
+      expect(r.stderr).not.toMatch(/connecting/);
+    }
+  });
+
   it('unknown command: a suggestion, exit 1', () => {
     const r = run(['valdate', contract]);
     expect(r.code).toBe(1);
