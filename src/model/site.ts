@@ -33,6 +33,8 @@ export interface Tls {
   key?: string;
   /** Contact address for the ACME account (mode acme). */
   email?: string;
+  /** ACME directory URL (mode acme); Let's Encrypt when absent. */
+  acmeServer?: string;
 }
 
 export interface Stack {

@@ -43,7 +43,7 @@ export interface TemplateContext {
   hosts: Host[];
   os: OsProfile;
   stack: Site['stack'];
-  tls: { mode: string; cert: string; key: string };
+  tls: { mode: string; cert: string; key: string; email?: string; acmeServer?: string };
   domains: Array<Domain & { mailboxViews: MailboxView[]; aliasViews: AliasView[] }>;
   domainNames: string[];
   mailboxes: MailboxView[];
@@ -130,7 +130,12 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     hosts: site.hosts,
     os,
     stack: site.stack,
-    tls: { mode: site.stack.tls.mode, ...tlsPaths(site, host, os) },
+    tls: {
+      mode: site.stack.tls.mode,
+      ...tlsPaths(site, host, os),
+      ...(site.stack.tls.email ? { email: site.stack.tls.email } : {}),
+      ...(site.stack.tls.acmeServer ? { acmeServer: site.stack.tls.acmeServer } : {}),
+    },
     domains,
     domainNames: domains.map((d) => d.name),
     mailboxes,

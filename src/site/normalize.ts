@@ -35,6 +35,7 @@ export function normalize(raw: RawSite, file: string): Site {
       ...(s.tls?.cert !== undefined ? { cert: s.tls.cert } : {}),
       ...(s.tls?.key !== undefined ? { key: s.tls.key } : {}),
       ...(s.tls?.email !== undefined ? { email: s.tls.email } : {}),
+      ...(s.tls?.acme_server !== undefined ? { acmeServer: s.tls.acme_server } : {}),
     },
     messageSizeLimit: parseSize(s.message_size_limit ?? DEFAULT_MESSAGE_SIZE)!,
     firewall: s.firewall ?? true,

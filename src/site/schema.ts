@@ -57,6 +57,7 @@ export const TlsSchema = obj(
     cert: Type.Optional(str('Certificate chain path on the host (mode files)')),
     key: Type.Optional(str('Private key path on the host (mode files)')),
     email: Type.Optional(str('ACME account contact address (mode acme)', { format: 'email' })),
+    acme_server: Type.Optional(str("ACME directory URL (mode acme); default Let's Encrypt", { format: 'uri' })),
   },
   'TLS certificates for SMTP, submission, IMAP and POP3',
 );

@@ -106,6 +106,9 @@ function checkStack(r: Report, stack: unknown): void {
         if (tls[f] !== undefined) r.error(['stack', 'tls', f], `is only used with mode "files" (mode is "${String(mode)}")`, true);
       }
     }
+    const server = str(tls['acme_server']);
+    if (server !== undefined && !/^https?:\/\/[^\s/]+/.test(server)) r.error(['stack', 'tls', 'acme_server'], `"${server}" is not an http(s) URL`);
+    if (mode !== 'acme') for (const f of ['email', 'acme_server'] as const) if (tls[f] !== undefined) r.error(['stack', 'tls', f], `is only used with mode "acme" (mode is "${String(mode)}")`, true);
     const email = str(tls['email']);
     if (email !== undefined && !isEmail(email)) r.error(['stack', 'tls', 'email'], `"${email}" is not an email address`);
   }

@@ -102,6 +102,8 @@ const cases: Case[] = [
   { name: 'uppercase mailbox', text: () => mutate('      - name: alice', '      - name: Alice'), message: /mailbox "Alice" must be written in lowercase/ },
   { name: 'plus in alias', text: () => mutate('      postmaster: alice', '      post+master: alice'), message: /may not contain "\+"/ },
   { name: 'tls files without paths', text: () => mutate('dns:', 'stack:\n  tls: { mode: files }\ndns:'), message: /mode "files" needs "cert"/ },
+  { name: 'acme settings without acme mode', text: () => mutate('dns:', 'stack:\n  tls: { mode: self-signed, acme_server: "https://acme.example/dir" }\ndns:'), message: /is only used with mode "acme"/, path: 'stack.tls.acme_server' },
+  { name: 'acme server not a URL', text: () => mutate('dns:', 'stack:\n  tls: { mode: acme, acme_server: "acme.example" }\ndns:'), message: /is not an http\(s\) URL/, path: 'stack.tls.acme_server' },
   { name: 'invalid hostmaster', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  hostmaster: nobody'), message: /"nobody" is not an email address/ },
   { name: 'no nameservers', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: []'), message: /must list at least 1 item/, path: 'dns.nameservers' },
 ];

@@ -1,0 +1,5 @@
+#!/bin/sh
+# certbot deploy hook, managed by mailops: the renewed certificate of mail.example.com goes live.
+systemctl reload postfix
+systemctl reload dovecot
+exit 0
