@@ -180,7 +180,7 @@ export function activationScript(input: ActivationInput): string {
         `if [ "$(systemctl is-active ${u} 2>/dev/null)" != active ]; then say "${MARK} fail check ${s.unit} is not active"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; fi`,
       );
     }
-    const ports = [...new Set(desired.ports.map((p) => p.port))].sort((a, b) => a - b);
+    const ports = [...new Set(desired.ports.filter((p) => p.listen).map((p) => p.port))].sort((a, b) => a - b);
     if (ports.length) {
       add(
         // ss when present; otherwise the kernel's own tables (state 0A = LISTEN, port in hex).

@@ -116,7 +116,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     }
     for (const p of spec.ports ?? []) {
       if (!matches(p.when, f)) continue;
-      out.ports.push({ port: p.port, proto: p.proto ?? 'tcp', component });
+      out.ports.push({ port: p.port, proto: p.proto ?? 'tcp', component, listen: p.listen ?? true });
     }
   }
   if (out.components.includes('dkim-keys')) {

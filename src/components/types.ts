@@ -38,7 +38,8 @@ export interface ComponentSpec {
   }>;
   validate?: Array<{ name: string; run: string; when?: When }>;
   services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;
-  ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When }>;
+  /** Inbound ports to open; `listen: false` for ports no daemon holds open (the ACME challenge's). */
+  ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When; listen?: boolean }>;
   /** Services this component takes over from (the other MTA): stopped and disabled when found running. */
   replaces?: Array<{ unit: string; queue: string; when?: When }>;
 }

@@ -64,6 +64,8 @@ export interface DesiredPort {
   port: number;
   proto: 'tcp' | 'udp';
   component: string;
+  /** A daemon must be listening on it after apply. */
+  listen: boolean;
 }
 
 export interface DesiredHost {

@@ -44,6 +44,8 @@ export interface StartOptions {
   persistent?: boolean;
   network?: string;
   keyDir?: string;
+  /** More names each host answers to on the network (host name → aliases), e.g. its mail host name. */
+  aliases?: Record<string, string[]>;
 }
 
 export const VPS_RUN_ARGS = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--tmpfs', '/run', '--tmpfs', '/run/lock', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:ro'];
@@ -92,7 +94,7 @@ export async function startVps(opts: StartOptions): Promise<VpsCluster> {
     for (const name of names) {
       const container = `${prefix}-${name}`;
       const publish = (opts.publish ?? MAIL_PORTS).flatMap((p) => ['-p', `127.0.0.1::${p}`]);
-      await docker(['run', '-d', '--name', container, '--hostname', name, '--network', network, '--network-alias', name, ...VPS_RUN_ARGS, ...publish, '--label', 'mailops.testbed=1', opts.image]);
+      await docker(['run', '-d', '--name', container, '--hostname', name, '--network', network, '--network-alias', name, ...(opts.aliases?.[name] ?? []).flatMap((a) => ['--network-alias', a]), ...VPS_RUN_ARGS, ...publish, '--label', 'mailops.testbed=1', opts.image]);
       containers.push(container);
     }
     for (const [i, name] of names.entries()) {

@@ -1,0 +1,55 @@
+/** tls.mode acme against a local ACME CA (Pebble): certbot gets the certificate, the MTA and Dovecot serve it. */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startVps } from '../../src/testbed/harness.js';
+import type { VpsCluster } from '../../src/testbed/harness.js';
+import { image } from '../../src/testbed/images.js';
+import { run } from '../../src/testbed/docker.js';
+import { Wire } from '../../src/verify/wire.js';
+import { PASSWORDS, cli, hostYaml, writePlaybook } from './support/env.js';
+
+describe('ACME certificates', () => {
+  let cluster: VpsCluster;
+  let pebble = '';
+  beforeAll(async () => {
+    cluster = await startVps({ image: inject('vpsImage'), count: 1, aliases: { vps1: ['mail.example.test'] } });
+    pebble = `${cluster.network}-pebble`;
+    const tag = await image('pebble');
+    const r = await run('docker', ['run', '-d', '--name', pebble, '--network', cluster.network, '--network-alias', 'pebble', '--label', 'mailops.testbed=1', tag]);
+    expect(r.code, r.stderr).toBe(0);
+    // The VPS trusts Pebble's directory certificate, as a host trusts its CA's.
+    const cert = await run('docker', ['exec', pebble, 'cat', '/etc/pebble/cert.pem']);
+    const t = await cluster.exec(cluster.hosts[0]!, 'cat > /usr/local/share/ca-certificates/pebble.crt && update-ca-certificates >/dev/null', cert.stdout);
+    expect(t.code, t.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    if (pebble) await run('docker', ['rm', '-f', pebble]);
+    await cluster?.stop();
+  });
+
+  it('apply obtains the certificate with certbot and every TLS port serves it', async () => {
+    const h = cluster.hosts[0]!;
+    const file = writePlaybook(`site: it-acme
+hosts:
+${hostYaml(cluster, h, { hostname: 'mail.example.test' })}
+stack:
+  mta: postfix
+  tls: { mode: acme, email: hostmaster@example.test, acme_server: "https://pebble:14000/dir" }
+dns: { nameservers: [ns1.example.test] }
+domains:
+  - name: example.test
+    mailboxes:
+      - { name: alice, password: { env: IT_ALICE_PASSWORD } }
+`);
+    const r = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const [port, tls] of [[465, true], [993, true]] as const) {
+      const w = await Wire.open({ host: '127.0.0.1', port: h.ports[port]!, tls, servername: 'mail.example.test' });
+      w.close();
+      expect(w.tlsInfo?.subjectNames).toContain('mail.example.test');
+      expect(w.tlsInfo?.selfSigned).toBe(false);
+    }
+    const issuer = await cluster.exec(h, 'openssl x509 -noout -issuer -in /etc/letsencrypt/live/mail.example.test/fullchain.pem');
+    expect(issuer.stdout).toMatch(/Pebble/i);
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+  });
+});
