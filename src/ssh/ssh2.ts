@@ -83,18 +83,23 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   let refusal: Refusal = null;
   const timeout = (opts.timeout ?? 15) * 1000;
   await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      f();
+    };
     const timer = setTimeout(() => {
       client.end();
-      reject(new UserError(`host ${opts.name} (${opts.address}:${opts.port}): timed out after ${timeout / 1000}s connecting`));
+      settle(() => reject(new UserError(`host ${opts.name} (${opts.address}:${opts.port}): timed out after ${timeout / 1000}s connecting`)));
     }, timeout + 1000);
-    client.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    client.once('error', (e: Error & { code?: string; level?: string }) => {
-      clearTimeout(timer);
-      if (refusal) reject(new UserError(refusal.message));
-      else reject(new UserError(describeError(opts, e)));
+    client.once('ready', () => settle(resolve));
+    // ssh2 may report several errors for one failure (e.g. a timeout, then the lost socket): the first
+    // one decides, the others must not go unhandled. Errors after the handshake surface through the
+    // commands' streams, which close.
+    client.on('error', (e: Error & { code?: string; level?: string }) => {
+      settle(() => reject(new UserError(refusal ? refusal.message : describeError(opts, e))));
     });
     client.connect({
       host: opts.address,
