@@ -25,9 +25,23 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+results=$(mktemp -d)
+status=0
 log "unit tests"
-npx vitest run --project unit "$@"
+npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" "$@" || status=1
 if [ -z "${MAILOPS_SKIP_INTEGRATION:-}" ]; then
   log "integration tests (Docker engine and images are set up on demand)"
-  npx vitest run --project integration "$@"
+  npx vitest run --project integration --reporter=default --reporter=json --outputFile="$results/integration.json" "$@" || status=1
 fi
+# One closing line for both runs.
+node -e '
+  const fs = require("node:fs");
+  let p = 0, f = 0;
+  for (const n of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${n}`, "utf8"));
+    p += r.numPassedTests; f += r.numFailedTests;
+  }
+  console.log(`mailops: ${p} passed, ${f} failed`);
+' "$results" || true
+rm -rf "$results"
+exit $status
