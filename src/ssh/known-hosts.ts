@@ -1,85 +1,171 @@
-/** OpenSSH known_hosts: lookup of a host's key, fingerprints, and the line `--accept-new` records. Pure. */
+/**
+ * OpenSSH known_hosts, read the way `ssh` reads it: host patterns (comma lists, `[host]:port`,
+ * `*`/`?` wildcards, `!` negation), hashed names (`|1|salt|hmac`), `@revoked` and `@cert-authority`
+ * markers. Also fingerprints, pinned `host_key` lines and the line `--accept-new` records. Pure.
+ */
 import { createHash, createHmac } from 'node:crypto';
 
-export type HostKeyVerdict = { status: 'match' } | { status: 'unknown' } | { status: 'changed'; line: number } | { status: 'revoked'; line: number };
+export type HostKeyStatus = 'match' | 'unknown' | 'changed' | 'revoked';
 
-/** The key type inside an SSH public key blob (its first string). */
+export type HostKeyVerdict =
+  | { status: 'match'; line: number }
+  /** `otherTypes`: key types the file holds for this host (never the offered type); `line`: the first such entry. */
+  | { status: 'unknown'; otherTypes: string[]; line?: number }
+  /** `line`: the entry (1-based) holding another key of the offered type. */
+  | { status: 'changed'; line: number }
+  | { status: 'revoked'; line: number };
+
+export interface KnownHostEntry {
+  /** 1-based line number in the file. */
+  line: number;
+  marker: '' | '@revoked' | '@cert-authority';
+  hosts: string;
+  keyType: string;
+  key: Buffer;
+}
+
+/** The key type inside an SSH public key blob (its first string), or '' when the blob is malformed. */
 export function keyTypeOf(blob: Buffer): string {
-  if (blob.length < 4) return 'unknown';
+  if (blob.length < 4) return '';
   const n = blob.readUInt32BE(0);
+  if (n === 0 || 4 + n > blob.length) return '';
   return blob.subarray(4, 4 + n).toString('latin1');
 }
 
-/** SHA256:... as `ssh-keygen -l` prints it. */
+/** `SHA256:<base64, no padding>`, exactly as `ssh-keygen -lf` prints it. */
 export function fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** The name a host has in known_hosts: `host`, or `[host]:port` when the port is not 22. */
+/** The name a host has in known_hosts: `host`, or `[host]:port` when the port is not 22 (lower case, as ssh writes it). */
 export function hostPattern(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
 }
 
-export function knownHostsLine(host: string, port: number, blob: Buffer): string {
-  return `${hostPattern(host, port)} ${keyTypeOf(blob)} ${blob.toString('base64')}`;
+/** The plain (unhashed) line `--accept-new` appends, without the newline. */
+export function knownHostsLine(host: string, port: number, keyType: string, blob: Buffer): string {
+  return `${hostPattern(host, port)} ${keyType} ${blob.toString('base64')}`;
 }
 
-function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-  return re.test(name);
+/** Decode a base64 key blob whose inner type must equal `type`; null when it is not one. */
+function decodeKey(type: string, b64: string): Buffer | null {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return null;
+  const blob = Buffer.from(b64, 'base64');
+  return keyTypeOf(blob) === type ? blob : null;
 }
 
-/** Does a known_hosts host field (comma list, wildcards, negation, or |1|salt|hash) name this host? */
-export function hostFieldMatches(field: string, name: string): boolean {
-  if (field.startsWith('|1|')) {
-    const [, , salt, hash] = field.split('|');
-    if (!salt || !hash) return false;
-    return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
-  }
-  let matched = false;
-  for (const p of field.split(',')) {
-    if (p.startsWith('!')) {
-      if (globMatch(p.slice(1), name)) return false;
-    } else if (globMatch(p, name)) matched = true;
-  }
-  return matched;
-}
-
-/** A pinned "type base64 [comment]" line against the offered key. */
-export function pinnedMatches(pinned: string, blob: Buffer): boolean {
-  const [type, b64] = pinned.trim().split(/\s+/);
-  return type === keyTypeOf(blob) && b64 === blob.toString('base64');
-}
-
-/** Look the offered key up, as OpenSSH does: a revoked key is refused; a known key of the same type that differs is "changed". */
-export function lookup(text: string, host: string, port: number, blob: Buffer): HostKeyVerdict {
-  const name = hostPattern(host, port);
-  const type = keyTypeOf(blob);
-  const b64 = blob.toString('base64');
-  let changed: number | null = null;
-  let match = false;
+/** Every well-formed entry of a known_hosts file; comments, blank and malformed lines are skipped (as ssh does). */
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const entries: KnownHostEntry[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.trim();
     if (!raw || raw.startsWith('#')) continue;
     let fields = raw.split(/\s+/);
-    let marker = '';
+    let marker: KnownHostEntry['marker'] = '';
     if (fields[0]!.startsWith('@')) {
-      marker = fields[0]!;
+      if (fields[0] !== '@revoked' && fields[0] !== '@cert-authority') continue;
+      marker = fields[0];
       fields = fields.slice(1);
     }
-    const [hosts, ktype, key] = fields;
-    if (!hosts || !ktype || !key) continue;
-    if (marker === '@cert-authority') continue;
-    if (marker === '@revoked') {
-      if (key === b64) return { status: 'revoked', line: i + 1 };
+    const [hosts, keyType, b64] = fields;
+    if (!hosts || !keyType || !b64) continue;
+    const key = decodeKey(keyType, b64);
+    if (!key) continue;
+    entries.push({ line: i + 1, marker, hosts, keyType, key });
+  }
+  return entries;
+}
+
+/** OpenSSH's glob: `*` any run of characters, `?` one character, everything else literal (the name is lower case). */
+function globMatch(pattern: string, name: string): boolean {
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${re}$`, 's').test(name);
+}
+
+/**
+ * Does a host field name this host? `name` is what {@link hostPattern} returns. A hashed field is one
+ * HMAC-SHA1 of the name; a plain field is a comma list where a matching `!pattern` vetoes the line.
+ */
+export function hostFieldMatches(field: string, name: string): boolean {
+  const lname = name.toLowerCase();
+  if (field.startsWith('|1|')) {
+    const [, , salt, hash, extra] = field.split('|');
+    if (!salt || !hash || extra !== undefined) return false;
+    return createHmac('sha1', Buffer.from(salt, 'base64')).update(lname).digest('base64') === hash;
+  }
+  let matched = false;
+  for (const p of field.toLowerCase().split(',')) {
+    if (!p) continue;
+    if (p.startsWith('!')) {
+      if (globMatch(p.slice(1), lname)) return false;
+    } else if (globMatch(p, lname)) matched = true;
+  }
+  return matched;
+}
+
+/** The entries whose host field names host:port, in file order. */
+export function entriesFor(text: string, host: string, port: number): KnownHostEntry[] {
+  const name = hostPattern(host, port);
+  return parseKnownHosts(text).filter((e) => hostFieldMatches(e.hosts, name));
+}
+
+/**
+ * Look the offered key up as `ssh` does. Among the lines naming this host: `@revoked` with this key →
+ * revoked (wins over everything); a plain line with this key → match; a plain line with another key of
+ * the same type → changed; otherwise unknown, listing the other key types held for the host (OpenSSH
+ * treats that as a new host too, "keys of different type are already known for this host").
+ * `@cert-authority` lines only vouch for host certificates, never for a plain key: they are ignored.
+ */
+export function lookup(text: string, host: string, port: number, keyType: string, blob: Buffer): HostKeyVerdict {
+  let match: number | null = null;
+  let changed: number | null = null;
+  const others = new Map<string, number>();
+  for (const e of entriesFor(text, host, port)) {
+    if (e.marker === '@revoked') {
+      if (e.key.equals(blob)) return { status: 'revoked', line: e.line };
       continue;
     }
-    if (!hostFieldMatches(hosts, name)) continue;
-    if (ktype === type && key === b64) match = true;
-    else if (ktype === type && changed === null) changed = i + 1;
+    if (e.marker === '@cert-authority') continue;
+    if (e.key.equals(blob)) match ??= e.line;
+    else if (e.keyType === keyType) changed ??= e.line;
+    else if (!others.has(e.keyType)) others.set(e.keyType, e.line);
   }
-  if (match) return { status: 'match' };
+  if (match !== null) return { status: 'match', line: match };
   if (changed !== null) return { status: 'changed', line: changed };
-  return { status: 'unknown' };
+  const first = [...others.values()].sort((a, b) => a - b)[0];
+  return first === undefined ? { status: 'unknown', otherTypes: [] } : { status: 'unknown', otherTypes: [...others.keys()], line: first };
+}
+
+/** Key types known_hosts holds plain keys of for host:port (not revoked ones), in file order. */
+export function knownKeyTypes(text: string, host: string, port: number): string[] {
+  const entries = entriesFor(text, host, port);
+  const revoked = entries.filter((e) => e.marker === '@revoked');
+  const types = entries.filter((e) => e.marker === '' && !revoked.some((r) => r.key.equals(e.key))).map((e) => e.keyType);
+  return [...new Set(types)];
+}
+
+export interface PinnedKey {
+  keyType: string;
+  key: Buffer;
+}
+
+/**
+ * A pinned `host_key`: "ssh-ed25519 AAAA... [comment]" (a whole known_hosts line is accepted too: the
+ * first "type base64" pair whose blob carries that type). Null when there is no such pair.
+ */
+export function parsePinned(pinned: string): PinnedKey | null {
+  const t = pinned.trim().split(/\s+/);
+  for (let i = 0; i + 1 < t.length; i++) {
+    const key = decodeKey(t[i]!, t[i + 1]!);
+    if (key) return { keyType: t[i]!, key };
+  }
+  return null;
+}
+
+/** Does the offered key equal the pinned one (type and blob)? */
+export function pinnedMatches(pinned: string, keyType: string, blob: Buffer): boolean {
+  const p = parsePinned(pinned);
+  return p !== null && p.keyType === keyType && p.key.equals(blob);
 }

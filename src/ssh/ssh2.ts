@@ -1,165 +1,236 @@
-/** Connection over SSH with ssh2: key file or agent, host keys checked, sudo for non-root users. */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+/** Connection over SSH with ssh2: key file or agent, host keys checked, sudo for a non-root login. */
+import { connect as tcpConnect } from 'node:net';
+import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
-import type { Client as ClientType, ConnectConfig } from 'ssh2';
-
-const { Client, utils } = ssh2;
+import type { Client as ClientType } from 'ssh2';
 import { UserError } from '../errors.js';
-import { expandPath } from '../site/secrets.js';
-import { shq } from '../facts/shell.js';
-import type { ConnectOptions, Connection, ExecOptions, ExecResult } from './connection.js';
-import { fingerprint, keyTypeOf, knownHostsLine, lookup, pinnedMatches } from './known-hosts.js';
+import { authConfig, authFailure, authFor, expandHome } from './auth.js';
+import type { Auth } from './auth.js';
+import type { ConnectOptions, Connection, ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
+import { firstWords, runChannel, sudoMessage, sudoProblem, wrapCommand } from './exec.js';
+import { checkHostKey, checkPinnedSyntax, hostKeyAlgorithms, recordHostKey, where } from './host-key.js';
+import type { HostKeyCheck } from './host-key.js';
+import { keyTypeOf } from './known-hosts.js';
 
-type Refusal = { message: string } | null;
+const { Client } = ssh2;
 
-function checkHostKey(opts: ConnectOptions, blob: Buffer): Refusal {
-  const where = `host ${opts.name} (${opts.address}:${opts.port})`;
-  const fp = `${fingerprint(blob)} (${keyTypeOf(blob)})`;
-  if (opts.hostKey) {
-    return pinnedMatches(opts.hostKey, blob) ? null : { message: `${where}: host key ${fp} does not match the host_key pinned in the playbook: refusing to connect (possible man-in-the-middle)` };
-  }
-  const text = existsSync(opts.knownHostsFile) ? readFileSync(opts.knownHostsFile, 'utf8') : '';
-  const v = lookup(text, opts.address, opts.port, blob);
-  if (v.status === 'match') return null;
-  if (v.status === 'revoked') return { message: `${where}: host key ${fp} is marked @revoked in ${opts.knownHostsFile}:${v.line}: refusing to connect` };
-  if (v.status === 'changed') {
-    return {
-      message: `${where}: HOST KEY CHANGED: it now offers ${fp}, but ${opts.knownHostsFile}:${v.line} holds another key. Refusing to connect (possible man-in-the-middle); if the host was really reinstalled, remove that line.`,
-    };
-  }
-  if (!opts.acceptNew) {
-    return { message: `${where}: unknown host key ${fp}: check it on the host (ssh-keygen -lf /etc/ssh/ssh_host_${keyTypeOf(blob).replace(/^ssh-/, '')}_key.pub), then re-run with --accept-new to record it in ${opts.knownHostsFile}` };
-  }
-  mkdirSync(dirname(opts.knownHostsFile), { recursive: true, mode: 0o700 });
-  appendFileSync(opts.knownHostsFile, `${text && !text.endsWith('\n') ? '\n' : ''}${knownHostsLine(opts.address, opts.port, blob)}\n`, { mode: 0o600 });
-  return null;
-}
+/** sshd allows 10 sessions per connection (MaxSessions): stay below it when commands run side by side. */
+const MAX_CHANNELS = 8;
 
-function authConfig(opts: ConnectOptions): Pick<ConnectConfig, 'privateKey' | 'agent'> {
-  if (opts.identity) {
-    const path = expandPath(opts.identity, process.cwd());
-    let key: Buffer;
-    try {
-      key = readFileSync(path);
-    } catch (e) {
-      throw new UserError(`host ${opts.name}: cannot read the SSH identity ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    const parsed = utils.parseKey(key);
-    if (parsed instanceof Error) {
-      const enc = /encrypted|passphrase/i.test(parsed.message);
-      throw new UserError(`host ${opts.name}: ${enc ? `the SSH identity ${path} is protected by a passphrase: load it into ssh-agent (ssh-add) and drop identity from the playbook` : `cannot use the SSH identity ${path}: ${parsed.message}`}`);
-    }
-    return { privateKey: key };
-  }
-  const agent = process.env['SSH_AUTH_SOCK'];
-  if (!agent) throw new UserError(`host ${opts.name}: no SSH identity in the playbook (hosts[].ssh.identity) and no ssh-agent (SSH_AUTH_SOCK is not set)`);
-  return { agent };
-}
+type NetError = Error & { code?: string; level?: string };
 
-function describeError(opts: ConnectOptions, e: Error & { code?: string; level?: string }): string {
-  const where = `host ${opts.name} (${opts.address}:${opts.port})`;
-  if (e.level === 'client-authentication') return `${where}: permission denied (publickey) for user ${opts.user}`;
-  if (/timed out/i.test(e.message)) return `${where}: timed out waiting for the SSH handshake (is it an SSH server?)`;
-  switch (e.code) {
+/** The one line for a failed TCP connection. */
+export function connectErrorMessage(at: string, address: string, port: number, code: string | undefined, timeoutS: number, detail = ''): string {
+  switch (code) {
     case 'ECONNREFUSED':
-      return `${where}: connection refused (is sshd running and the port right?)`;
+      return `${at}: connection refused (is sshd running, and listening on port ${port}?)`;
     case 'ENOTFOUND':
+    case 'EAI_NONAME':
+    case 'EAI_NODATA':
+      return `${at}: cannot resolve ${address} (DNS lookup failed: no such name)`;
     case 'EAI_AGAIN':
-      return `${where}: cannot resolve ${opts.address}`;
+    case 'EAI_FAIL':
+      return `${at}: cannot resolve ${address} (DNS lookup failed: no answer from the resolver)`;
     case 'EHOSTUNREACH':
+    case 'EHOSTDOWN':
+      return `${at}: host unreachable (no route to ${address})`;
     case 'ENETUNREACH':
-      return `${where}: host unreachable`;
+    case 'EADDRNOTAVAIL':
+      return `${at}: network unreachable (no route to ${address})`;
     case 'ETIMEDOUT':
-      return `${where}: timed out connecting`;
+      return `${at}: timed out after ${timeoutS}s connecting (host down, or port ${port} filtered by a firewall?)`;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return `${at}: the connection was reset by the host`;
     default:
-      return `${where}: ${e.message}`;
+      return `${at}: cannot connect: ${[code, detail].filter(Boolean).join(' ')}`;
   }
 }
 
-export async function connect(opts: ConnectOptions): Promise<Connection> {
-  const auth = authConfig(opts);
-  const client = new Client();
-  let refusal: Refusal = null;
-  const timeout = (opts.timeout ?? 15) * 1000;
-  await new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const settle = (f: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      f();
-    };
+function openSocket(opts: ConnectOptions, timeoutS: number): Promise<Socket> {
+  const at = where(opts);
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect({ host: opts.address, port: opts.port });
     const timer = setTimeout(() => {
-      client.end();
-      settle(() => reject(new UserError(`host ${opts.name} (${opts.address}:${opts.port}): timed out after ${timeout / 1000}s connecting`)));
-    }, timeout + 1000);
-    client.once('ready', () => settle(resolve));
-    // ssh2 may report several errors for one failure (e.g. a timeout, then the lost socket): the first
-    // one decides, the others must not go unhandled. Errors after the handshake surface through the
-    // commands' streams, which close.
-    client.on('error', (e: Error & { code?: string; level?: string }) => {
-      settle(() => reject(new UserError(refusal ? refusal.message : describeError(opts, e))));
+      sock.destroy();
+      reject(new UserError(connectErrorMessage(at, opts.address, opts.port, 'ETIMEDOUT', timeoutS)));
+    }, timeoutS * 1000);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      resolve(sock);
     });
-    client.connect({
-      host: opts.address,
-      port: opts.port,
-      username: opts.user,
-      ...auth,
-      readyTimeout: timeout,
-      keepaliveInterval: 15000,
-      keepaliveCountMax: 4,
-      hostVerifier: (key: Buffer) => {
-        refusal = checkHostKey(opts, key);
-        return refusal === null;
-      },
+    sock.once('error', (e: NetError) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(new UserError(connectErrorMessage(at, opts.address, opts.port, e.code, timeoutS, e.message)));
     });
   });
-  return new Ssh2Connection(opts, client);
+}
+
+/** Connect, check the host key, log in. Every failure the user can cause is a one-line UserError. */
+export async function connect(input: ConnectOptions): Promise<Connection> {
+  const opts: ConnectOptions = { ...input, knownHostsFile: expandHome(input.knownHostsFile) };
+  checkPinnedSyntax(opts);
+  const auth = authFor(opts);
+  const at = where(opts);
+  const timeoutS = opts.timeout ?? 15;
+  const algorithms = hostKeyAlgorithms(opts);
+  const sock = await openSocket(opts, timeoutS);
+  const client = new Client();
+  let check: HostKeyCheck | null = null;
+  let handshaken = false;
+  let agentError: string | undefined;
+  let greeting = '';
+
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const fail = (message: string | Promise<string>) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      sock.destroy();
+      void Promise.resolve(message).then((m) => reject(new UserError(m)));
+    };
+    client.once('ready', () => {
+      if (settled) return;
+      settled = true;
+      resolve();
+    });
+    client.once('handshake', () => {
+      handshaken = true;
+      // Only now has the server proved it holds the key: record it (--accept-new).
+      if (check?.record) {
+        try {
+          recordHostKey(opts, check.record);
+        } catch (e) {
+          fail((e as Error).message);
+        }
+      }
+    });
+    // ssh2 may report several errors for one failure: the first decides, the others must not go unhandled.
+    client.on('error', (e: NetError) => {
+      if (check?.refusal) return fail(check.refusal);
+      if (e.level === 'agent') {
+        agentError = e.message; // ssh2 goes on with the next method; it matters only if login fails
+        return;
+      }
+      fail(describeError(at, opts, auth, e, { timeoutS, handshaken, agentError, greeting }));
+    });
+    client.once('close', () => fail(check?.refusal ?? `${at}: the host closed the connection during the SSH ${handshaken ? 'login' : 'handshake'}`));
+    client.connect({
+      sock,
+      username: opts.user,
+      ...authConfig(auth),
+      readyTimeout: timeoutS * 1000,
+      keepaliveInterval: (opts.keepalive ?? 15) * 1000,
+      keepaliveCountMax: 4,
+      algorithms: { serverHostKey: algorithms as never },
+      hostVerifier: (key: Buffer) => {
+        check = checkHostKey(opts, keyTypeOf(key), key);
+        return check.refusal === null;
+      },
+    });
+    // What the server said first: tells a non-SSH service from a server that hung up.
+    sock.once('data', (d: Buffer) => (greeting = d.subarray(0, 200).toString('latin1')));
+  });
+  return new Ssh2Connection(opts, client, sock);
+}
+
+function describeError(at: string, opts: ConnectOptions, auth: Auth, e: NetError, s: { timeoutS: number; handshaken: boolean; agentError: string | undefined; greeting: string }): string | Promise<string> {
+  if (e.level === 'client-authentication') return authFailure(at, opts.user, auth, s.agentError);
+  if (e.level === 'client-timeout') {
+    return s.handshaken
+      ? `${at}: timed out after ${s.timeoutS}s logging in as ${opts.user}`
+      : `${at}: timed out after ${s.timeoutS}s waiting for the SSH handshake (connected, but is an SSH server listening on port ${opts.port}?)`;
+  }
+  if (/Connection lost before handshake/.test(e.message)) {
+    const said = s.greeting.split(/\r?\n/).find((l) => l.trim())?.trim();
+    if (said && !said.startsWith('SSH-')) return `${at}: the server on port ${opts.port} does not speak SSH (it said ${JSON.stringify(said.slice(0, 60))})`;
+    return `${at}: the host closed the connection during the SSH handshake`;
+  }
+  if (e.level === 'protocol' && /identification|header/i.test(e.message)) return `${at}: the server on port ${opts.port} does not speak SSH (${e.message})`;
+  if (e.level === 'handshake') return `${at}: SSH handshake failed: ${e.message}`;
+  if (e.code) return connectErrorMessage(at, opts.address, opts.port, e.code, s.timeoutS, e.message);
+  return `${at}: ${e.message}`;
 }
 
 class Ssh2Connection implements Connection {
   roundTrips = 0;
+  private lostReason: string | null = null;
+  private closed = false;
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
   constructor(
     private readonly opts: ConnectOptions,
     private readonly client: ClientType,
-  ) {}
+    private readonly sock: Socket,
+  ) {
+    client.on('error', (e: NetError) => {
+      this.lostReason ??= e.level === 'client-timeout' ? `no answer to keepalives: ${e.message}` : e.message;
+    });
+    client.on('close', () => {
+      this.lostReason ??= this.closed ? 'closed' : 'closed by the host';
+    });
+  }
 
   get host(): string {
     return this.opts.name;
   }
 
   async exec(command: string, eo: ExecOptions = {}): Promise<ExecResult> {
+    const r = await this.execBuffer(command, eo);
+    const out: ExecResult = { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+    if (r.signal) out.signal = r.signal;
+    return out;
+  }
+
+  async execBuffer(command: string, eo: ExecOptions = {}): Promise<ExecBufferResult> {
     this.roundTrips++;
     const sudo = this.opts.user !== 'root' && eo.root !== false;
-    const full = sudo ? `sudo -n sh -c ${shq(command)}` : command;
-    const r = await new Promise<ExecResult>((resolve, reject) => {
-      this.client.exec(full, (err, stream) => {
-        if (err) return reject(new UserError(`host ${this.opts.name}: cannot run a command: ${err.message}`));
-        const out: Buffer[] = [];
-        const errs: Buffer[] = [];
-        let code = -1;
-        stream.on('data', (d: Buffer) => {
-          out.push(d);
-          eo.onStdout?.(d.toString('utf8'));
-        });
-        stream.stderr.on('data', (d: Buffer) => errs.push(d));
-        stream.on('exit', (c: number | null, signal?: string) => {
-          code = c ?? (signal ? 128 : -1);
-        });
-        stream.on('close', () => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8') }));
-        stream.on('error', reject);
-        if (eo.stdin !== undefined) stream.end(eo.stdin);
-        else stream.end();
-      });
-    });
-    if (sudo && r.code !== 0 && /sudo: (a password is required|a terminal is required)|is not in the sudoers file|may not run sudo/.test(r.stderr)) {
-      throw new UserError(`host ${this.opts.name}: user ${this.opts.user} cannot run sudo without a password (step: ${command.trim().split(/\s+/).slice(0, 3).join(' ')}...)`);
+    const step = eo.step ?? firstWords(command);
+    await this.slot();
+    let r: ExecBufferResult;
+    try {
+      r = await runChannel(this.client, wrapCommand(command, sudo), eo, { host: this.opts.name, step, lost: () => this.lostReason });
+    } finally {
+      this.release();
     }
+    const problem = sudo ? sudoProblem(r.code, r.stderr.toString('utf8')) : null;
+    if (problem) throw new UserError(sudoMessage(this.opts.name, this.opts.user, problem, step));
     return r;
   }
 
+  private async slot(): Promise<void> {
+    if (this.active < MAX_CHANNELS) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((go) => this.waiting.push(go));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+
   async close(): Promise<void> {
-    this.client.end();
+    if (this.closed) return;
+    this.closed = true;
+    this.lostReason ??= 'closed';
+    if (this.sock.destroyed) return;
+    await new Promise<void>((done) => {
+      const timer = setTimeout(() => {
+        this.sock.destroy();
+        done();
+      }, 2000);
+      this.sock.once('close', () => {
+        clearTimeout(timer);
+        done();
+      });
+      this.client.end();
+    });
   }
 }

@@ -1,60 +1,222 @@
-import { execFileSync } from 'node:child_process';
+/** known_hosts parsing and lookup, checked against OpenSSH's own tools (ssh-keygen -l, -H, -F). */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fingerprint, hostFieldMatches, keyTypeOf, knownHostsLine, lookup, pinnedMatches } from '../../src/ssh/known-hosts.js';
+import {
+  entriesFor,
+  fingerprint,
+  hostFieldMatches,
+  hostPattern,
+  keyTypeOf,
+  knownHostsLine,
+  knownKeyTypes,
+  lookup,
+  parseKnownHosts,
+  parsePinned,
+  pinnedMatches,
+} from '../../src/ssh/known-hosts.js';
 
-function newKey(type = 'ed25519'): { blob: Buffer; line: string; file: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'mailops-kh-'));
-  const file = join(dir, 'key');
-  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', file]);
-  const line = readFileSync(`${file}.pub`, 'utf8').trim();
-  return { blob: Buffer.from(line.split(' ')[1]!, 'base64'), line, file: `${file}.pub` };
+const dir = mkdtempSync(join(tmpdir(), 'mailops-kh-'));
+let n = 0;
+
+interface Key {
+  type: string;
+  blob: Buffer;
+  /** "type base64 comment", as in the .pub file. */
+  line: string;
+  pub: string;
 }
 
-describe('known_hosts', () => {
-  const k = newKey();
-  const other = newKey();
+function newKey(type = 'ed25519', bits?: number): Key {
+  const file = join(dir, `key${n++}`);
+  execFileSync('ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', String(bits)] : []), '-N', '', '-C', 'test@example', '-f', file]);
+  const line = readFileSync(`${file}.pub`, 'utf8').trim();
+  const [t, b64] = line.split(' ');
+  return { type: t!, blob: Buffer.from(b64!, 'base64'), line, pub: `${file}.pub` };
+}
 
-  it('fingerprints exactly as ssh-keygen -l', () => {
-    const out = execFileSync('ssh-keygen', ['-lf', k.file], { encoding: 'utf8' });
+/** What `ssh-keygen -F name -f file` finds: the line numbers it reports. */
+function opensshFinds(text: string, name: string): number[] {
+  const f = join(dir, `kh${n++}`);
+  writeFileSync(f, text);
+  const r = spawnSync('ssh-keygen', ['-F', name, '-f', f], { encoding: 'utf8' });
+  return [...r.stdout.matchAll(/found: line (\d+)/g)].map((m) => Number(m[1]));
+}
+
+const ed = newKey('ed25519');
+const ed2 = newKey('ed25519');
+const rsa = newKey('rsa', 2048);
+const ecdsa = newKey('ecdsa', 256);
+const ecdsa384 = newKey('ecdsa', 384);
+const plain = (k: Key) => k.line.split(' ').slice(0, 2).join(' ');
+
+describe('fingerprints and key types', () => {
+  it.each([ed, rsa, ecdsa, ecdsa384])('equals ssh-keygen -lf for $type', (k) => {
+    const out = execFileSync('ssh-keygen', ['-lf', k.pub], { encoding: 'utf8' });
     expect(out.split(' ')[1]).toBe(fingerprint(k.blob));
-    expect(keyTypeOf(k.blob)).toBe('ssh-ed25519');
+    expect(fingerprint(k.blob)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    expect(keyTypeOf(k.blob)).toBe(k.type);
   });
 
-  it('matches plain, bracketed-port, wildcard and negated host fields', () => {
-    expect(hostFieldMatches('mx.example.com,192.0.2.1', '192.0.2.1')).toBe(true);
-    expect(hostFieldMatches('[127.0.0.1]:2222', '[127.0.0.1]:2222')).toBe(true);
-    expect(hostFieldMatches('[127.0.0.1]:2222', '127.0.0.1')).toBe(false);
-    expect(hostFieldMatches('*.example.com,!bad.example.com', 'mx.example.com')).toBe(true);
-    expect(hostFieldMatches('*.example.com,!bad.example.com', 'bad.example.com')).toBe(false);
+  it('a malformed blob has no type', () => {
+    expect(keyTypeOf(Buffer.from([0, 0]))).toBe('');
+    expect(keyTypeOf(Buffer.from([0, 0, 0, 200, 1, 2]))).toBe('');
+  });
+});
+
+describe('parsing', () => {
+  it('skips comments, blank and malformed lines, keeps markers and 1-based line numbers (CRLF too)', () => {
+    const text = [
+      '# a comment',
+      '',
+      `  mx.example.com,192.0.2.1 ${ed.line}`,
+      `@revoked * ${plain(rsa)}`,
+      `@cert-authority *.example.com ${plain(ecdsa)}`,
+      '@bogus host ssh-ed25519 AAAA',
+      'onlyahost',
+      `badtype ssh-rsa ${ed.line.split(' ')[1]}`,
+      `crlf.example.com ${plain(ed2)}\r`,
+    ].join('\n');
+    const e = parseKnownHosts(text);
+    expect(e.map((x) => [x.line, x.marker, x.hosts, x.keyType])).toEqual([
+      [3, '', 'mx.example.com,192.0.2.1', 'ssh-ed25519'],
+      [4, '@revoked', '*', 'ssh-rsa'],
+      [5, '@cert-authority', '*.example.com', 'ecdsa-sha2-nistp256'],
+      [9, '', 'crlf.example.com', 'ssh-ed25519'],
+    ]);
+    expect(e[0]!.key.equals(ed.blob)).toBe(true);
+  });
+});
+
+describe('host patterns, as ssh-keygen -F sees them', () => {
+  const cases: Array<[string, string, boolean]> = [
+    ['mx.example.com,192.0.2.1', '192.0.2.1', true],
+    ['mx.example.com,192.0.2.1', 'MX.Example.COM', true],
+    ['mx.example.com', 'mx.example.co', false],
+    ['[127.0.0.1]:2222', '[127.0.0.1]:2222', true],
+    ['[127.0.0.1]:2222', '127.0.0.1', false],
+    ['127.0.0.1', '[127.0.0.1]:2222', false],
+    ['*.example.com,!bad.example.com', 'mx.example.com', true],
+    ['*.example.com,!bad.example.com', 'bad.example.com', false],
+    ['!bad.example.com,*.example.com', 'bad.example.com', false],
+    ['mx?.example.com', 'mx1.example.com', true],
+    ['mx?.example.com', 'mx12.example.com', false],
+    ['[*.example.com]:*', '[mx.example.com]:2222', true],
+    ['192.0.2.*', '192.0.2.77', true],
+    ['!192.0.2.1', '192.0.2.1', false],
+    ['!192.0.2.1', '192.0.2.2', false],
+    ['2001:db8::10', '2001:db8::10', true],
+    ['[2001:db8::10]:2222', '[2001:db8::10]:2222', true],
+  ];
+  it.each(cases)('%s names %s: %s', (field, name, want) => {
+    expect(hostFieldMatches(field, name)).toBe(want);
+    expect(opensshFinds(`${field} ${ed.line}\n`, name).length > 0).toBe(want);
   });
 
-  it('matches hashed entries made by ssh-keygen -H', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mailops-kh-'));
-    const f = join(dir, 'known_hosts');
-    writeFileSync(f, `${knownHostsLine('10.1.2.3', 2222, k.blob)}\n`);
+  it('names a host by [host]:port off port 22, lower case', () => {
+    expect(hostPattern('MX.example.com', 22)).toBe('mx.example.com');
+    expect(hostPattern('10.0.0.1', 2222)).toBe('[10.0.0.1]:2222');
+  });
+});
+
+describe('hashed entries', () => {
+  function hashed(lines: string): string {
+    const f = join(dir, `hashed${n++}`);
+    writeFileSync(f, lines);
     execFileSync('ssh-keygen', ['-q', '-H', '-f', f], { stdio: 'ignore' });
-    const text = readFileSync(f, 'utf8');
-    expect(text).toMatch(/^\|1\|/);
-    expect(lookup(text, '10.1.2.3', 2222, k.blob)).toEqual({ status: 'match' });
-    expect(lookup(text, '10.1.2.3', 22, k.blob)).toEqual({ status: 'unknown' });
+    return readFileSync(f, 'utf8');
+  }
+
+  it('matches lines hashed by ssh-keygen -H, for port 22 and [host]:port', () => {
+    const text = hashed(`${knownHostsLine('10.1.2.3', 2222, ed.type, ed.blob)}\n${knownHostsLine('mx.example.com', 22, rsa.type, rsa.blob)}\n`);
+    expect(text.split('\n').filter(Boolean).every((l) => l.startsWith('|1|'))).toBe(true);
+    expect(lookup(text, '10.1.2.3', 2222, ed.type, ed.blob)).toEqual({ status: 'match', line: 1 });
+    expect(lookup(text, '10.1.2.3', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+    expect(lookup(text, 'MX.example.com', 22, rsa.type, rsa.blob)).toEqual({ status: 'match', line: 2 });
+    expect(lookup(text, 'mx.example.com', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: ['ssh-rsa'], line: 2 });
   });
 
-  it('tells match, unknown, changed and revoked apart', () => {
-    const text = `# comment\n\n${knownHostsLine('192.0.2.1', 22, k.blob)}\n[192.0.2.2]:2222 ${other.line}\n`;
-    expect(lookup(text, '192.0.2.1', 22, k.blob)).toEqual({ status: 'match' });
-    expect(lookup(text, '192.0.2.9', 22, k.blob)).toEqual({ status: 'unknown' });
-    expect(lookup(text, '192.0.2.2', 2222, k.blob)).toEqual({ status: 'changed', line: 4 });
-    expect(lookup(`@revoked * ${k.line}\n`, '192.0.2.1', 22, k.blob)).toEqual({ status: 'revoked', line: 1 });
-    const rsa = newKey('rsa');
-    expect(lookup(text, '192.0.2.1', 22, rsa.blob)).toEqual({ status: 'unknown' });
+  it('precomputed entries (HMAC-SHA1 of the name, keyed with the salt)', () => {
+    const salt = 'BwcHBwcHBwcHBwcHBwcHBwcHBwc=';
+    expect(hostFieldMatches(`|1|${salt}|qEBKDABkpn1niCd8k+BuWleaME4=`, 'example.net')).toBe(true);
+    expect(hostFieldMatches(`|1|${salt}|qEBKDABkpn1niCd8k+BuWleaME4=`, 'example.org')).toBe(false);
+    expect(hostFieldMatches(`|1|${salt}|vFfFFhdKmDzcz5uuU2NwzPkVCiI=`, '[example.net]:2222')).toBe(true);
+    expect(hostFieldMatches('|1|broken', 'example.net')).toBe(false);
+    const text = `|1|${salt}|vFfFFhdKmDzcz5uuU2NwzPkVCiI= ${plain(ed)}\n`;
+    expect(lookup(text, 'example.net', 2222, ed.type, ed.blob)).toEqual({ status: 'match', line: 1 });
+    expect(opensshFinds(text, '[example.net]:2222')).toEqual([1]);
+  });
+});
+
+describe('lookup', () => {
+  const text = [
+    '# known hosts',
+    knownHostsLine('192.0.2.1', 22, ed.type, ed.blob),
+    `[192.0.2.2]:2222 ${plain(ed2)}`,
+    `192.0.2.3 ${plain(rsa)}`,
+    `192.0.2.3 ${plain(ecdsa)}`,
+    `@cert-authority 192.0.2.4 ${plain(ed)}`,
+    `@revoked 192.0.2.5 ${plain(ed)}`,
+    `192.0.2.5 ${plain(ed)}`,
+    `192.0.2.6 ${plain(ecdsa)}`,
+  ].join('\n');
+
+  it('match, with the line', () => {
+    expect(lookup(text, '192.0.2.1', 22, ed.type, ed.blob)).toEqual({ status: 'match', line: 2 });
+    expect(lookup(text, '192.0.2.3', 22, ecdsa.type, ecdsa.blob)).toEqual({ status: 'match', line: 5 });
   });
 
-  it('compares a pinned host_key', () => {
-    expect(pinnedMatches(`${k.line} comment`, k.blob)).toBe(true);
-    expect(pinnedMatches(other.line, k.blob)).toBe(false);
-    expect(knownHostsLine('192.0.2.1', 22, k.blob)).toBe(`192.0.2.1 ${k.line.split(' ').slice(0, 2).join(' ')}`);
+  it('unknown host', () => {
+    expect(lookup(text, '192.0.2.9', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+    expect(lookup(text, '192.0.2.1', 2222, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+  });
+
+  it('changed: another key of the same type for the host', () => {
+    expect(lookup(text, '192.0.2.2', 2222, ed.type, ed.blob)).toEqual({ status: 'changed', line: 3 });
+    expect(lookup(text, '192.0.2.1', 22, ed2.type, ed2.blob)).toEqual({ status: 'changed', line: 2 });
+  });
+
+  it('a host known only by keys of other types is unknown, naming them (as OpenSSH)', () => {
+    expect(lookup(text, '192.0.2.1', 22, rsa.type, rsa.blob)).toEqual({ status: 'unknown', otherTypes: ['ssh-ed25519'], line: 2 });
+    expect(lookup(text, '192.0.2.6', 22, ecdsa384.type, ecdsa384.blob)).toEqual({ status: 'unknown', otherTypes: ['ecdsa-sha2-nistp256'], line: 9 });
+  });
+
+  it('revoked wins over a plain entry; @revoked is scoped by its host pattern', () => {
+    expect(lookup(text, '192.0.2.5', 22, ed.type, ed.blob)).toEqual({ status: 'revoked', line: 7 });
+    expect(lookup(`@revoked * ${plain(ed)}\n${text}`, '192.0.2.1', 22, ed.type, ed.blob)).toEqual({ status: 'revoked', line: 1 });
+    expect(lookup(text, '192.0.2.1', 22, ed.type, ed.blob).status).toBe('match');
+  });
+
+  it('@cert-authority lines never vouch for a plain key', () => {
+    expect(lookup(text, '192.0.2.4', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+  });
+
+  it('knownKeyTypes lists the plain, unrevoked types in file order', () => {
+    expect(knownKeyTypes(text, '192.0.2.3', 22)).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256']);
+    expect(knownKeyTypes(text, '192.0.2.5', 22)).toEqual([]);
+    expect(entriesFor(text, '192.0.2.5', 22).map((e) => e.line)).toEqual([7, 8]);
+  });
+});
+
+describe('recording and pinning', () => {
+  it('knownHostsLine is plain, [host]:port off 22, and ssh-keygen -F finds it', () => {
+    expect(knownHostsLine('192.0.2.1', 22, ed.type, ed.blob)).toBe(`192.0.2.1 ${plain(ed)}`);
+    const line = knownHostsLine('Mail.Example.com', 2222, ed.type, ed.blob);
+    expect(line).toBe(`[mail.example.com]:2222 ${plain(ed)}`);
+    expect(opensshFinds(`${line}\n`, '[mail.example.com]:2222')).toEqual([1]);
+    expect(lookup(`${line}\n`, 'mail.example.com', 2222, ed.type, ed.blob).status).toBe('match');
+  });
+
+  it('a pinned host_key compares type and blob, with or without a comment or host field', () => {
+    expect(pinnedMatches(ed.line, ed.type, ed.blob)).toBe(true);
+    expect(pinnedMatches(`  ${plain(ed)}  `, ed.type, ed.blob)).toBe(true);
+    expect(pinnedMatches(`[127.0.0.1]:2222 ${plain(ed)}`, ed.type, ed.blob)).toBe(true);
+    expect(pinnedMatches(ed2.line, ed.type, ed.blob)).toBe(false);
+    expect(pinnedMatches(`ssh-rsa ${ed.line.split(' ')[1]}`, 'ssh-rsa', ed.blob)).toBe(false);
+    expect(parsePinned('ssh-ed25519 not-base64!')).toBeNull();
+    expect(parsePinned('')).toBeNull();
+    expect(parsePinned(rsa.line)?.keyType).toBe('ssh-rsa');
   });
 });

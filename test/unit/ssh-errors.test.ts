@@ -40,7 +40,7 @@ describe('ssh errors', () => {
   });
 
   it('an unreadable identity, and no identity and no agent', async () => {
-    await expect(connect({ ...base, port: 22, identity: join(dir, 'missing') })).rejects.toThrow(/cannot read the SSH identity .*missing: ENOENT/);
+    await expect(connect({ ...base, port: 22, identity: join(dir, 'missing') })).rejects.toThrow(/cannot read the SSH identity .*missing: no such file \(ENOENT\)/);
     const agent = process.env['SSH_AUTH_SOCK'];
     delete process.env['SSH_AUTH_SOCK'];
     const { identity: _omit, ...noIdentity } = base;
@@ -52,6 +52,6 @@ describe('ssh errors', () => {
   it('a passphrase-protected identity says to use the agent', async () => {
     const locked = join(dir, 'locked');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret-passphrase', '-f', locked]);
-    await expect(connect({ ...base, port: 22, identity: locked })).rejects.toThrow(/protected by a passphrase: load it into ssh-agent/);
+    await expect(connect({ ...base, port: 22, identity: locked })).rejects.toThrow(/protected by a passphrase, which mailops does not ask for: load it into ssh-agent/);
   });
 });
