@@ -15,6 +15,9 @@ npm run --silent build
 need=()
 command -v named-checkzone >/dev/null || need+=(bind9-utils)
 command -v openssl >/dev/null || need+=(openssl)
+command -v nsupdate >/dev/null || need+=(bind9-dnsutils)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v sudo >/dev/null || need+=(sudo)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing ${need[*]}"
