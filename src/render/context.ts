@@ -4,6 +4,7 @@
  */
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
+import { hostKeys } from './dkim.js';
 
 export interface MailboxView {
   local: string;
@@ -49,9 +50,16 @@ export interface TemplateContext {
   mailboxes: MailboxView[];
   aliases: AliasView[];
   catchAlls: Array<{ domain: string; target: string }>;
+  /**
+   * Where the host's own mail goes (cron's mail to root, the MTA's notices to postmaster): the first
+   * domain's postmaster alias or mailbox, else any domain's, else the first mailbox or alias.
+   */
+  postmaster?: string;
   /** address → SASL logins allowed to use it as envelope sender (own address + send_as). */
   senderLogins: Array<{ address: string; logins: string[] }>;
   dkim: DkimView[];
+  /** Per domain, the selectors this host signs with. */
+  dkimDomains: Array<{ domain: string; selectors: string[] }>;
   vmail: { user: string; group: string; uid: number; gid: number; home: string };
   features: Record<string, string | boolean>;
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
@@ -67,30 +75,24 @@ export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string;
   return { cert: `${os.paths.tls}/${host.hostname}.crt`, key: `${os.paths.tls}/${host.hostname}.key` };
 }
 
-/**
- * The selector a host signs with: the playbook's on the first host; on the others a selector of their
- * own (`<selector>-2`, `-3`...), since each host keeps its own private key and DNS publishes them all.
- */
-export function hostSelector(selector: string, hostIndex: number): string {
-  return hostIndex === 0 ? selector : `${selector.slice(0, 60)}-${hostIndex + 1}`;
-}
+export { hostSelector } from './dkim.js';
 
 export function dkimViews(site: Site, host: Host, os: OsProfile): DkimView[] {
-  const index = Math.max(0, site.hosts.findIndex((h) => h.name === host.name));
-  return site.domains
-    .filter((d) => d.dkim)
-    .map((d) => {
-      const k = d.dkim!;
-      const selector = hostSelector(k.selector, index);
-      return {
-        domain: d.name,
-        selector,
-        keyType: k.key === 'ed25519' ? ('ed25519' as const) : ('rsa' as const),
-        bits: k.key === 'rsa-4096' ? 4096 : k.key === 'rsa-2048' ? 2048 : 256,
-        keyFile: `${os.paths.dkimKeys}/${d.name}.${selector}.key`,
-        record: `${selector}._domainkey.${d.name}`,
-      };
-    });
+  return hostKeys(site, host).map((k) => ({
+    domain: k.domain,
+    selector: k.selector,
+    keyType: k.keyType,
+    bits: k.bits,
+    keyFile: `${os.paths.dkimKeys}/${k.domain}.${k.selector}.key`,
+    record: k.record,
+  }));
+}
+
+/** Per domain, the selectors a host signs with (Exim signs once per selector of the list). */
+export function dkimDomains(views: DkimView[]): Array<{ domain: string; selectors: string[] }> {
+  const out = new Map<string, string[]>();
+  for (const v of views) out.set(v.domain, [...(out.get(v.domain) ?? []), v.selector]);
+  return [...out.entries()].map(([domain, selectors]) => ({ domain, selectors }));
 }
 
 export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials): TemplateContext {
@@ -124,6 +126,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     }
   }
   const dkim = dkimViews(site, host, os);
+  const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address));
+  const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
   return {
     site: { name: site.site },
     host,
@@ -140,9 +144,11 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     domainNames: domains.map((d) => d.name),
     mailboxes,
     aliases: domains.flatMap((d) => d.aliasViews),
+    ...(postmaster !== undefined ? { postmaster } : {}),
     catchAlls: site.domains.filter((d) => d.catchAll).map((d) => ({ domain: d.name, target: d.catchAll! })),
     senderLogins: [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, s]) => ({ address, logins: [...s].sort() })),
     dkim,
+    dkimDomains: dkimDomains(dkim),
     vmail,
     features: {
       os: os.family,
@@ -150,6 +156,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       imap: site.stack.imap,
       pop3: site.stack.pop3,
       dkim: dkim.length > 0,
+      // OpenDKIM 2.11 signs with one algorithm per process: RSA and Ed25519 keys need a process each.
+      dkim_rsa: dkim.some((k) => k.keyType === 'rsa'),
+      dkim_ed25519: dkim.some((k) => k.keyType === 'ed25519'),
       tls: site.stack.tls.mode,
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
