@@ -6,6 +6,8 @@ export interface ActivationReport {
   steps: string[];
   failures: Array<{ step: string; message: string; detail: string[] }>;
   dkim: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
+  /** SHA-256 of the certificate the services present after the run (hex, lower case). */
+  tlsFingerprint?: string;
 }
 
 export function parseReport(stdout: string): ActivationReport {
@@ -22,7 +24,10 @@ export function parseReport(stdout: string): ActivationReport {
       r.failures.push({ step: i < 0 ? body : body.slice(0, i), message: i < 0 ? '' : body.slice(i + 1), detail: [] });
     } else if (kind === 'detail') r.failures[r.failures.length - 1]?.detail.push(body);
     else if (kind === 'result') r.result = body === 'ok' || body === 'failed' || body === 'rolled-back' ? body : 'unknown';
-    else if (kind === 'dkim') {
+    else if (kind === 'tls') {
+      const f = body.trim().replace(/:/g, '').toLowerCase();
+      if (/^[0-9a-f]{64}$/.test(f)) r.tlsFingerprint = f;
+    } else if (kind === 'dkim') {
       const [domain, selector, algorithm, publicKey] = body.split(' ');
       if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && publicKey) r.dkim.push({ domain, selector, algorithm, publicKey });
     }

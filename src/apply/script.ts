@@ -11,6 +11,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { HostPlan } from '../model/plan.js';
 import { LOCK_FILE, shq, shqAll } from '../facts/shell.js';
 import { sha256 } from '../plan/plan.js';
+import { tlsFingerprintCommand } from '../facts/script.js';
 
 export const STATE_DIR = '/var/lib/mailops';
 export const MARK = '@@mailops';
@@ -198,6 +199,7 @@ export function activationScript(input: ActivationInput): string {
     const pub = `openssl pkey -in ${shq(k.keyFile)} -pubout -outform DER 2>/dev/null${k.algorithm === 'ed25519' ? ' | tail -c 32' : ''} | base64 | tr -d '\\n'`;
     add(`[ -f ${shq(k.keyFile)} ] && say "${MARK} dkim ${k.domain} ${k.selector} ${k.algorithm} $(${pub})"`);
   }
+  if (desired.tlsCert) add(`fp=$(${tlsFingerprintCommand(desired.tlsCert)}); [ -n "$fp" ] && say "${MARK} tls $fp"`);
   add('finish ok 0');
   return `${L.join('\n')}\n`;
 }

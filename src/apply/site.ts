@@ -27,6 +27,8 @@ export interface HostOutcome {
   plan?: HostPlan;
   error?: string;
   dkim?: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
+  /** The certificate the host's services present (SHA-256 hex). */
+  tlsFingerprint?: string;
 }
 
 export function playbookDigest(site: Site): string {
@@ -79,7 +81,7 @@ export async function applyPlanned(site: Site, planned: Array<{ host: Host; plan
       try {
         const r = await applyHost(p, digest, opts.progress);
         opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
-        return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, dkim: r.report.dkim.length ? r.report.dkim : dkimFromFacts(p), ...(r.error ? { error: r.error } : {}) };
+        return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, dkim: r.report.dkim.length ? r.report.dkim : dkimFromFacts(p), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.error ? { error: r.error } : {}) };
       } catch (e) {
         opts.progress(host.name, 'failed');
         return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };
@@ -87,6 +89,8 @@ export async function applyPlanned(site: Site, planned: Array<{ host: Host; plan
     }),
   );
 }
+
+const tlsOf = (f: string | undefined) => (f ? { tlsFingerprint: f } : {});
 
 function dkimFromFacts(p: Planned): HostOutcome['dkim'] {
   return Object.entries(p.facts.dkim).map(([record, k]) => ({ domain: record.slice(record.indexOf('._domainkey.') + 12), ...k }));
@@ -96,9 +100,13 @@ export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<v
   await Promise.all(planned.map((p) => p.planned?.conn.close().catch(() => undefined)));
 }
 
-/** Record the DKIM public keys the hosts hold in the site state (public data). */
-export function recordDkim(state: SiteState, outcomes: HostOutcome[]): SiteState {
-  const next: SiteState = { ...state, dkim: { ...state.dkim } };
+/** Record the DKIM public keys the hosts hold and their certificates' fingerprints in the site state (public data). */
+export function recordDkim(state: SiteState, outcomes: HostOutcome[], site?: Site): SiteState {
+  const next: SiteState = { ...state, dkim: { ...state.dkim }, tls: { ...state.tls } };
   for (const o of outcomes) for (const k of o.dkim ?? []) next.dkim[`${k.selector}._domainkey.${k.domain}`] = { selector: k.selector, algorithm: k.algorithm, publicKey: k.publicKey };
+  for (const o of outcomes) {
+    const hostname = site?.hosts.find((h) => h.name === o.name)?.hostname;
+    if (hostname && o.tlsFingerprint) next.tls[hostname] = o.tlsFingerprint;
+  }
   return next;
 }

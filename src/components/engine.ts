@@ -36,6 +36,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     services: [],
     ports: [],
     dkimKeys: [],
+    tlsCert: ctx.tls.cert,
     inbound: [],
     replaces: [],
   };

@@ -1,7 +1,7 @@
 /** The DNS records of one mail domain, as data. Pure. */
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { hostSelector } from '../render/context.js';
+import { domainKeys } from '../render/dkim.js';
 
 export interface DnsRecord {
   /** Owner name relative to the zone origin ("@" for the apex). */
@@ -62,6 +62,10 @@ export function dmarcValue(d: Domain): string {
   return parts.join('; ');
 }
 
+export function tlsrptValue(address: string): string {
+  return `v=TLSRPTv1; rua=${address.startsWith('mailto:') ? address : `mailto:${address}`}`;
+}
+
 export function dkimValue(algorithm: 'rsa' | 'ed25519', publicKey: string): string {
   return `v=DKIM1; k=${algorithm}; p=${publicKey}`;
 }
@@ -74,6 +78,19 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   for (const ns of site.dns.nameservers) records.push({ name: '@', type: 'NS', data: fq(ns) });
   site.hosts.forEach((h, i) => records.push({ name: '@', type: 'MX', data: `${10 * (i + 1)} ${fq(h.hostname)}` }));
   const taken = new Set<string>();
+  // Glue: a name server inside this zone needs its address here, or no server loads the zone.
+  for (const ns of site.dns.nameservers) {
+    const rel = relativeName(ns, origin);
+    const glue = site.dns.nameserverAddresses[ns];
+    if (rel === null || site.hosts.some((h) => h.hostname.toLowerCase() === ns)) continue;
+    if (!glue) {
+      notes.push(`NS ${ns}. lies inside this zone but the playbook gives no address for it: add { name: ${ns}, ipv4: ... } to dns.nameservers.`);
+      continue;
+    }
+    taken.add(rel);
+    if (glue.ipv4) records.push({ name: rel, type: 'A', data: glue.ipv4, comment: 'name server' });
+    if (glue.ipv6) records.push({ name: rel, type: 'AAAA', data: glue.ipv6, comment: 'name server' });
+  }
   for (const h of site.hosts) {
     const rel = relativeName(h.hostname, origin);
     if (rel === null) continue;
@@ -85,14 +102,13 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   }
   records.push({ name: '@', type: 'TXT', data: splitTxt(spfValue(site, d)), comment: 'SPF' });
   records.push({ name: '_dmarc', type: 'TXT', data: splitTxt(dmarcValue(d)), comment: 'DMARC' });
-  if (d.dkim) {
-    // One selector per host: each host signs with a key of its own.
-    site.hosts.forEach((h, i) => {
-      const owner = `${hostSelector(d.dkim!.selector, i)}._domainkey`;
-      const key = state.dkim[`${owner}.${origin}`];
-      if (key) records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: `DKIM of ${h.name}` });
-      else notes.push(`DKIM: ${owner}.${origin}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
-    });
+  if (site.dns.tlsrpt) records.push({ name: '_smtp._tls', type: 'TXT', data: splitTxt(tlsrptValue(site.dns.tlsrpt)), comment: 'TLS reporting (RFC 8460)' });
+  // One key per host (and an RSA companion per Ed25519 key): each host signs with keys of its own.
+  for (const k of domainKeys(site, d)) {
+    const owner = `${k.selector}._domainkey`;
+    const key = state.dkim[k.record];
+    if (key) records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: `DKIM of ${k.host.name}` });
+    else notes.push(`DKIM: ${k.record}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${k.host.name} and records its public half), then render this zone again.`);
   }
   const primary = site.hosts[0]!;
   const target = fq(primary.hostname);

@@ -104,6 +104,12 @@ export function parseDkim(lines: string[]): HostFacts['dkim'] {
   return out;
 }
 
+/** The certificate's SHA-256 fingerprint, as lower-case hex without colons. */
+export function tlsFact(lines: string[]): { tlsFingerprint?: string } {
+  const f = nonEmpty(lines)[0]?.trim().replace(/:/g, '').toLowerCase();
+  return f && /^[0-9a-f]{64}$/.test(f) ? { tlsFingerprint: f } : {};
+}
+
 export function parseFacts(output: string): HostFacts {
   const s = splitSections(output);
   if (!s.has('end')) throw new Error('the fact script did not finish (no end marker)');
@@ -133,6 +139,7 @@ export function parseFacts(output: string): HostFacts {
     users: parsePasswd(s.get('users') ?? []),
     groups: parseGroups(s.get('groups') ?? []),
     dkim: parseDkim(s.get('dkim') ?? []),
+    ...tlsFact(s.get('tls') ?? []),
     commandsDone: nonEmpty(s.get('commands')).map(Number).filter((n) => Number.isInteger(n)),
     locked: nonEmpty(s.get('lock'))[0]?.trim() === 'held',
     queues,

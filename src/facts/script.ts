@@ -41,12 +41,19 @@ function familyBlock(d: DesiredHost): string {
     const pub = `openssl pkey -in ${shq(k.keyFile)} -pubout -outform DER 2>/dev/null${k.algorithm === 'ed25519' ? ' | tail -c 32' : ''} | base64 | tr -d '\\n'`;
     lines.push(`[ -f ${shq(k.keyFile)} ] && { printf '%s\\t%s\\t%s\\t' ${shq(k.domain)} ${shq(k.selector)} ${k.algorithm}; ${pub}; echo; }`);
   }
+  lines.push('sec tls');
+  if (d.tlsCert) lines.push(tlsFingerprintCommand(d.tlsCert));
   lines.push('sec commands');
   d.commands.forEach((c, i) => {
     if (c.creates !== undefined) lines.push(`[ -e ${shq(c.creates)} ] && echo ${i}`);
     else if (c.unless !== undefined) lines.push(`( ${c.unless} ) >/dev/null 2>&1 </dev/null && echo ${i}`);
   });
   return lines.join('\n');
+}
+
+/** Prints the SHA-256 fingerprint of a certificate file ("AB:CD:..."), nothing when it is missing or unreadable. */
+export function tlsFingerprintCommand(cert: string): string {
+  return `[ -f ${shq(cert)} ] && openssl x509 -in ${shq(cert)} -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'`;
 }
 
 /** DKIM key files of a desired host, as the dkim-keys component declares them. */

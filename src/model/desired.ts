@@ -86,4 +86,6 @@ export interface DesiredHost {
   inbound: number[];
   /** DKIM private keys the host holds (generated there); their public halves are gathered as facts. */
   dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; keyFile: string }>;
+  /** The TLS certificate the mail services present (its fingerprint is gathered as a fact). */
+  tlsCert?: string;
 }

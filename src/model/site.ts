@@ -50,9 +50,23 @@ export interface Stack {
 
 export interface DnsSettings {
   ttl: number;
+  /** Host names, without the trailing dot. */
   nameservers: string[];
+  /** Addresses of name servers given in the playbook (glue for names inside a zone). */
+  nameserverAddresses: Record<string, { ipv4?: string; ipv6?: string }>;
   /** RNAME form of the hostmaster address is derived by the zone writer. */
   hostmaster: string;
+  /** RFC 2136 updates signed with TSIG. */
+  update?: DnsUpdate;
+  /** TLS reporting address (RFC 8460), published as _smtp._tls TXT. */
+  tlsrpt?: string;
+}
+
+/** Where and how zones are pushed. The key is read only when it is used. */
+export interface DnsUpdate {
+  /** "HOST" or "HOST:PORT" ("[v6]:PORT"). */
+  server: string;
+  key: SecretRef;
 }
 
 export interface Dkim {

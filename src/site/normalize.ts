@@ -47,12 +47,19 @@ export function normalize(raw: RawSite, file: string): Site {
     stack,
     dns: {
       ttl: raw.dns.ttl ?? 3600,
-      nameservers: raw.dns.nameservers.map((n) => n.replace(/\.$/, '')),
+      nameservers: raw.dns.nameservers.map((n) => nsName(n)),
+      nameserverAddresses: Object.fromEntries(
+        raw.dns.nameservers.flatMap((n) => (typeof n === 'string' || (n.ipv4 === undefined && n.ipv6 === undefined) ? [] : [[nsName(n), pick(n, ['ipv4', 'ipv6'])]])),
+      ),
       hostmaster: raw.dns.hostmaster ?? '',
+      ...(raw.dns.update ? { update: { server: raw.dns.update.server.trim(), key: toSecretRef(raw.dns.update.key as Record<string, unknown>, baseDir)! } } : {}),
+      ...(raw.dns.tlsrpt !== undefined ? { tlsrpt: raw.dns.tlsrpt } : {}),
     },
     domains: raw.domains.map((d) => normalizeDomain(d, baseDir, localDomains)),
   };
 }
+
+const nsName = (n: string | { name: string }) => (typeof n === 'string' ? n : n.name).replace(/\.$/, '').toLowerCase();
 
 function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
   const out: Partial<Pick<T, K>> = {};

@@ -82,14 +82,47 @@ export const StackSchema = obj(
   'The mail stack',
 );
 
+const Nameserver = Type.Union(
+  [
+    str('Authoritative name server host name', { format: 'hostname' }),
+    obj(
+      {
+        name: str('Authoritative name server host name', { format: 'hostname' }),
+        ipv4: Type.Optional(str('Its IPv4 address (glue: needed when the name lies inside one of the zones)', { format: 'ipv4' })),
+        ipv6: Type.Optional(str('Its IPv6 address (glue)', { format: 'ipv6' })),
+      },
+      'A name server with its addresses, published as A/AAAA when its name lies inside a zone',
+    ),
+  ],
+  { 'x-error': 'must be a host name, or { name, ipv4, ipv6 }' },
+);
+
+export const TsigKeySchema = Type.Union(
+  [
+    obj({ file: str('A BIND key file, as `tsig-keygen` writes it') }, 'TSIG key from a file'),
+    obj({ env: str('Environment variable holding the text of a BIND key file') }, 'TSIG key from the environment'),
+  ],
+  { description: 'The TSIG key that signs the updates: { file: PATH } or { env: NAME }', 'x-error': 'must be { file: PATH } or { env: NAME }' },
+);
+
+export const DnsUpdateSchema = obj(
+  {
+    server: str('The primary server that takes RFC 2136 updates: IP or name, optional :port (default 53)'),
+    key: TsigKeySchema,
+  },
+  'Push the zones with RFC 2136 DNS UPDATE, signed with TSIG, after the hosts have converged',
+);
+
 export const DnsSchema = obj(
   {
     ttl: Type.Optional(Type.Integer({ minimum: 60, maximum: 2147483647, default: 3600, description: 'Default TTL in seconds' })),
-    nameservers: Type.Array(str('Authoritative name server host name', { format: 'hostname' }), {
+    nameservers: Type.Array(Nameserver, {
       minItems: 1,
       description: 'NS records of every zone',
     }),
     hostmaster: Type.Optional(str('Zone contact address (SOA RNAME); default hostmaster@<domain>', { format: 'email' })),
+    update: Type.Optional(DnsUpdateSchema),
+    tlsrpt: Type.Optional(str('Publish _smtp._tls TXT (TLS reporting, RFC 8460) with this report address', { format: 'email' })),
   },
   'DNS zone settings',
 );

@@ -40,7 +40,7 @@ export function checkSemantics(src: Source, data: unknown, opts: SemanticOptions
   if (!isObj(data)) return r.out;
   checkHosts(r, data['hosts']);
   checkStack(r, data['stack']);
-  checkDns(r, data['dns']);
+  checkDns(r, data['dns'], data);
   checkDomains(r, data['domains'], dirname(src.file), opts);
   return r.out;
 }
@@ -114,11 +114,48 @@ function checkStack(r: Report, stack: unknown): void {
   }
 }
 
-function checkDns(r: Report, dns: unknown): void {
+function checkDns(r: Report, dns: unknown, site: Record<string, unknown>): void {
   if (!isObj(dns)) return;
-  arr(dns['nameservers']).forEach((ns, i) => checkFqdn(r, ['dns', 'nameservers', i], ns, 'name server'));
+  const zones = arr(site['domains']).flatMap((d) => (isObj(d) && str(d['name']) !== undefined ? [str(d['name'])!.toLowerCase()] : []));
+  const hostnames = new Set(arr(site['hosts']).flatMap((h) => (isObj(h) && str(h['hostname']) ? [str(h['hostname'])!.toLowerCase().replace(/\.$/, '')] : [])));
+  arr(dns['nameservers']).forEach((ns, i) => {
+    const p: FieldPath = ['dns', 'nameservers', i];
+    const name = isObj(ns) ? str(ns['name']) : str(ns);
+    checkFqdn(r, isObj(ns) ? [...p, 'name'] : p, name, 'name server');
+    if (isObj(ns)) {
+      const v4 = str(ns['ipv4']);
+      const v6 = str(ns['ipv6']);
+      if (v4 !== undefined && !isIPv4(v4)) r.error([...p, 'ipv4'], `"${v4}" is not an IPv4 address (e.g. 203.0.113.53)`);
+      if (v6 !== undefined && !isIPv6(v6)) r.error([...p, 'ipv6'], `"${v6}" is not an IPv6 address (e.g. 2001:db8::53)`);
+    }
+    if (name === undefined || !isFqdn(name)) return;
+    const n = name.toLowerCase().replace(/\.$/, '');
+    const zone = zones.find((z) => n === z || n.endsWith(`.${z}`));
+    const glued = isObj(ns) && (ns['ipv4'] !== undefined || ns['ipv6'] !== undefined);
+    if (zone !== undefined && !glued && !hostnames.has(n)) {
+      r.warning(p, `name server ${n} lies inside the zone ${zone} but has no address: DNS servers refuse to load the zone (glue needed); write it as { name: ${n}, ipv4: ... }`);
+    }
+  });
   const hm = str(dns['hostmaster']);
   if (hm !== undefined && !isEmail(hm)) r.error(['dns', 'hostmaster'], `"${hm}" is not an email address`);
+  const rpt = str(dns['tlsrpt']);
+  if (rpt !== undefined && !isEmail(rpt)) r.error(['dns', 'tlsrpt'], `"${rpt}" is not an email address`);
+  const up = dns['update'];
+  if (isObj(up)) {
+    const server = str(up['server']);
+    if (server !== undefined && serverProblem(server)) r.error(['dns', 'update', 'server'], `"${server}" ${serverProblem(server)}`);
+  }
+}
+
+/** Why "HOST[:PORT]" ("[v6]:PORT") is not a server address, or null. */
+export function serverProblem(s: string): string | null {
+  const m = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(s) ?? /^([^:\s]+)(?::(\d+))?$/.exec(s);
+  const host = m?.[1] ?? (isIPv6(s) ? s : undefined);
+  if (host === undefined) return 'is not a server address: use HOST or HOST:PORT (an IPv6 address as [ADDR]:PORT)';
+  const port = m?.[2];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `has port ${port}: use 1 to 65535`;
+  if (!isIPv4(host) && !isIPv6(host) && !isFqdn(host.replace(/\.$/, '')) && !/^[A-Za-z0-9-]+$/.test(host)) return 'is not an IP address or host name';
+  return null;
 }
 
 interface LocalIndex {

@@ -24,9 +24,14 @@ export interface SiteState {
   /** By record name: <selector>._domainkey.<domain> (one per host and domain). */
   dkim: Record<string, DkimPublicKey>;
   zones: Record<string, ZoneSerial>;
+  /**
+   * Host name → SHA-256 (hex) of the certificate its mail services presented at the last apply. verify
+   * accepts a self-signed certificate only when it is this one (the host's own).
+   */
+  tls: Record<string, string>;
 }
 
-export const emptyState = (): SiteState => ({ version: 1, dkim: {}, zones: {} });
+export const emptyState = (): SiteState => ({ version: 1, dkim: {}, zones: {}, tls: {} });
 
 export function statePath(playbook: string): string {
   return join(dirname(playbook), `${basename(playbook, extname(playbook))}.state.json`);
@@ -43,13 +48,13 @@ export function readState(playbook: string): SiteState {
   }
   const s = data as Partial<SiteState>;
   if (typeof s !== 'object' || s === null || s.version !== 1) throw new UserError(`${p}: not a mailops state file (version 1)`);
-  return { version: 1, dkim: s.dkim ?? {}, zones: s.zones ?? {} };
+  return { version: 1, dkim: s.dkim ?? {}, zones: s.zones ?? {}, tls: s.tls ?? {} };
 }
 
 /** Canonical text: sorted keys, so a committed state file only changes when its content does. */
 export function stateText(state: SiteState): string {
   const sortObj = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return `${JSON.stringify({ version: 1, dkim: sortObj(state.dkim), zones: sortObj(state.zones) }, null, 2)}\n`;
+  return `${JSON.stringify({ version: 1, dkim: sortObj(state.dkim), zones: sortObj(state.zones), ...(Object.keys(state.tls).length ? { tls: sortObj(state.tls) } : {}) }, null, 2)}\n`;
 }
 
 /** Write the state atomically when it differs from what is on disk. Returns whether it wrote. */
