@@ -36,15 +36,17 @@ export async function run(cmd: string, args: readonly string[], opts: RunOptions
     throw Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' });
   }
   let timedOut = false;
+  const hasInput = opts.input !== undefined && opts.input.length > 0;
   const p: ProcessPromise = $({
     nothrow: true,
     quiet: true,
     verbose: false,
     env,
     ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
-    // Without input, stdin is an empty stream that ends at once (never this process's own stdin).
-    input: opts.input ?? '',
+    ...(hasInput ? { input: opts.input } : {}),
   })`exec ${cmd} ${[...args]}`;
+  // zx writes `input` and closes stdin; without input, stdin is an empty pipe closed at once.
+  if (!hasInput) p.stdin.end();
   const timer =
     opts.timeoutMs === undefined
       ? undefined

@@ -1,120 +1,134 @@
 /**
- * Images built from Debian packages with no registry: debootstrap → docker import → layers from
- * images/<name>/Dockerfile. Each image is tagged with a hash of its recipe (and of its base), so an
- * unchanged recipe reuses the image and a changed one rebuilds it.
+ * Images built from Debian packages with no registry. The recipes are data under images/ (see
+ * recipes.ts): a base is images/<base>/packages.txt, made with debootstrap and `docker import`; a
+ * layer is images/<name>/Dockerfile, built with `docker build` (DOCKER_BUILDKIT=0) on the base its
+ * `# mailops-base: NAME` line names. Every tag carries a hash of its recipe (and of its base's tag),
+ * so an unchanged recipe reuses the image and a changed one rebuilds it.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../components/load.js';
 import { UserError } from '../errors.js';
-import { docker, run } from './docker.js';
+import { docker, run, sbinEnv, tail } from './docker.js';
+import type { Log } from './log.js';
+import { progress, seconds, silent } from './log.js';
+import { SUITE, baseTag, basePackages, hashOf, isBaseRecipe, layerBase, layerTag, mirrorOf, recipeDir } from './recipes.js';
+import type { LayerExtra } from './recipes.js';
 
-export type Log = (line: string) => void;
+export type { Log } from './log.js';
 
-/** The base system every image starts from. */
-export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'ca-certificates', 'iproute2', 'procps', 'less', 'netbase'];
-const SUITE = 'bookworm';
-const MIRROR = process.env['MAILOPS_DEBIAN_MIRROR'] ?? 'http://deb.debian.org/debian';
-
-export const imagesDir = join(packageRoot, 'images');
 const cacheDir = () => process.env['MAILOPS_CACHE_DIR'] ?? join(homedir(), '.cache', 'mailops');
 
-const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12);
-
 async function imageExists(tag: string): Promise<boolean> {
-  return (await run('docker', ['image', 'inspect', tag])).code === 0;
+  return (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', tag])).code === 0;
 }
 
-/** Every file of images/<name>/, for the recipe hash. */
-function recipeText(name: string): string {
-  const dir = join(imagesDir, name);
-  if (!existsSync(dir)) throw new Error(`internal: no image recipe ${dir}`);
-  const files: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d).sort()) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else files.push(`${p.slice(dir.length)}\n${readFileSync(p, 'utf8')}`);
-    }
-  };
-  walk(dir);
-  return files.join('\0');
+async function ensureDebootstrap(log: Log): Promise<void> {
+  if ((await run('sh', ['-c', 'command -v debootstrap'], { env: sbinEnv() })).code === 0) return;
+  log('installing debootstrap (apt-get)...');
+  const env = sbinEnv({ DEBIAN_FRONTEND: 'noninteractive' });
+  const r = await run('sh', ['-c', 'apt-get install -y -q debootstrap || (apt-get update -q && apt-get install -y -q debootstrap)'], { env });
+  if (r.code !== 0) throw new UserError(`debootstrap is missing and could not be installed (apt-get install debootstrap): ${tail(r)}`);
 }
 
-export async function baseImage(log: Log): Promise<string> {
-  const tag = `mailops/base:${hash(SUITE, MIRROR, BASE_PACKAGES.join(','))}`;
+/**
+ * The base image images/<name>/packages.txt describes (default `base`): `debootstrap
+ * --variant=minbase` with those packages included (none for `minbase`), imported as an image. The
+ * root file system tarball is kept in the cache directory, so a removed image is imported again
+ * without a new debootstrap.
+ */
+export async function baseImage(log: Log = silent, name = 'base'): Promise<string> {
+  if (!isBaseRecipe(name)) throw new Error(`internal: images/${name} is not a base recipe (it needs packages.txt and no Dockerfile)`);
+  const tag = baseTag(name);
   if (await imageExists(tag)) return tag;
   const cache = cacheDir();
   mkdirSync(cache, { recursive: true });
   const tarball = join(cache, `${tag.replace(/[/:]/g, '-')}.tar`);
   if (!existsSync(tarball)) {
-    if ((await run('sh', ['-c', 'command -v debootstrap'])).code !== 0) {
-      log('installing debootstrap (apt-get)...');
-      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-      const r = await run('sh', ['-c', 'apt-get install -y -q debootstrap || (apt-get update -q && apt-get install -y -q debootstrap)'], { env });
-      if (r.code !== 0) throw new UserError('debootstrap is missing and could not be installed: apt-get install debootstrap');
-    }
-    const root = join(cache, `rootfs-${process.pid}`);
+    await ensureDebootstrap(log);
+    const packages = basePackages(name);
+    const root = join(cache, `rootfs-${name}-${process.pid}`);
     rmSync(root, { recursive: true, force: true });
-    log(`debootstrap ${SUITE} (about a minute, once)...`);
-    let n = 0;
-    const r = await run('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, SUITE, root, MIRROR], {
-      onLine: (l) => {
-        if (/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Unpacking) /.test(l) && ++n % 25 === 0) log(`debootstrap: ${l.slice(3)}`);
-      },
+    const t0 = Date.now();
+    log(`debootstrap ${SUITE} for ${tag} (${packages.length ? `${packages.length} packages` : 'minbase'}; about a minute, once)...`);
+    const p = progress(`debootstrap ${name}`, log, (l) => (/^E: /.test(l) ? l : undefined));
+    const r = await run('debootstrap', ['--variant=minbase', ...(packages.length ? [`--include=${packages.join(',')}`] : []), SUITE, root, mirrorOf({})], {
+      env: sbinEnv(),
+      onLine: (l) => p.onLine(l),
     });
-    if (r.code !== 0) throw new UserError(`debootstrap failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
-    await run('sh', ['-c', `rm -rf ${root}/var/cache/apt/archives/*.deb ${root}/var/lib/apt/lists/* && tar -C ${root} -cf ${tarball}.tmp . && mv ${tarball}.tmp ${tarball}`]);
+    p.done();
+    if (r.code !== 0) {
+      rmSync(root, { recursive: true, force: true });
+      throw new UserError(`debootstrap failed: ${tail(r)}`);
+    }
+    const t = await run('sh', ['-c', 'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* && tar -C "$1" -cf "$2.$3.tmp" . && mv "$2.$3.tmp" "$2"', 'sh', root, tarball, String(process.pid)]);
     rmSync(root, { recursive: true, force: true });
+    if (t.code !== 0) throw new UserError(`packing the ${name} root file system failed: ${tail(t)}`);
+    log(`debootstrap ${name} done in ${seconds(t0)}`);
   }
   log(`importing ${tag}...`);
   await docker(['import', tarball, tag]);
   return tag;
 }
 
-/** Build images/<name>/Dockerfile on top of the base image. */
-export async function image(name: string, log: Log = () => undefined, extra: { buildArgs?: Record<string, string>; contextHash?: string } = {}): Promise<string> {
-  const base = await baseImage(log);
-  const tag = `mailops/${name}:${hash(base, recipeText(name), JSON.stringify(extra.buildArgs ?? {}), extra.contextHash ?? '')}`;
+export interface ImageOptions extends LayerExtra {
+  /**
+   * Makes the build context in the (empty, existing) directory it is given, when the image has to
+   * be built; the recipe's own files are copied there first. Its inputs belong in `contextHash`.
+   */
+  prepareContext?: (dir: string) => Promise<void>;
+}
+
+/** Builds images/<name>/Dockerfile on the base its `# mailops-base:` line names (default `base`). */
+export async function image(name: string, log: Log = silent, extra: ImageOptions = {}): Promise<string> {
+  const tag = layerTag(name, {}, extra);
   if (await imageExists(tag)) return tag;
-  log(`building ${tag} (once; later runs reuse it)...`);
-  const args = ['build', '--build-arg', `BASE=${base}`, ...Object.entries(extra.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]), '-t', tag, join(imagesDir, name)];
-  const r = await run('docker', args, {
-    env: { ...process.env, DOCKER_BUILDKIT: '0' },
-    onLine: (l) => {
-      if (/^Step \d+\/\d+/.test(l)) log(`${name}: ${l.slice(0, 100)}`);
-    },
-  });
-  if (r.code !== 0) throw new UserError(`building the ${name} image failed: ${(r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n')}`);
+  const base = await baseImage(log, layerBase(name));
+  let context = recipeDir(name);
+  let scratch: string | undefined;
+  if (extra.prepareContext) {
+    scratch = join(cacheDir(), `context-${name}-${process.pid}`);
+    rmSync(scratch, { recursive: true, force: true });
+    cpSync(context, scratch, { recursive: true });
+    await extra.prepareContext(scratch);
+    context = scratch;
+  }
+  const t0 = Date.now();
+  log(`building ${tag} on ${base} (once; later runs reuse it)...`);
+  const p = progress(`build ${name}`, log, (l) => (/^Step \d+\/\d+/.test(l) ? l : undefined));
+  const args = ['build', '--build-arg', `BASE=${base}`, ...Object.entries(extra.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]), '--label', `mailops.recipe=${name}`, '-t', tag, context];
+  const r = await run('docker', args, { env: { ...process.env, DOCKER_BUILDKIT: '0' }, onLine: (l) => p.onLine(l) });
+  p.done();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  if (r.code !== 0) throw new UserError(`building the ${name} image failed:\n${(r.stdout + r.stderr).trim().split('\n').slice(-8).join('\n')}`);
+  log(`built ${tag} in ${seconds(t0)}`);
   return tag;
 }
 
 export const vpsImage = (log?: Log) => image('vps', log);
 export const clientImage = (log?: Log) => image('client', log);
+/** The world's authoritative DNS server (BIND 9). */
+export const dnsImage = (log?: Log) => image('dns', log);
+/** The world's strict receiving MTA (Postfix + OpenDKIM + OpenDMARC + policyd-spf). */
+export const peerImage = (log?: Log) => image('peer', log);
 
-/** A base image with this machine's Node.js, for building the product's Dockerfile without a registry. */
-export async function nodeBaseImage(log: Log = () => undefined): Promise<string> {
-  const base = await baseImage(log);
-  const nodeBin = process.execPath;
-  const prefix = join(nodeBin, '..', '..');
+/**
+ * images/nodebase: this machine's Node.js on the bare base, for building the product's Dockerfile
+ * without a registry. Its build context (node/, host-ca.crt) is made here; their identity is in the tag.
+ */
+export async function nodeBaseImage(log: Log = silent): Promise<string> {
+  const prefix = join(process.execPath, '..', '..');
   // The CAs this machine trusts (a TLS-inspecting proxy's among them) so npm inside reaches the registry.
   const caFile = process.env['NODE_EXTRA_CA_CERTS'] ?? '/etc/ssl/certs/ca-certificates.crt';
   const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : '';
-  const tag = `mailops/nodebase:${hash(base, process.version, prefix, ca)}`;
-  if (await imageExists(tag)) return tag;
-  log(`building ${tag} from this machine's Node ${process.version}...`);
-  const ctx = join(cacheDir(), `nodebase-${process.pid}`);
-  rmSync(ctx, { recursive: true, force: true });
-  mkdirSync(join(ctx, 'node'), { recursive: true });
-  await run('sh', ['-c', `cp -a ${prefix}/bin ${ctx}/node/ && mkdir -p ${ctx}/node/lib && cp -a ${prefix}/lib/node_modules ${ctx}/node/lib/ && (cp -a ${prefix}/include ${ctx}/node/ 2>/dev/null || true)`]);
-  await run('sh', ['-c', `cat > ${ctx}/host-ca.crt`], { input: ca });
-  const dockerfile = `FROM ${base}\nCOPY node /usr/local/\nCOPY host-ca.crt /usr/local/share/mailops/host-ca.crt\nENV NODE_EXTRA_CA_CERTS=/usr/local/share/mailops/host-ca.crt\nRUN node --version && npm --version\n`;
-  await run('sh', ['-c', `cat > ${ctx}/Dockerfile`], { input: dockerfile });
-  const r = await run('docker', ['build', '-t', tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
-  rmSync(ctx, { recursive: true, force: true });
-  if (r.code !== 0) throw new UserError(`building the node base image failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-  return tag;
+  return image('nodebase', log, {
+    contextHash: hashOf(process.version, prefix, ca),
+    prepareContext: async (dir) => {
+      log(`copying this machine's Node ${process.version} into the build context...`);
+      mkdirSync(join(dir, 'node', 'lib'), { recursive: true });
+      const r = await run('sh', ['-c', 'cp -a "$1/bin" "$2/node/" && cp -a "$1/lib/node_modules" "$2/node/lib/" && { cp -a "$1/include" "$2/node/" 2>/dev/null || true; }', 'sh', prefix, dir]);
+      if (r.code !== 0) throw new UserError(`copying Node.js from ${prefix} failed: ${tail(r)}`);
+      writeFileSync(join(dir, 'host-ca.crt'), ca);
+    },
+  });
 }
-

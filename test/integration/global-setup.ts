@@ -1,29 +1,41 @@
 /** Once per integration run: a Docker engine and the images (built from scratch the first time, reused after). */
 import type { TestProject } from 'vitest/node';
+import { removeLeftovers } from '../../src/testbed/containers.js';
 import { ensureDockerEngine } from '../../src/testbed/engine.js';
-import { clientImage, vpsImage } from '../../src/testbed/images.js';
-import { run } from '../../src/testbed/docker.js';
+import { clientImage, dnsImage, peerImage, vpsImage } from '../../src/testbed/images.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     vpsImage: string;
     clientImage: string;
+    /** The mail world's DNS server (BIND 9). */
+    dnsImage: string;
+    /** The mail world's strict receiving peer (Postfix, OpenDKIM, OpenDMARC, policyd-spf). */
+    peerImage: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const log = (l: string) => process.stderr.write(`[testbed] ${l}\n`);
+  process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
   const t0 = Date.now();
   await ensureDockerEngine(log);
+  const gone = await removeLeftovers();
+  if (gone.length) log(`removed leftovers of earlier runs: ${gone.join(' ')}`);
+  // One at a time: two cores, and the layers share bases.
   const vps = await vpsImage(log);
   const client = await clientImage(log);
-  log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${client}`);
+  const dns = await dnsImage(log);
+  const peer = await peerImage(log);
+  log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${client}, ${dns}, ${peer}`);
   project.provide('vpsImage', vps);
   project.provide('clientImage', client);
+  project.provide('dnsImage', dns);
+  project.provide('peerImage', peer);
   return async () => {
-    // Leftovers of crashed runs (the harness removes its own containers).
-    const r = await run('docker', ['ps', '-aq', '--filter', 'label=mailops.testbed=1', '--filter', 'name=^mailops-t']);
-    const ids = r.stdout.split('\n').filter(Boolean);
-    if (ids.length) await run('docker', ['rm', '-f', '-v', ...ids]);
+    // Leftovers of test files that crashed (the harness removes its own containers); never those of
+    // another run that is still going (their process is alive) nor the persistent sandbox.
+    const left = await removeLeftovers();
+    if (left.length) log(`removed leftovers: ${left.join(' ')}`);
   };
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { run } from '../../src/testbed/docker.js';
+import { run, tryRun } from '../../src/testbed/docker.js';
 import { image, nodeBaseImage, vpsImage } from '../../src/testbed/images.js';
 import { startVps } from '../../src/testbed/harness.js';
 import { repo } from './support/env.js';
@@ -51,6 +51,35 @@ describe('test bed', () => {
     const v = await run('docker', ['run', '--rm', '-v', `${repo}playbooks/examples:/work:ro`, '-e', 'MAILOPS_BOB_PASSWORD=x', tag, 'validate', 'contract.yaml']);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stderr).toContain('valid');
+  });
+
+  it('runs local commands through zx: quiet, never throws on exit codes, input, line streaming, timeout 124, missing command 127', async () => {
+    const written: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const writeErr = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((c: string | Uint8Array) => (written.push(String(c)), true)) as typeof process.stdout.write;
+    process.stderr.write = ((c: string | Uint8Array) => (written.push(String(c)), true)) as typeof process.stderr.write;
+    const lines: string[] = [];
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run('sh', ['-c', 'echo out; echo err >&2; printf "no newline"; exit 3'], { onLine: (l) => lines.push(l) });
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = writeErr;
+    }
+    expect(written).toEqual([]);
+    expect(r).toEqual({ code: 3, stdout: 'out\nno newline', stderr: 'err\n' });
+    expect(lines.sort()).toEqual(['err', 'out']);
+    expect(await run('cat', [], { input: "it's $(not) run\n" })).toEqual({ code: 0, stdout: "it's $(not) run\n", stderr: '' });
+    expect((await run('printf', ['%s|', '', 'a b', '$HOME', '*'])).stdout).toBe('|a b|$HOME|*|');
+    // Without input, stdin is empty (never this process's own).
+    expect((await run('sh', ['-c', 'cat; echo end'])).stdout).toBe('end\n');
+    expect((await run('pwd', [], { cwd: '/' })).stdout).toBe('/\n');
+    const t0 = Date.now();
+    expect((await run('sleep', ['30'], { timeoutMs: 300 })).code).toBe(124);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await expect(run('mailops-no-such-command', [])).rejects.toThrow(/ENOENT/);
+    expect((await tryRun('mailops-no-such-command', [])).code).toBe(127);
   });
 
   it('builds other images from the same builder (a client box with swaks)', async () => {
