@@ -18,10 +18,15 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v nsupdate >/dev/null || need+=(bind9-dnsutils)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v sudo >/dev/null || need+=(sudo)
+# A real BIND for the DNS engine's own tests (never started as a service: see policy-rc.d below).
+command -v named >/dev/null || [ -x /usr/sbin/named ] || need+=(bind9)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing ${need[*]}"
+    # Packages must not start their daemons on this machine (sshd, named): policy-rc.d says no.
+    ours=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ours=1; }
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    [ -z "$ours" ] || rm -f /usr/sbin/policy-rc.d
   else
     echo "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]})" >&2
     exit 1

@@ -5,6 +5,7 @@ import type { Site } from '../model/site.js';
 import { compile } from '../render/handlebars.js';
 import type { SiteState, ZoneSerial } from '../state/state.js';
 import { zoneModel } from './records.js';
+import { chooseSerial } from './serial.js';
 import type { DnsRecord } from './records.js';
 
 export interface RenderedZone {
@@ -30,13 +31,20 @@ export function rname(email: string): string {
   return `${email.slice(0, at).replace(/\./g, '\\.')}.${email.slice(at + 1)}.`;
 }
 
-/** The serial for content `digest`: unchanged content keeps its serial, changed content gets the next one. */
-export function nextSerial(digest: string, prev: ZoneSerial | undefined): number {
-  if (!prev) return 1;
-  return prev.digest === digest ? prev.serial : prev.serial + 1;
+export interface SerialOptions {
+  /** The clock for date-based serials (default: SOURCE_DATE_EPOCH when set, else now). */
+  now?: Date;
+  /** Live SOA serials by zone, when a server is known. */
+  live?: Record<string, number>;
 }
 
-export function renderZone(site: Site, domain: string, state: SiteState): RenderedZone {
+/** SOURCE_DATE_EPOCH (reproducible builds) when set, else the current time. */
+export function clock(): Date {
+  const e = process.env['SOURCE_DATE_EPOCH'];
+  return e !== undefined && /^\d+$/.test(e) ? new Date(Number(e) * 1000) : new Date();
+}
+
+export function renderZone(site: Site, domain: string, state: SiteState, opts: SerialOptions = {}): RenderedZone {
   const d = site.domains.find((x) => x.name === domain);
   if (!d) throw new Error(`internal: unknown domain ${domain}`);
   const model = zoneModel(site, d, state);
@@ -51,12 +59,14 @@ export function renderZone(site: Site, domain: string, state: SiteState): Render
   };
   const body = template({ ...ctx, serial: '@SERIAL@' });
   const digest = createHash('sha256').update(body).digest('hex');
-  const serial = nextSerial(digest, state.zones[d.name]);
+  const recorded: ZoneSerial | undefined = state.zones[d.name];
+  const live = opts.live?.[d.name];
+  const serial = chooseSerial({ digest, ...(recorded ? { recorded } : {}), ...(live !== undefined ? { live } : {}), now: opts.now ?? clock() });
   return { domain: d.name, serial, digest, text: body.replace('@SERIAL@', String(serial)) };
 }
 
-export function renderZones(site: Site, state: SiteState): RenderedZone[] {
-  return site.domains.map((d) => renderZone(site, d.name, state));
+export function renderZones(site: Site, state: SiteState, opts: SerialOptions = {}): RenderedZone[] {
+  return site.domains.map((d) => renderZone(site, d.name, state, opts));
 }
 
 /** The state with every zone's serial recorded. */

@@ -30,6 +30,8 @@ function readTree(dir: string): Map<string, string> {
 beforeAll(() => {
   // The env-referenced password of the example playbooks: a fixed value, so the stable hash is stable.
   process.env['MAILOPS_BOB_PASSWORD'] = 'golden-test-password';
+  // Zone serials are date-based: a fixed clock (2026-01-01 00:00 UTC) keeps the trees stable.
+  process.env['SOURCE_DATE_EPOCH'] = String(Date.UTC(2026, 0, 1) / 1000);
 });
 
 describe('golden rendered trees', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSite } from '../../src/site/load.js';
 import { emptyState, readState } from '../../src/state/state.js';
-import { renderZone, renderZones, recordSerials, nextSerial, rname } from '../../src/dns/zone.js';
+import { renderZone, renderZones, recordSerials, rname } from '../../src/dns/zone.js';
 import { reverseName, splitTxt } from '../../src/dns/records.js';
 
 const golden = new URL('../golden/', import.meta.url).pathname;
@@ -96,17 +96,19 @@ describe('zone content', () => {
     expect(z).toMatch(/pct=50/);
   });
 
-  it('keeps the serial while the content is unchanged and raises it when it changes', () => {
+  it('serials without state: date-based; kept while the content is unchanged; above the recorded and the live serial when it changes', () => {
     const site = load('contract');
-    const first = renderZone(site, 'example.com', emptyState());
-    expect(first.serial).toBe(1);
+    const now = new Date(Date.UTC(2026, 10, 23, 10, 40));
+    const first = renderZone(site, 'example.com', emptyState(), { now });
+    expect(first.serial).toBe(2026112342);
     const state = recordSerials(emptyState(), [first]);
-    expect(renderZone(site, 'example.com', state).serial).toBe(1);
+    expect(renderZone(site, 'example.com', state, { now: new Date(Date.UTC(2026, 10, 30)) }).serial).toBe(2026112342);
     const changed = { ...site, dns: { ...site.dns, ttl: 7200 } };
-    const second = renderZone(changed, 'example.com', state);
-    expect(second.serial).toBe(2);
-    expect(renderZone(changed, 'example.com', recordSerials(state, [second])).serial).toBe(2);
-    expect(nextSerial('abc', { serial: 41, digest: 'other' })).toBe(42);
+    // Changed again within the same quarter hour: still a new serial, never the same one for other content.
+    expect(renderZone(changed, 'example.com', state, { now }).serial).toBe(2026112343);
+    // A server that is ahead (it counts its own updates) wins.
+    expect(renderZone(changed, 'example.com', state, { now, live: { 'example.com': 2026112399 } }).serial).toBe(2026112400);
+    expect(renderZone(site, 'example.com', state, { now, live: { 'example.com': 2026112342 } }).serial).toBe(2026112342);
   });
 
   it('formats SOA contacts and reverse names', () => {
