@@ -100,6 +100,12 @@ export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<v
   await Promise.all(planned.map((p) => p.planned?.conn.close().catch(() => undefined)));
 }
 
+/** The state as the hosts are now (before any apply): the DKIM keys and certificates their facts show. */
+export function planState(site: Site, state: SiteState, planned: Array<{ host: Host; planned?: Planned }>): SiteState {
+  const outcomes: HostOutcome[] = planned.flatMap((p) => (p.planned ? [{ name: p.host.name, ok: true, changes: 0, dkim: dkimFromFacts(p.planned), ...tlsOf(p.planned.facts.tlsFingerprint) }] : []));
+  return recordDkim(state, outcomes, site);
+}
+
 /** Record the DKIM public keys the hosts hold and their certificates' fingerprints in the site state (public data). */
 export function recordDkim(state: SiteState, outcomes: HostOutcome[], site?: Site): SiteState {
   const next: SiteState = { ...state, dkim: { ...state.dkim }, tls: { ...state.tls } };

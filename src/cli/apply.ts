@@ -1,16 +1,23 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { applyPlanned, closeAll, planSite, recordDkim } from '../apply/site.js';
+import { applyPlanned, closeAll, planSite, planState, recordDkim } from '../apply/site.js';
+import type { HostOutcome } from '../apply/site.js';
+import { dnsTarget, pushZones } from '../dns/publish.js';
+import type { DnsOutcome } from '../dns/publish.js';
+import { renderZones } from '../dns/zone.js';
 import { UserError } from '../errors.js';
+import type { Site } from '../model/site.js';
 import { statePath, writeState } from '../state/state.js';
+import type { SiteState } from '../state/state.js';
 import { connect } from '../ssh/ssh2.js';
 import { green, info, json, out, red } from './output.js';
-import { formatPlan } from './plan-output.js';
+import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
-import { remoteOptions, targetFor } from './remote.js';
+import { dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
-import { load } from './site-io.js';
-import { sandboxOverrides } from './sandbox-target.js';
+import { load, persistSerials } from './site-io.js';
+import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
+import { planZones } from '../dns/publish.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -21,50 +28,95 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** Record what the hosts hold (DKIM public keys, certificate fingerprints) and the zones' serials. */
+function recordState(site: Site, state: SiteState, outcomes: HostOutcome[], dns: DnsOutcome | undefined): SiteState {
+  const next = recordDkim(state, outcomes, site);
+  const live = Object.fromEntries((dns?.zones ?? []).flatMap((z) => (z.serial !== undefined ? [[z.zone, z.serial]] : [])));
+  try {
+    if (writeState(site.file, next)) info(`recorded the hosts' DKIM public keys and certificates in ${statePath(site.file)}`);
+  } catch (e) {
+    info(red(`could not record the DKIM public keys in ${statePath(site.file)}: ${(e as Error).message}`));
+  }
+  persistSerials(site, next, renderZones(site, next, { live }));
+  return next;
+}
+
 export function registerApply(p: Command): void {
-  remoteOptions(p.command('apply').description('converge every host to the playbook (asks for confirmation on a terminal; --yes skips it)'))
+  dnsOptions(remoteOptions(p.command('apply').description('converge every host to the playbook, then push the DNS changes (asks for confirmation on a terminal; --yes skips it)')))
     .option('--yes', 'apply without asking')
     .action(async (file: string, o: RemoteFlags & { yes?: boolean }) => {
       const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
       if (!o.yes && !interactive) throw new UserError('apply needs confirmation: no terminal to ask on, so pass --yes to apply without asking');
-      const { site, state } = load(file);
+      const loaded = load(file);
+      const site = sandboxSite(loaded.site, o);
+      const state = loaded.state;
+      const target = dnsTarget(site, o, sandboxDns(o));
       const progress = progressView(false);
       const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, progress: progress.update });
       const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
-      if (!o.yes && pending > 0) {
-        progress.done();
-        for (const x of planned) if (x.planned) info(formatPlan(x.planned.plan));
-        if (!(await confirm(`Apply ${pending} change${pending === 1 ? '' : 's'}? [y/N] `))) {
-          await closeAll(planned);
-          throw new UserError('apply cancelled: nothing was changed');
+      if (!o.yes) {
+        const dnsPlan = target ? await planZones(site, planState(site, state, planned), target) : [];
+        const dnsPending = dnsPlan.reduce((n, z) => n + z.changes.length, 0);
+        if (pending + dnsPending > 0) {
+          progress.done();
+          for (const x of planned) if (x.planned) info(formatPlan(x.planned.plan));
+          if (target) info(formatDnsPlan(dnsPlan, target.server));
+          if (!(await confirm(`Apply ${pending + dnsPending} change${pending + dnsPending === 1 ? '' : 's'}? [y/N] `))) {
+            await closeAll(planned);
+            throw new UserError('apply cancelled: nothing was changed');
+          }
         }
       }
-      let outcomes;
+      let outcomes: HostOutcome[];
       try {
         outcomes = await applyPlanned(site, planned, { progress: progress.update });
       } finally {
         progress.done();
         await closeAll(planned);
       }
-      const next = recordDkim(state, outcomes);
-      if (JSON.stringify(next.dkim) !== JSON.stringify(state.dkim)) {
-        try {
-          if (writeState(site.file, next)) info(`recorded DKIM public keys in ${statePath(site.file)} (publish them: mailops dns ${file})`);
-        } catch (e) {
-          info(red(`could not record DKIM public keys in ${statePath(site.file)}: ${(e as Error).message}`));
-        }
-      }
-      const total = outcomes.reduce((n, x) => n + x.changes, 0);
+      const failedHosts = outcomes.filter((x) => !x.ok);
+      // DNS after the hosts: a DKIM key generated in this run is published in the same run.
+      let dns: DnsOutcome | undefined;
+      let dnsSkipped: string | undefined;
+      if (target && failedHosts.length === 0) {
+        dns = await pushZones(site, recordDkim(state, outcomes, site), target);
+      } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => x.name).join(', ')} failed (the zones would publish a host that does not work)`;
+      recordState(site, state, outcomes, dns);
+
+      const hostChanges = outcomes.reduce((n, x) => n + x.changes, 0);
+      const total = hostChanges + (dns?.changes ?? 0);
       const say = o.json ? info : out;
       for (const x of outcomes) {
         if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
         else say(`${x.name}: ${x.changes ? green(`changed (${x.changes} change${x.changes === 1 ? '' : 's'})`) : 'unchanged'}`);
       }
-      const failed = outcomes.filter((x) => !x.ok).length;
-      say(`Apply: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} host${outcomes.length === 1 ? '' : 's'}${failed ? red(`, ${failed} failed`) : ''}`);
-      if (o.json) {
-        json({ changes: total, hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.error ? { error: x.error } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })) });
+      for (const z of dns?.zones ?? []) {
+        if (z.error) say(red(`dns ${z.zone}: failed (the hosts stay converged)\n${z.error}`));
+        else say(`dns ${z.zone}: ${z.changes.length ? green(`updated (${z.changes.length} record set${z.changes.length === 1 ? '' : 's'})`) : 'up to date'}`);
       }
-      process.exitCode = failed ? 1 : 0;
+      if (dnsSkipped) say(red(dnsSkipped));
+      const dnsFailed = dns ? dns.zones.filter((z) => z.error).length : 0;
+      say(
+        `Apply: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} host${outcomes.length === 1 ? '' : 's'}${dns ? ` and ${dns.zones.length} zone${dns.zones.length === 1 ? '' : 's'}` : ''}` +
+          `${failedHosts.length ? red(`, ${failedHosts.length} host${failedHosts.length === 1 ? '' : 's'} failed`) : ''}${dnsFailed ? red(`, ${dnsFailed} zone${dnsFailed === 1 ? '' : 's'} failed`) : ''}`,
+      );
+      if (o.json) {
+        json({
+          changes: total,
+          hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.error ? { error: x.error } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
+          ...(target
+            ? {
+                dns: {
+                  server: target.server,
+                  changes: dns?.changes ?? 0,
+                  ok: Boolean(dns?.ok),
+                  ...(dnsSkipped ? { error: dnsSkipped } : {}),
+                  zones: (dns?.zones ?? []).map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })),
+                },
+              }
+            : {}),
+        });
+      }
+      process.exitCode = failedHosts.length || dnsFailed || dnsSkipped ? 1 : 0;
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { renderZones } from '../dns/zone.js';
 import { writeZones } from '../render/write.js';
 import { info, out } from './output.js';
-import { load, persistSerials } from './site-io.js';
+import { load } from './site-io.js';
 
 export function registerDns(p: Command): void {
   p.command('dns')
@@ -10,10 +10,9 @@ export function registerDns(p: Command): void {
     .argument('<site>', 'the site playbook (YAML)')
     .option('--out <dir>', 'write DIR/<domain>.zone instead of printing')
     .action((file: string, o: { out?: string }) => {
-      const { site, state } = load(file);
+      const { site, state } = load(file, { secrets: 'ignore' });
       const zones = renderZones(site, state);
       if (o.out) info(`wrote ${writeZones(o.out, { zones }).join(', ')}`);
       else out(zones.map((z) => z.text).join('\n'));
-      persistSerials(site, state, zones);
     });
 }

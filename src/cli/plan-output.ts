@@ -1,5 +1,7 @@
 /** Human rendering of plans and apply results. */
 import type { Change, HostPlan } from '../model/plan.js';
+import type { ZonePlan } from '../dns/publish.js';
+import { formatDnsChanges } from '../dns/update.js';
 import { green, red, yellow } from './output.js';
 
 function changeLine(c: Change): string[] {
@@ -32,5 +34,16 @@ export function formatPlan(p: HostPlan, withDiffs = true): string {
   }
   if (n > 0 && p.ports.length) lines.push(`  firewall: inbound tcp ${p.ports.join(', ')} allowed, the rest dropped`);
   for (const w of p.warnings) lines.push(`  ${yellow('warning:')} ${w}`);
+  return lines.join('\n');
+}
+
+/** The DNS part of a plan: per zone, the record sets that change, or why the zone could not be read. */
+export function formatDnsPlan(zones: ZonePlan[], server: string): string {
+  const lines: string[] = [];
+  for (const z of zones) {
+    if (z.error) lines.push(`dns ${z.zone} (${server}): ${red('cannot be planned')}: ${z.error}`);
+    else if (z.changes.length === 0) lines.push(`dns ${z.zone} (${server}): ${green('up to date, nothing to do')}`);
+    else lines.push(formatDnsChanges(z.changes).trimEnd().replace(/^dns (\S+):/, `dns $1 (${server}):`));
+  }
   return lines.join('\n');
 }

@@ -11,6 +11,8 @@ export interface RemoteFlags {
   knownHosts: string;
   acceptNew?: boolean;
   sandbox?: boolean;
+  dnsServer?: string;
+  tsigKey?: string;
 }
 
 export function remoteOptions(c: Command): Command {
@@ -21,6 +23,13 @@ export function remoteOptions(c: Command): Command {
     .option('--known-hosts <file>', 'known_hosts file for host key checks', '~/.ssh/known_hosts')
     .option('--accept-new', 'trust on first use: record an unknown host key (a changed key is always refused)')
     .option('--sandbox', 'target the local sandbox containers started by `mailops sandbox up` instead of the playbook addresses');
+}
+
+/** plan and apply: where the zones are pushed (RFC 2136), overriding the playbook's dns.update. */
+export function dnsOptions(c: Command): Command {
+  return c
+    .option('--dns-server <host[:port]>', "push the zones to this primary server with DNS UPDATE (overrides dns.update.server)")
+    .option('--tsig-key <file>', 'the TSIG key (a BIND key file, as tsig-keygen writes it) that signs the updates (overrides dns.update.key)');
 }
 
 export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p));

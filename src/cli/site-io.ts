@@ -7,8 +7,9 @@ import { readState, statePath, writeState } from '../state/state.js';
 import type { SiteState } from '../state/state.js';
 import { printDiagnostics, yellow, info } from './output.js';
 
-export function load(file: string): { site: Site; state: SiteState } {
-  const { site, warnings } = loadSite(file);
+/** `secrets: 'ignore'` for the commands that need no password (render, dns). */
+export function load(file: string, opts: { secrets?: 'error' | 'ignore' } = {}): { site: Site; state: SiteState } {
+  const { site, warnings } = loadSite(file, { secrets: opts.secrets ?? 'error' });
   printDiagnostics(warnings);
   return { site, state: readState(site.file) };
 }

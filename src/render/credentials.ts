@@ -4,12 +4,27 @@ import type { Site } from '../model/site.js';
 import { readSecret } from '../site/secrets.js';
 import type { Credentials } from './context.js';
 
-export function resolveCredentials(site: Site): Credentials {
+/** A hash no password matches: what `render` writes for a mailbox whose secret it cannot read. */
+export const LOCKED_HASH = '{CRYPT}!';
+
+/**
+ * Every mailbox's hash. A secret that cannot be read is an error, unless `missing` collects it: then
+ * the mailbox gets LOCKED_HASH (render and dns need no passwords; plan and apply do).
+ */
+export function resolveCredentials(site: Site, missing?: string[]): Credentials {
   const out = new Map<string, string>();
   for (const d of site.domains) {
     for (const m of d.mailboxes) {
       if (m.passwordHash !== undefined) out.set(m.address, m.passwordHash);
-      else if (m.passwordSecret) out.set(m.address, stableHash(readSecret(m.passwordSecret, `mailbox ${m.address}`), m.address));
+      else if (m.passwordSecret) {
+        try {
+          out.set(m.address, stableHash(readSecret(m.passwordSecret, `mailbox ${m.address}`), m.address));
+        } catch (e) {
+          if (!missing) throw e;
+          missing.push((e as Error).message);
+          out.set(m.address, LOCKED_HASH);
+        }
+      }
     }
   }
   return out;

@@ -7,6 +7,8 @@ export interface SandboxHost {
   name: string;
   container: string;
   address: string;
+  /** The container's address on the sandbox network (what the sandbox's zones publish). */
+  ip?: string;
   sshPort: number;
   identity: string;
   hostKey: string;
@@ -19,6 +21,10 @@ export interface Inventory {
   network: string;
   playbook?: string;
   hosts: SandboxHost[];
+  /** The sandbox's authoritative DNS server (BIND) that the hosts resolve through. */
+  dns?: { container: string; ip: string; port: number; keyFile: string };
+  /** The strict receiving peer. */
+  peer?: { container: string; ip: string; domain: string; hostname: string };
 }
 
 export function inventoryPath(): string {

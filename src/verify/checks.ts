@@ -2,11 +2,10 @@
  * Protocol-level checks of one mail host, shared by `mailops verify` and the test suite. Every check has a
  * name, a status (ok / failed / skipped) and a detail a person can act on.
  */
-import { Resolver } from 'node:dns/promises';
 import type { Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { readSecret } from '../site/secrets.js';
-import { hostSelector } from '../render/context.js';
+import type { DnsResolver } from './dns.js';
 import { certCovers, Wire } from './wire.js';
 import type { TlsInfo } from './wire.js';
 
@@ -26,8 +25,10 @@ export interface Endpoint {
 }
 
 export interface VerifyOptions {
-  /** Resolver for the DNS checks; default: the system's. */
-  resolver?: Pick<Resolver, 'resolveTxt' | 'reverse' | 'resolveNs'>;
+  /** Resolver for the DNS checks (--resolver, the sandbox's server); default: the system's. */
+  resolver?: DnsResolver;
+  /** Where the resolver asks, for messages ("127.0.0.1:5353"). */
+  resolverName?: string;
   timeoutMs?: number;
 }
 
@@ -36,17 +37,25 @@ const ok = (detail: string): Outcome => ({ status: 'ok', detail });
 const failed = (detail: string): Outcome => ({ status: 'failed', detail });
 const skipped = (detail: string): Outcome => ({ status: 'skipped', detail });
 
-function tlsDetail(t: TlsInfo, host: Host, site: Site): Outcome {
+/**
+ * Whether a TLS session may be trusted: a certificate for the host name, TLS 1.2 or newer, and a chain
+ * the system trusts — or, only with tls.mode self-signed, exactly the host's own certificate (the
+ * fingerprint `apply` recorded). The authenticated checks send a password only when this is ok.
+ */
+export function tlsDetail(t: TlsInfo, host: Host, site: Site, state: SiteState): Outcome {
   if (!certCovers(t.subjectNames, host.hostname)) return failed(`certificate is for ${t.subjectNames.join(', ') || '(no name)'}, not ${host.hostname}`);
   if (t.protocol !== 'TLSv1.2' && t.protocol !== 'TLSv1.3') return failed(`negotiated ${t.protocol}; TLS 1.2 or newer is required`);
   if (!t.trusted) {
-    if (site.stack.tls.mode === 'self-signed') return ok(`${t.protocol}, self-signed certificate for ${host.hostname} (accepted: tls.mode is self-signed)`);
-    return failed(`${t.protocol}, certificate for ${host.hostname} is not trusted (${t.trustError ?? 'unknown issuer'})`);
+    if (site.stack.tls.mode !== 'self-signed') return failed(`${t.protocol}, certificate for ${host.hostname} is not trusted (${t.trustError ?? 'unknown issuer'})`);
+    const own = state.tls[host.hostname];
+    if (!own) return failed(`${t.protocol}, self-signed certificate, but no certificate of ${host.hostname} is recorded to compare it with: run mailops apply (it records the host's certificate)`);
+    if (own !== t.fingerprint) return failed(`${t.protocol}, self-signed certificate that is NOT the host's own (SHA-256 ${t.fingerprint.slice(0, 16)}…, recorded ${own.slice(0, 16)}…): someone may be in the middle`);
+    return ok(`${t.protocol}, the host's own self-signed certificate for ${host.hostname} (SHA-256 ${own.slice(0, 16)}…, tls.mode is self-signed)`);
   }
   return ok(`${t.protocol}, trusted certificate for ${host.hostname}, valid to ${t.validTo}`);
 }
 
-async function session<T>(ep: Endpoint, port: number, host: Host, opts: VerifyOptions, tls: boolean, f: (w: Wire) => Promise<T>): Promise<T> {
+export async function session<T>(ep: Endpoint, port: number, host: Host, opts: VerifyOptions, tls: boolean, f: (w: Wire) => Promise<T>): Promise<T> {
   const w = await Wire.open({ host: ep.address, port: ep.port(port), tls, servername: host.hostname, timeoutMs: opts.timeoutMs ?? 10000 });
   try {
     return await f(w);
@@ -56,7 +65,7 @@ async function session<T>(ep: Endpoint, port: number, host: Host, opts: VerifyOp
 }
 
 /** Greeting and EHLO of an SMTP session; returns the EHLO keywords. */
-async function smtpHello(w: Wire, expectName?: string): Promise<{ banner: string; ehlo: string[] }> {
+export async function smtpHello(w: Wire, expectName?: string): Promise<{ banner: string; ehlo: string[] }> {
   const banner = await w.smtpReply();
   if (banner.code !== 220) throw new Error(`greeting was "${banner.text}"`);
   const e = await w.smtp('EHLO verify.mailops.invalid');
@@ -66,8 +75,9 @@ async function smtpHello(w: Wire, expectName?: string): Promise<{ banner: string
 }
 
 /** A mailbox whose password mailops can read, for the authenticated checks. */
-export function credentialFor(site: Site): { user: string; password: string } | undefined {
+export function credentialFor(site: Site, domain?: string): { user: string; password: string } | undefined {
   for (const d of site.domains) {
+    if (domain !== undefined && d.name !== domain) continue;
     for (const m of d.mailboxes) {
       if (!m.passwordSecret) continue;
       try {
@@ -108,7 +118,7 @@ export async function verifyHost(site: Site, state: SiteState, host: Host, ep: E
         if (!ehlo.includes('STARTTLS')) return failed(`port ${port} does not offer STARTTLS`);
         const r = await w.smtp('STARTTLS');
         if (r.code !== 220) return failed(`STARTTLS answered "${r.text}"`);
-        return tlsDetail(await w.startTls(), host, site);
+        return tlsDetail(await w.startTls(), host, site, state);
       }),
     );
   }
@@ -123,7 +133,7 @@ export async function verifyHost(site: Site, state: SiteState, host: Host, ep: E
       session(ep, port, host, opts, true, async (w) => {
         const greet = await w.line();
         if (!/^(220 |\* OK|\+OK)/.test(greet)) return failed(`greeting "${greet}"`);
-        return tlsDetail(w.tlsInfo!, host, site);
+        return tlsDetail(w.tlsInfo!, host, site, state);
       }),
     );
   }
@@ -190,7 +200,8 @@ export async function verifyHost(site: Site, state: SiteState, host: Host, ep: E
     return session(ep, 587, host, opts, false, async (w) => {
       await smtpHello(w);
       await w.smtp('STARTTLS');
-      await w.startTls();
+      const trust = tlsDetail(await w.startTls(), host, site, state);
+      if (trust.status !== 'ok') return failed(`the password was not sent: ${trust.detail}`);
       await w.smtp('EHLO verify.mailops.invalid');
       const a = await w.smtp(`AUTH PLAIN ${Buffer.from(`\0${cred.user}\0${cred.password}`).toString('base64')}`);
       if (a.code !== 235) return failed(`AUTH as ${cred.user} answered "${a.text}"`);
@@ -201,52 +212,5 @@ export async function verifyHost(site: Site, state: SiteState, host: Host, ep: E
       return ok(`${cred.user} logged in and may send as itself`);
     });
   });
-  await dnsChecks(site, state, host, opts, run);
   return results;
-}
-
-async function dnsChecks(site: Site, state: SiteState, host: Host, opts: VerifyOptions, run: (name: string, f: () => Promise<Outcome>) => Promise<void>): Promise<void> {
-  const resolver = opts.resolver ?? new Resolver({ timeout: 3000, tries: 1 });
-  let reachable = true;
-  try {
-    await resolver.resolveNs('.');
-  } catch {
-    reachable = false;
-  }
-  const unreachable = 'public DNS cannot be reached from here';
-  for (const d of site.domains) {
-    if (!d.dkim) continue;
-    const name = `${hostSelector(d.dkim.selector, Math.max(0, site.hosts.findIndex((h) => h.name === host.name)))}._domainkey.${d.name}`;
-    await run(`DKIM record ${name}`, async () => {
-      const key = state.dkim[name];
-      if (!key) return failed(`no DKIM key of ${host.name} recorded for ${d.name} yet: run mailops apply`);
-      if (!reachable) return skipped(unreachable);
-      let txt: string[][];
-      try {
-        txt = await resolver.resolveTxt(name);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOTFOUND' || code === 'ENODATA') return failed(`${name} has no TXT record: publish the zone from \`mailops dns\``);
-        return skipped(`${unreachable} (${code})`);
-      }
-      const values = txt.map((parts) => parts.join(''));
-      const p = values.map((v) => /(?:^|;)\s*p=([^;\s]*)/.exec(v)?.[1]).find(Boolean);
-      if (p === key.publicKey) return ok(`${name} publishes the host's key`);
-      return failed(`${name} publishes ${p ? 'another key' : 'no p= key'}: publish the zone from \`mailops dns\``);
-    });
-  }
-  for (const ip of [host.ipv4, ...(host.ipv6 ? [host.ipv6] : [])]) {
-    await run(`PTR of ${ip}`, async () => {
-      if (!reachable) return skipped(unreachable);
-      try {
-        const names: string[] = await resolver.reverse(ip);
-        if (names.some((n: string) => n.replace(/\.$/, '').toLowerCase() === host.hostname)) return ok(`${ip} → ${host.hostname}`);
-        return failed(`${ip} → ${names.join(', ') || 'nothing'}; ask the provider of ${host.name} to set it to ${host.hostname}`);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOTFOUND' || code === 'ENODATA') return failed(`${ip} has no PTR record; ask the provider of ${host.name} to set it to ${host.hostname}`);
-        return skipped(`${unreachable} (${code})`);
-      }
-    });
-  }
 }

@@ -26,6 +26,8 @@ export interface TlsInfo {
   selfSigned: boolean;
   subjectNames: string[];
   validTo: string;
+  /** SHA-256 of the certificate (hex, lower case). */
+  fingerprint: string;
 }
 
 export class Wire {
@@ -180,6 +182,7 @@ function describeTls(s: TLSSocket): TlsInfo {
     selfSigned: issuer === subject,
     subjectNames: names,
     validTo: cert.valid_to ?? '',
+    fingerprint: (cert.fingerprint256 ?? '').replace(/:/g, '').toLowerCase(),
   };
 }
 

@@ -42,7 +42,8 @@ domains:
       ['mx-b', true],
     ]);
     const keys = Object.keys(readState(file).dkim).sort();
-    expect(keys).toEqual(['mail-2._domainkey.example.test', 'mail._domainkey.example.test', 's1-2._domainkey.second.test', 's1._domainkey.second.test']);
+    // The Ed25519 domain has an RSA companion key per host (dual signing, RFC 8463).
+    expect(keys).toEqual(['mail-2._domainkey.example.test', 'mail._domainkey.example.test', 's1-2._domainkey.second.test', 's1-rsa-2._domainkey.second.test', 's1-rsa._domainkey.second.test', 's1._domainkey.second.test']);
     const zone = await cli(['dns', file], PASSWORDS);
     expect(zone.stdout).toMatch(/^mail\._domainkey\s+IN TXT/m);
     expect(zone.stdout).toMatch(/^mail-2\._domainkey\s+IN TXT/m);

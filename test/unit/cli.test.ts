@@ -61,13 +61,20 @@ describe('mailops CLI', () => {
     expect(r.stderr).toMatch(/\/nonexistent\/site\.yaml:1:1: error: cannot read the playbook: no such file/);
   });
 
-  it('render: refuses when a needed secret is missing, naming the variable, and writes nothing', () => {
+  it('render and dns need no mailbox password: the mailbox is rendered locked, with a warning naming the variable; no state is written', () => {
     const site = contractCopy();
     const out = join(mkdtempSync(join(tmpdir(), 'mailops-out-')), 'tree');
     const r = run(['render', site, '--out', out], { env: { MAILOPS_BOB_PASSWORD: undefined } });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/environment variable MAILOPS_BOB_PASSWORD is not set/);
-    expect(existsSync(out)).toBe(false);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: mailbox bob@example.com: environment variable MAILOPS_BOB_PASSWORD is not set: rendered with a locked password/);
+    expect(readFileSync(join(out, 'mx1', 'etc', 'dovecot', 'users'), 'utf8')).toMatch(/^bob@example\.com:\{CRYPT\}!:/m);
+    const d = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: undefined } });
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toContain('$ORIGIN example.com.');
+    expect(readdirSync(join(site, '..')).filter((f) => f.endsWith('.state.json'))).toEqual([]);
+    const p = run(['plan', site], { env: { MAILOPS_BOB_PASSWORD: undefined } });
+    expect(p.code).toBe(1);
+    expect(p.stderr).toMatch(/environment variable MAILOPS_BOB_PASSWORD is not set/);
   });
 
   it('render: writes DIR/<host>/<path> and DIR/dns/<domain>.zone; never prints the secret', () => {
@@ -90,18 +97,22 @@ describe('mailops CLI', () => {
     }
   });
 
-  it('dns: prints every zone; serial is stable until the content changes', () => {
+  it('dns: prints every zone with a date-based serial (YYYYMMDDnn, nn the quarter hour), never from state it writes', () => {
     const site = contractCopy();
-    const a = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    // 2026-11-23 10:40 UTC: the 42nd quarter hour of the day.
+    const at = { MAILOPS_BOB_PASSWORD: 'x', SOURCE_DATE_EPOCH: String(Date.UTC(2026, 10, 23, 10, 40) / 1000) };
+    const a = run(['dns', site], { env: at });
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/^\$ORIGIN example\.com\.$/m);
-    expect(a.stdout).toMatch(/^\s+1 ; serial/m);
-    const b = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(a.stdout).toMatch(/^\s+2026112342 ; serial/m);
+    const b = run(['dns', site], { env: at });
     expect(b.stdout).toBe(a.stdout);
+    const later = run(['dns', site], { env: { ...at, SOURCE_DATE_EPOCH: String(Date.UTC(2026, 10, 24, 0, 5) / 1000) } });
+    expect(later.stdout).toMatch(/^\s+2026112400 ; serial/m);
+    expect(readdirSync(join(site, '..')).filter((f) => f.endsWith('.state.json'))).toEqual([]);
     writeFileSync(site, readFileSync(site, 'utf8').replace('ttl: 3600', 'ttl: 7200'));
-    const c = run(['dns', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
-    expect(c.stdout).toMatch(/^\s+2 ; serial/m);
-    const d = run(['dns', site, '--out', join(site, '..', 'zones')], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    const c = run(['dns', site], { env: at });
+    const d = run(['dns', site, '--out', join(site, '..', 'zones')], { env: at });
     expect(d.code).toBe(0);
     expect(readFileSync(join(site, '..', 'zones', 'example.com.zone'), 'utf8')).toBe(c.stdout);
   });
@@ -115,6 +126,12 @@ describe('mailops CLI', () => {
     expect(text).toContain('name: shop.example.net');
     const v = run(['validate', join(dir, 'site.yaml')]);
     expect(v.code, v.stderr).toBe(0);
+    expect(v.stderr).not.toMatch(/name server/);
+    // Its zone loads in a real DNS server's checker as it is.
+    const zone = run(['dns', '--out', join(dir, 'zones'), join(dir, 'site.yaml')]);
+    expect(zone.code, zone.stderr).toBe(0);
+    const check = spawnSync('named-checkzone', ['-k', 'fail', '-n', 'fail', '-m', 'fail', '-M', 'fail', '-S', 'fail', '-i', 'local', 'shop.example.net', join(dir, 'zones', 'shop.example.net.zone')], { encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
     expect(run(['init', 'shop.example.net'], { cwd: dir }).code).toBe(1);
     expect(run(['init', 'not a domain'], { cwd: dir }).stderr).toMatch(/not a valid domain name|not a fully qualified/);
   });

@@ -1,0 +1,74 @@
+/**
+ * Deliverability as a receiver judges it (the sandbox has one: a strict peer at peer.test): every
+ * domain's mailbox submits a message to the peer through each host, and the peer's verdict must be
+ * dkim=pass (every signature), spf=pass, dmarc=pass, HELO = PTR = host name, over TLS.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Host, Site } from '../model/site.js';
+import type { SiteState } from '../state/state.js';
+import { credentialFor, session, smtpHello, tlsDetail } from './checks.js';
+import type { CheckResult, Endpoint } from './checks.js';
+import { judge, verdictOf } from './verdict.js';
+
+export interface Peer {
+  domain: string;
+  hostname: string;
+  /** Every raw message the peer accepted. */
+  inbox(): Promise<string[]>;
+}
+
+/** Submits one message (587, STARTTLS, AUTH after checking the certificate); the reply to the end of DATA. */
+async function submit(site: Site, state: SiteState, host: Host, ep: Endpoint, cred: { user: string; password: string }, to: string, body: string): Promise<string> {
+  return session(ep, 587, host, { timeoutMs: 20000 }, false, async (w) => {
+    await smtpHello(w);
+    await w.smtp('STARTTLS');
+    const trust = tlsDetail(await w.startTls(), host, site, state);
+    if (trust.status !== 'ok') throw new Error(`the password was not sent: ${trust.detail}`);
+    await w.smtp('EHLO verify.mailops.invalid');
+    const steps = [`AUTH PLAIN ${Buffer.from(`\0${cred.user}\0${cred.password}`).toString('base64')}`, `MAIL FROM:<${cred.user}>`, `RCPT TO:<${to}>`, 'DATA'];
+    for (const c of steps) {
+      const r = await w.smtp(c);
+      if (r.code >= 400) throw new Error(`${c.startsWith('AUTH') ? 'AUTH' : c} answered "${r.text}"`);
+    }
+    w.send(`${body.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`);
+    const end = await w.smtpReply();
+    await w.smtp('QUIT').catch(() => undefined);
+    if (end.code !== 250) throw new Error(`the message was refused: "${end.text}"`);
+    return end.text;
+  });
+}
+
+export async function peerChecks(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, peer: Peer, timeoutMs = 45_000): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const host of hosts) {
+    for (const d of site.domains) {
+      const name = `deliverability ${d.name} → ${peer.domain}`;
+      const cred = credentialFor(site, d.name);
+      if (!cred) {
+        out.push({ host: host.name, name, status: 'skipped', detail: `no mailbox of ${d.name} has a password mailops can read (password: { env } or { file })` });
+        continue;
+      }
+      const id = `${Date.now()}.${randomBytes(6).toString('hex')}@${d.name}`;
+      const to = `verify@${peer.domain}`;
+      const body = [`From: <${cred.user}>`, `To: <${to}>`, `Subject: mailops verify: deliverability of ${d.name}`, `Message-ID: <${id}>`, `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', `Sent by mailops verify through ${host.hostname}.`, ''].join('\r\n');
+      try {
+        await submit(site, state, host, endpoint(host), cred, to, body);
+        const until = Date.now() + timeoutMs;
+        let raw: string | undefined;
+        while (!raw && Date.now() < until) {
+          raw = (await peer.inbox()).find((m) => m.includes(id));
+          if (!raw) await new Promise((r) => setTimeout(r, 1000));
+        }
+        if (!raw) {
+          out.push({ host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: not in the peer's inbox after ${timeoutMs / 1000} s (refused or still queued on ${host.name}: see its mail log)` });
+          continue;
+        }
+        const { problems, summary } = judge(verdictOf(raw, peer.hostname), d.name, host.hostname);
+        out.push({ host: host.name, name, status: problems.length ? 'failed' : 'ok', detail: problems.length ? `${problems.join('; ')} — the peer saw: ${summary}` : `the peer's verdict: ${summary}` });
+      } catch (e) {
+        out.push({ host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: ${(e as Error).message}` });
+      }
+    }
+  }
+  return out;
+}

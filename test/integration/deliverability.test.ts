@@ -1,0 +1,222 @@
+/**
+ * The mail world: a real authoritative DNS server (BIND) and a strict receiving peer (Postfix, OpenDKIM,
+ * OpenDMARC, policyd-spf) on the test network. For Postfix and for Exim, with an RSA key and an Ed25519
+ * key (dual-signed with RSA): apply pushes the zones with TSIG-signed RFC 2136 updates after the host
+ * converges, a second apply changes nothing anywhere, verify --resolver passes every check with none
+ * skipped, and the peer judges our mail dkim=pass spf=pass dmarc=pass, HELO = PTR = host name, over TLS.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PEER_HOSTNAME, startWorld } from '../../src/testbed/world.js';
+import type { World } from '../../src/testbed/world.js';
+import type { VpsHost } from '../../src/testbed/harness.js';
+import { judge, verdictOf } from '../../src/verify/verdict.js';
+import { cli, writePlaybook } from './support/env.js';
+import { loadSite } from '../../src/site/load.js';
+import { readState } from '../../src/state/state.js';
+import { verifySite } from '../../src/verify/site.js';
+import { resolverFor } from '../../src/verify/dns.js';
+import { eventually, imapFetchAll, message, smtp } from './support/mail.js';
+import type { Ep } from './support/mail.js';
+
+const PW = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_ORDERS_PASSWORD: 'orders-Secret-3' };
+
+let world: World;
+
+beforeAll(async () => {
+  world = await startWorld({
+    images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage') },
+    hosts: [
+      { name: 'pf', hostname: 'mail.pf.test' },
+      { name: 'ex', hostname: 'mail.ex.test' },
+    ],
+  });
+});
+afterAll(async () => world?.stop());
+
+function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains = ''): string {
+  return `site: deliver-${h.name}
+hosts:
+  - name: ${h.name}
+    ssh:
+      address: 127.0.0.1
+      port: ${h.ports[22]}
+      identity: ${world.vps.identity}
+      host_key: "${h.hostKey}"
+    hostname: mail.${dom}
+    ipv4: ${h.ip}
+stack:
+  mta: ${mta}
+  imap: true
+  pop3: false
+  tls: { mode: self-signed }
+dns:
+  ttl: 300
+  nameservers:
+    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
+  update:
+    server: 127.0.0.1:${world.dns.port}
+    key: { file: ${world.dns.keyFile} }
+  tlsrpt: postmaster@${dom}
+domains:
+  - name: ${dom}
+    dkim: { selector: mail, key: rsa-2048 }
+    dmarc: { policy: reject, rua: postmaster@${dom} }
+    mailboxes:
+      - name: alice
+        password: { env: IT_ALICE_PASSWORD }
+    aliases:
+      postmaster: alice
+  - name: ed.${dom}
+    dkim: { selector: s1, key: ed25519 }
+    dmarc: { policy: reject }
+    mailboxes:
+      - name: orders
+        password: { env: IT_ORDERS_PASSWORD }
+    aliases:
+      postmaster: alice@${dom}
+${extraDomains}`;
+}
+
+interface ApplyJson {
+  changes: number;
+  hosts: Array<{ ok: boolean; changes: number; error?: string }>;
+  dns?: { changes: number; ok: boolean; zones: Array<{ zone: string; changes: number; ok: boolean; error?: string }> };
+}
+
+for (const [mta, name] of [
+  ['postfix', 'pf'],
+  ['exim', 'ex'],
+] as const) {
+  describe(`the mail world with ${mta}`, () => {
+    const dom = `${name}.test`;
+    const hostname = `mail.${dom}`;
+    let host: VpsHost;
+    let file: string;
+    let ep: Ep;
+    const apply = (...extra: string[]) => cli(['apply', '--yes', '--json', ...extra, file], PW);
+
+    beforeAll(async () => {
+      host = world.vps.hosts.find((h) => h.name === name)!;
+      file = writePlaybook(playbook(mta, host, dom));
+      ep = { host: '127.0.0.1', port: (p) => host.ports[p]! };
+      for (const z of [dom, `ed.${dom}`]) await world.addZone(z, { nameservers: [`ns1.${dom}`] });
+      // Records of the zone that mailops does not render: they must stay.
+      await world.setRecords(dom, [`update add www.${dom}. 300 A 192.0.2.80`, `update add ${dom}. 300 TXT "google-site-verification=abc123"`]);
+    });
+
+    it('apply converges the host, then pushes the zones (TSIG-signed RFC 2136): keys made in this run are published, foreign records stay', async () => {
+      const r = await apply();
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as ApplyJson;
+      expect(out.hosts[0]!.ok).toBe(true);
+      expect(out.dns?.ok).toBe(true);
+      expect(out.dns!.changes).toBeGreaterThan(10);
+      expect(out.changes).toBe(out.hosts[0]!.changes + out.dns!.changes);
+      expect(await world.resolve(dom, 'MX')).toEqual([`10 ${hostname}.`]);
+      expect(await world.resolve(hostname, 'A')).toEqual([host.ip]);
+      const rsa = (await world.resolve(`mail._domainkey.${dom}`, 'TXT')).join('');
+      expect(rsa).toMatch(/^"v=DKIM1; k=rsa; p=MII/);
+      const ed = (await world.resolve(`s1._domainkey.ed.${dom}`, 'TXT')).join('');
+      expect(ed).toMatch(/^"v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}="$/);
+      expect((await world.resolve(`s1-rsa._domainkey.ed.${dom}`, 'TXT')).join('')).toMatch(/k=rsa; p=MII/);
+      expect(await world.resolve(`_smtp._tls.${dom}`, 'TXT')).toEqual([`"v=TLSRPTv1; rua=mailto:postmaster@${dom}"`]);
+      expect(await world.resolve(`www.${dom}`, 'A')).toEqual(['192.0.2.80']);
+      expect((await world.resolve(dom, 'TXT')).sort()).toEqual([`"google-site-verification=abc123"`, `"v=spf1 ip4:${host.ip} -all"`]);
+    });
+
+    it('a second apply changes nothing on the host or in DNS; plan agrees', async () => {
+      const r = await apply();
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as ApplyJson;
+      expect(out.changes).toBe(0);
+      expect(out.dns).toMatchObject({ changes: 0, ok: true });
+      const p = await cli(['plan', '--detailed-exitcode', file], PW);
+      expect(p.code, p.stdout + p.stderr).toBe(0);
+      expect(p.stdout).toContain(`dns ${dom} (127.0.0.1:${world.dns.port}): up to date, nothing to do`);
+    });
+
+    it('verify with the world\'s DNS as resolver: every check passes and none is skipped (MX, SPF, DMARC, DKIM, TLS-RPT, names, SRV, A, PTR)', async () => {
+      Object.assign(process.env, PW);
+      const { site } = loadSite(file, { secrets: 'error' });
+      const server = `127.0.0.1:${world.dns.port}`;
+      const checks = await verifySite(site, readState(file), site.hosts, () => ep, { resolver: resolverFor(server), resolverName: server });
+      const bad = checks.filter((c) => c.status !== 'ok');
+      expect(bad, JSON.stringify(bad, null, 1)).toEqual([]);
+      const names = checks.map((c) => c.name);
+      for (const n of [`MX of ${dom}`, `SPF of ${dom}`, `DMARC of ed.${dom}`, `DKIM mail._domainkey.${dom}`, `DKIM s1._domainkey.ed.${dom}`, `DKIM s1-rsa._domainkey.ed.${dom}`, `TLS-RPT of ${dom}`, `CNAME of imap.${dom}`, `SRV of _submission._tcp.${dom}`, `A of ${hostname}`, `PTR of ${host.ip}`, 'authenticated submission (587)']) {
+        expect(names).toContain(n);
+      }
+      expect(checks.find((c) => c.name === `PTR of ${host.ip}`)!.detail).toBe(`${host.ip} → ${hostname} → ${host.ip} (forward-confirmed)`);
+      expect(checks.find((c) => c.name === 'STARTTLS on 587')!.detail).toMatch(/the host's own self-signed certificate/);
+    });
+
+    it('mail to the peer: dkim=pass (RSA; Ed25519 and RSA both), spf=pass, dmarc=pass, HELO = PTR = host name, over TLS', async () => {
+      const senders = [
+        { user: `alice@${dom}`, password: PW.IT_ALICE_PASSWORD, domain: dom, algs: ['rsa-sha256'] },
+        { user: `orders@ed.${dom}`, password: PW.IT_ORDERS_PASSWORD, domain: `ed.${dom}`, algs: ['ed25519-sha256', 'rsa-sha256'] },
+      ];
+      for (const s of senders) {
+        const subject = `deliverability ${s.user} ${Date.now()}`;
+        const sent = await smtp(ep, { port: 587, auth: s, from: s.user, to: ['someone@peer.test'], body: message(s.user, 'someone@peer.test', subject) });
+        expect(sent.stage, sent.reply.text).toBe('done');
+        const raw = await world.peer!.waitFor(subject, 60_000);
+        const v = verdictOf(raw, PEER_HOSTNAME);
+        const { problems, summary } = judge(v, s.domain, hostname);
+        expect(problems, `${summary}\n${raw.split(/\r?\n\r?\n/)[0]}`).toEqual([]);
+        const dkim = v.results.filter((x) => x.method === 'dkim' && x.props['header.d'] === s.domain);
+        expect(dkim.map((x) => `${x.result} ${x.props['header.a']}`).sort()).toEqual(s.algs.map((a) => `pass ${a}`).sort());
+        expect(raw).toMatch(new RegExp(`^Authentication-Results: ${PEER_HOSTNAME.replace(/\./g, '\\.')};[^\\n]*\\n?[^\\n]*dmarc=pass`, 'm'));
+        expect(v.received).toMatchObject({ helo: hostname, verifiedName: hostname, ip: host.ip });
+        expect(v.received!.tls).toMatch(/^TLSv1\.[23]$/);
+      }
+    });
+
+    it("the peer's mail reaches a mailbox; mail to root and postmaster of the host itself reaches the site's postmaster", async () => {
+      const subject = `from the peer ${Date.now()}`;
+      await world.peer!.send({ from: 'someone@peer.test', to: `alice@${dom}`, subject });
+      const cron = `cron of ${name} ${Date.now()}`;
+      for (const to of ['root', 'postmaster']) {
+        const r = await world.vps.exec(host, `printf 'Subject: %s to %s\\n\\nfrom the host itself\\n' '${cron}' '${to}' | /usr/sbin/sendmail ${to}`);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const box = await eventually(
+        () => imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD),
+        (m) => m.some((x) => x.includes(subject)) && m.filter((x) => x.includes(cron)).length >= 2,
+        60,
+      );
+      expect(box.some((x) => x.includes(subject))).toBe(true);
+      expect(box.filter((x) => x.includes(cron)).length).toBe(2);
+      if (mta === 'exim') expect((await world.vps.exec(host, 'exim -bpc')).stdout.trim()).toBe('0');
+      else expect((await world.vps.exec(host, 'postqueue -j | wc -l')).stdout.trim()).toBe('0');
+    });
+
+    if (mta === 'postfix') {
+      it('DNS failures: a wrong key, an unreachable server, a zone the server does not serve: a clear error naming server and zone, exit 1, the host stays converged', async () => {
+        const bad = `${file}.bad.key`;
+        writeFileSync(bad, readFileSync(world.dns.keyFile, 'utf8').replace(/secret "[^"]+"/, 'secret "QmFkU2VjcmV0QmFkU2VjcmV0QmFkU2VjcmV0QmFkU2U="'));
+        const k = await apply('--tsig-key', bad);
+        expect(k.code).toBe(1);
+        expect(k.stderr).toContain(`TSIG key mailops-tsig was rejected by 127.0.0.1:${world.dns.port} for zone ${dom}`);
+        expect(k.stderr + k.stdout).not.toContain('QmFkU2VjcmV0');
+        expect((JSON.parse(k.stdout) as ApplyJson).hosts[0]).toMatchObject({ ok: true, changes: 0 });
+
+        const u = await apply('--dns-server', '127.0.0.1:1');
+        expect(u.code).toBe(1);
+        expect(u.stderr).toContain(`DNS server 127.0.0.1:1 does not answer (zone ${dom})`);
+
+        writeFileSync(file, playbook(mta, host, dom, `  - name: unserved.test\n    mailboxes:\n      - name: info\n        password: { env: IT_ALICE_PASSWORD }\n`));
+        const n = await apply();
+        expect(n.code).toBe(1);
+        const out = JSON.parse(n.stdout) as ApplyJson;
+        expect(out.hosts[0]!.ok).toBe(true);
+        expect(out.dns!.zones.find((z) => z.zone === 'unserved.test')).toMatchObject({ ok: false, error: expect.stringContaining(`127.0.0.1:${world.dns.port} does not serve zone unserved.test`) });
+        expect(out.dns!.zones.find((z) => z.zone === dom)).toMatchObject({ ok: true });
+        // Back to the playbook of the other tests: converged again.
+        writeFileSync(file, playbook(mta, host, dom));
+        const back = await apply();
+        expect(back.code, back.stderr).toBe(0);
+      });
+    }
+  });
+}
