@@ -15,7 +15,8 @@ import { startWorld } from '../testbed/world.js';
 import { inventoryPath, readInventory, removeInventory, writeInventory } from './inventory.js';
 import type { Inventory } from './inventory.js';
 
-export const SANDBOX_PREFIX = 'mailops-sandbox';
+/** Names of the sandbox's containers and network start with this (MAILOPS_SANDBOX_PREFIX: a second sandbox). */
+export const SANDBOX_PREFIX = process.env['MAILOPS_SANDBOX_PREFIX'] ?? 'mailops-sandbox';
 
 export interface SandboxSpec {
   hosts: Array<{ name: string; hostname: string }>;

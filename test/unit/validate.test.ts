@@ -19,6 +19,15 @@ function mutate(from: string, to: string): string {
 }
 
 describe('validate: valid playbooks', () => {
+  it('accepts dns.update, dns.tlsrpt and name servers with glue; an in-zone name server without an address is a warning', () => {
+    const r = check(mutate('  nameservers: [ns1.example.net]', '  nameservers: [{ name: ns1.example.org, ipv4: 192.0.2.53 }, ns2.example.org]\n  update: { server: "[2001:db8::53]:5353", key: { env: TSIG_KEY } }\n  tlsrpt: tls@example.org'));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.site.dns).toMatchObject({ nameservers: ['ns1.example.org', 'ns2.example.org'], nameserverAddresses: { 'ns1.example.org': { ipv4: '192.0.2.53' } }, update: { server: '[2001:db8::53]:5353', key: { kind: 'env', name: 'TSIG_KEY' } }, tlsrpt: 'tls@example.org' });
+    expect(r.diagnostics.map((d) => `${d.severity} ${d.path} ${d.line}`)).toEqual(['warning dns.nameservers[1] 9']);
+    expect(r.diagnostics[0]!.message).toMatch(/name server ns2.example.org lies inside the zone example.org but has no address/);
+  });
+
   it('accepts the CONTRACT.md playbook (secret missing is a warning)', () => {
     const file = new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname;
     const r = checkSite(file, { secrets: 'warning' });
@@ -96,6 +105,11 @@ const cases: Case[] = [
   { name: 'no password at all', text: () => mutate(`        password_hash: "${HASH}"\n`, ''), message: /needs password_hash or password/ },
   { name: 'bad DKIM selector', text: () => mutate('  - name: example.org', '  - name: example.org\n    dkim: { selector: "Mail_2024" }'), message: /is not a valid DKIM selector/, path: 'domains[0].dkim.selector', line: 12 },
   { name: 'bad DKIM key type', text: () => mutate('  - name: example.org', '  - name: example.org\n    dkim: { selector: mail, key: rsa-1024 }'), message: /must be one of rsa-2048, rsa-4096, ed25519/, path: 'domains[0].dkim.key' },
+  { name: 'dns.update with an unknown key', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  update: { server: 192.0.2.53, key: { file: /k }, zone: x }'), message: /unknown field "zone"/, path: 'dns.update.zone', line: 10 },
+  { name: 'dns.update server that is no address', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  update: { server: "192.0.2.53:99999", key: { file: /k } }'), message: /"192.0.2.53:99999" has port 99999: use 1 to 65535/, path: 'dns.update.server', line: 10 },
+  { name: 'dns.update key given as a string', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  update: { server: 192.0.2.53, key: "hmac-sha256:k:c2VjcmV0" }'), message: /must be \{ file: PATH \} or \{ env: NAME \}/, path: 'dns.update.key', line: 10 },
+  { name: 'dns.tlsrpt not an address', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  tlsrpt: reports'), message: /"reports" is not an email address/, path: 'dns.tlsrpt', line: 10 },
+  { name: 'name server glue not an address', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [{ name: ns1.example.org, ipv4: 192.0.2.999 }]'), message: /"192.0.2.999" is not an IPv4 address/, path: 'dns.nameservers[0].ipv4', line: 9 },
   { name: 'bad size unit', text: () => mutate('dns:', 'stack:\n  message_size_limit: 50MB\ndns:'), message: /must be a size such as 50M/, path: 'stack.message_size_limit', line: 9, column: 23 },
   { name: 'bad quota unit', text: () => mutate(`        password_hash: "${HASH}"`, `        password_hash: "${HASH}"\n        quota: 2 gigs`), message: /must be a size such as 50M/, path: 'domains[0].mailboxes[0].quota' },
   { name: 'unknown mta', text: () => mutate('dns:', 'stack:\n  mta: sendmail\ndns:'), message: /must be postfix or exim, not the string "sendmail"/, path: 'stack.mta', line: 9, column: 8 },
