@@ -13,7 +13,8 @@ import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily } from '../model/site.js';
 import { plan } from '../plan/plan.js';
 import type { Connection } from '../ssh/connection.js';
-import { activationCommand, activationScript, stagedFiles } from './script.js';
+import { MARK, STATE_DIR, activationCommand, activationScript, stagedFiles } from './script.js';
+import { LOCK_FILE } from '../facts/shell.js';
 import { payload } from './payload.js';
 import { describeFailures, parseReport } from './report.js';
 import type { ActivationReport } from './report.js';
@@ -21,6 +22,8 @@ import type { ActivationReport } from './report.js';
 export interface Planned {
   host: Host;
   conn: Connection;
+  /** A new connection to the same host (after the first one dropped). */
+  reconnect?: () => Promise<Connection>;
   desired: DesiredHost;
   facts: HostFacts;
   plan: HostPlan;
@@ -67,31 +70,98 @@ export interface Applied {
   report: ActivationReport;
   /** The activation did not finish cleanly: what failed, with the checkers' messages. */
   error?: string;
+  /** The connection dropped during the run; mailops reconnected and read the result from the host. */
+  recovered?: boolean;
+}
+
+const emptyReport = (): ActivationReport => ({ result: 'ok', steps: [], failures: [], dkim: [], warnings: [] });
+
+/** What each result means for the host, in words. */
+export function outcomeWords(result: ActivationReport['result']): string {
+  switch (result) {
+    case 'rolled-back':
+      return 'failed; the previous configuration was restored and its services run';
+    case 'rollback-failed':
+      return 'failed; the previous files are back but not every service came back up: see below';
+    case 'interrupted':
+      return 'was interrupted on the host (killed or rebooted) before it finished: run mailops plan to see what it left behind';
+    case 'failed':
+      return 'failed before anything was activated (packages may have been installed; no daemon was started with them)';
+    default:
+      return 'ended without a result: the host may hold the old or the new configuration; run mailops plan';
+  }
+}
+
+/**
+ * After the connection dropped during the run: reconnect, wait for the run to end (its lock is released
+ * when it finishes or dies) and read its log, so the report says what really happened on the host.
+ */
+async function recover(pl: Planned, runId: string, progress: Progress, deadlineMs = 15 * 60_000): Promise<string | undefined> {
+  if (!pl.reconnect) return undefined;
+  const until = Date.now() + deadlineMs;
+  const run = `${STATE_DIR}/runs/${runId}`;
+  for (let attempt = 1; Date.now() < until; attempt++) {
+    try {
+      progress(pl.host.name, `connection lost: reconnecting (${attempt})`);
+      const conn = await pl.reconnect();
+      try {
+        const r = await conn.exec(`flock -w 900 ${LOCK_FILE} true; cat ${run}/log 2>/dev/null; printf '\n${MARK} journal %s\n' "$(cat ${run}/journal 2>/dev/null)"`, { step: 'read the result of the interrupted run' });
+        return r.stdout;
+      } finally {
+        await conn.close().catch(() => undefined);
+      }
+    } catch {
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+  return undefined;
 }
 
 export async function applyHost(pl: Planned, digest: string, progress: Progress): Promise<Applied> {
-  if (pl.plan.changes.length === 0) return { report: { result: 'ok', steps: [], failures: [], dkim: [] } };
+  if (pl.plan.changes.length === 0) return { report: emptyReport() };
   const script = activationScript({ desired: pl.desired, facts: pl.facts, plan: pl.plan, digest });
   const files = stagedFiles(pl.desired, pl.plan).map((f) => ({ path: f.path, content: f.content }));
   const tar = await payload(script, files);
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   let buffered = '';
-  const r = await pl.conn.exec(activationCommand(runId), {
-    stdin: tar,
-    onStdout: (chunk) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const m = /^@@mailops step (.*)$/.exec(line);
-        if (m) progress(pl.host.name, m[1]!);
-      }
-    },
-  });
-  const report = parseReport(r.stdout);
-  if (report.result === 'ok' && r.code === 0) return { report };
-  const why = describeFailures(report) || r.stderr.trim() || `the activation script exited with ${r.code}`;
-  const what = report.result === 'rolled-back' ? 'failed; the previous configuration was restored' : 'failed; nothing was activated';
-  return { report, error: `host ${pl.host.name}: apply ${what}:\n${why}` };
+  let stdout: string;
+  let stderr = '';
+  let code: number;
+  let recovered = false;
+  try {
+    const r = await pl.conn.exec(activationCommand(runId), {
+      stdin: tar,
+      step: 'activation',
+      onStdout: (chunk) => {
+        buffered += chunk;
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          const m = /^@@mailops step (.*)$/.exec(line);
+          if (m) progress(pl.host.name, m[1]!);
+        }
+      },
+    });
+    ({ stdout, stderr, code } = r);
+  } catch (e) {
+    // The run goes on without us (it ignores SIGHUP): find out how it ended instead of guessing.
+    const log = await recover(pl, runId, progress);
+    if (log === undefined) {
+      throw new UserError(`${(e as Error).message}\nmailops could not reconnect to read the result: the run may have finished on the host; run mailops plan to see the host as it is`);
+    }
+    stdout = log;
+    recovered = true;
+    const r0 = parseReport(log);
+    code = r0.result === 'ok' ? 0 : 1;
+    if (r0.result === 'unknown') {
+      const phase = /^@@mailops journal (.*)$/m.exec(log)?.[1]?.trim() || 'not started';
+      stdout += `\n${MARK} fail connection the connection dropped and the run on the host stopped during "${phase}" without a result (killed or rebooted): run mailops plan to see what it left behind\n`;
+    }
+  }
+  const report = parseReport(stdout);
+  const note = recovered ? ' (the connection dropped during the run; mailops reconnected and read its result on the host)' : '';
+  if (report.result === 'ok' && code === 0) return { report, ...(recovered ? { recovered } : {}) };
+  const why = describeFailures(report) || stderr.trim() || `the activation script exited with ${code}`;
+  return { report, ...(recovered ? { recovered } : {}), error: `host ${pl.host.name}: apply ${outcomeWords(report.result)}${note}:\n${why}` };
 }

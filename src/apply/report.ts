@@ -2,7 +2,9 @@
 import { MARK } from './script.js';
 
 export interface ActivationReport {
-  result: 'ok' | 'failed' | 'rolled-back' | 'unknown';
+  result: 'ok' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted' | 'unknown';
+  /** Things that do not stop the run but deserve a look (a certificate that does not name the host). */
+  warnings: string[];
   steps: string[];
   failures: Array<{ step: string; message: string; detail: string[] }>;
   dkim: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
@@ -11,7 +13,7 @@ export interface ActivationReport {
 }
 
 export function parseReport(stdout: string): ActivationReport {
-  const r: ActivationReport = { result: 'unknown', steps: [], failures: [], dkim: [] };
+  const r: ActivationReport = { result: 'unknown', steps: [], failures: [], dkim: [], warnings: [] };
   for (const line of stdout.split('\n')) {
     if (!line.startsWith(`${MARK} `)) continue;
     const rest = line.slice(MARK.length + 1);
@@ -23,7 +25,8 @@ export function parseReport(stdout: string): ActivationReport {
       const i = body.indexOf(' ');
       r.failures.push({ step: i < 0 ? body : body.slice(0, i), message: i < 0 ? '' : body.slice(i + 1), detail: [] });
     } else if (kind === 'detail') r.failures[r.failures.length - 1]?.detail.push(body);
-    else if (kind === 'result') r.result = body === 'ok' || body === 'failed' || body === 'rolled-back' ? body : 'unknown';
+    else if (kind === 'result') r.result = body === 'ok' || body === 'failed' || body === 'rolled-back' || body === 'rollback-failed' || body === 'interrupted' ? body : 'unknown';
+    else if (kind === 'warn') r.warnings.push(body);
     else if (kind === 'tls') {
       const f = body.trim().replace(/:/g, '').toLowerCase();
       if (/^[0-9a-f]{64}$/.test(f)) r.tlsFingerprint = f;

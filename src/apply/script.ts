@@ -32,6 +32,27 @@ export function stagedFiles(desired: DesiredHost, plan: HostPlan): DesiredHost['
   return desired.files.filter((f) => comps.has(f.component));
 }
 
+/** TLS ports and how a handshake starts on them (openssl s_client arguments). */
+export const TLS_PORTS: Record<number, string> = { 25: '-starttls smtp', 587: '-starttls smtp', 465: '', 143: '-starttls imap', 993: '', 110: '-starttls pop3', 995: '' };
+
+/**
+ * Shell lines that refuse a certificate and key that cannot serve: not a certificate, not a key, not a
+ * pair, expired. One that does not name the host is a warning (a client will complain, mail still flows).
+ */
+export function tlsCheck(cert: string, key: string, hostname: string): string[] {
+  const c = shq(cert);
+  const k = shq(key);
+  const fail = (why: string) => `{ say "${MARK} fail tls ${why}"; detail "$out"; finish failed 1; }`;
+  return [
+    'step check certificate',
+    `out=$(openssl x509 -in ${c} -noout 2>&1) || ${fail(`${cert} is not a certificate (PEM): nothing was activated`)}`,
+    `out=$(openssl pkey -in ${k} -noout 2>&1) || ${fail(`${key} is not a private key (PEM, without a passphrase): nothing was activated`)}`,
+    `out=; [ "$(openssl x509 -in ${c} -noout -pubkey 2>/dev/null | openssl pkey -pubin -outform DER 2>/dev/null | sha256sum)" = "$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | sha256sum)" ] || ${fail(`${cert} does not belong to the key ${key}: nothing was activated`)}`,
+    `out=$(openssl x509 -in ${c} -noout -enddate 2>&1); openssl x509 -in ${c} -noout -checkend 0 >/dev/null 2>&1 || ${fail(`${cert} has expired (${'$'}out): nothing was activated`)}`,
+    `openssl x509 -in ${c} -noout -checkhost ${shq(hostname)} 2>/dev/null | grep -q 'does match' || warn "the certificate ${cert} does not name ${hostname}: clients will warn"`,
+  ];
+}
+
 const unitOf = (u: string) => (u.includes('.') ? u : `${u}.service`);
 
 export function activationScript(input: ActivationInput): string {
@@ -50,16 +71,26 @@ export function activationScript(input: ActivationInput): string {
     'trap "" HUP PIPE',
     'umask 022',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL',
-    'RUN="$1"; STAGE="$RUN/stage"; BACKUP="$RUN/backup"; LOG="$RUN/log"; export STAGE',
+    // The previous files are kept apart from the run (its own filesystem may be mounted there).
+    `RUN="$1"; STAGE="$RUN/stage"; BACKUP=${STATE_DIR}/backup/"$(basename "$RUN")"; LOG="$RUN/log"; export STAGE`,
     `say() { printf '%s\\n' "$*" >>"$LOG"; printf '%s\\n' "$*" 2>/dev/null; return 0; }`,
     `step() { say "${MARK} step $*"; }`,
     // fail STEP MESSAGE: report a failure with a multi-line detail.
     `detail() { printf '%s\\n' "$1" | tail -n 40 | while IFS= read -r l; do say "${MARK} detail $l"; done; }`,
     `record() { printf '%s\\t%s\\t%s\\t%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${shq(input.digest)} "$1" ${changed.length} >> ${STATE_DIR}/history.log; }`,
-    `finish() { say "${MARK} result $1"; record "$1"; ls -1dt ${STATE_DIR}/runs/* 2>/dev/null | tail -n +6 | xargs -r rm -rf; exit "$2"; }`,
+    `finish() { say "${MARK} result $1"; record "$1"; phase "$1"; for k in runs backup; do ls -1dt ${STATE_DIR}/$k/* 2>/dev/null | tail -n +6 | xargs -r rm -rf; done; exit "$2"; }`,
+    // The journal says how far the run got; a run killed on the way (reboot, OOM, SIGKILL) leaves its phase there.
+    // An operator can hold a run at a phase to look at the host: /run/mailops/hold names the phase.
+    `phase() { echo "$1" > "$RUN/journal"; while [ "$(cat /run/mailops/hold 2>/dev/null)" = "$1" ]; do sleep 0.2; done; }`,
+    'warn() { say "' + MARK + ' warn $*"; }',
     `exec 9>${LOCK_FILE}`,
     `if ! flock -n 9; then step lock waiting; if ! flock -w ${input.lockWait ?? 300} 9; then say "${MARK} fail lock another mailops apply holds ${LOCK_FILE}"; exit 75; fi; fi`,
     'step lock ok',
+    'phase started',
+    // Earlier runs that were killed: this run sees them (the plan said so); they are settled now.
+    `for d in ${STATE_DIR}/runs/*/; do [ "$d" = "$RUN/" ] || [ ! -f "$d/journal" ] || grep -q '^${MARK} result ' "$d/log" 2>/dev/null || { printf '%s\\n' '${MARK} result interrupted' >> "$d/log"; echo interrupted > "$d/journal"; }; done`,
+    // A policy-rc.d left by a run killed during package installation.
+    `grep -q mailops /usr/sbin/policy-rc.d 2>/dev/null && rm -f /usr/sbin/policy-rc.d`,
   );
 
   // The host must still be as planned (another apply may have run while we waited).
@@ -77,11 +108,17 @@ export function activationScript(input: ActivationInput): string {
   if (pkgs.length) {
     add(`step packages ${shqAll(pkgs)}`);
     if (os.packageManager === 'apt') {
+      // Debian starts a package's daemon with its default configuration as it installs it (Postfix as an
+      // "Internet Site", Dovecot on 143/993 with system users): policy-rc.d forbids that, so the daemons
+      // first start with the validated configuration, from the handlers below.
       add(
         `inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold ${shqAll(pkgs)}; }`,
-        'out=$(inst 2>&1) || out=$( (apt-get update -q && inst) 2>&1) || { say "' + MARK + ' fail packages apt-get install failed"; detail "$out"; finish failed 1; }',
+        'POLICY=; [ -e /usr/sbin/policy-rc.d ] || { printf \'#!/bin/sh\\n# mailops: no daemon starts while packages install\\nexit 101\\n\' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && POLICY=1; }',
+        'out=$(inst 2>&1) || out=$( (apt-get update -q && inst) 2>&1) || { [ -z "$POLICY" ] || rm -f /usr/sbin/policy-rc.d; say "' + MARK + ' fail packages apt-get install failed"; detail "$out"; finish failed 1; }',
+        '[ -z "$POLICY" ] || rm -f /usr/sbin/policy-rc.d',
       );
     } else {
+      // dnf starts no daemon on install (systemd presets at most enable them).
       add(
         'inst() { dnf install -y -q ' + shqAll(pkgs) + '; }',
         'out=$(inst 2>&1) || out=$( (dnf install -y -q epel-release && inst) 2>&1) || { say "' + MARK + ' fail packages dnf install failed"; detail "$out"; finish failed 1; }',
@@ -114,6 +151,9 @@ export function activationScript(input: ActivationInput): string {
   for (const c of commands) if (desired.commands[c.index]!.phase === 'prepare') runCommand(c.index, c.name);
   add('[ -z "$CMDFAIL" ] || finish failed 1');
 
+  // The certificate the services will present: refused before anything is activated when it is not one.
+  if (desired.tlsCert && desired.tlsKey && changed.length) add(...tlsCheck(desired.tlsCert, desired.tlsKey, desired.host.hostname));
+
   // Validate the staged files with the daemons' own checkers; nothing is in place yet.
   const stagedComps = new Set(staged.map((f) => f.component));
   for (const v of desired.validations.filter((x) => stagedComps.has(x.component))) {
@@ -122,14 +162,16 @@ export function activationScript(input: ActivationInput): string {
 
   // Swap: back up, then rename each new file into place.
   if (swap.length || metaOnly.length) {
-    add('step swap', 'mkdir -p "$BACKUP"; : > "$RUN/created"');
+    // Every previous file is copied aside first; if one copy fails (a full or read-only disk), nothing is swapped.
+    add('step backup', 'phase backup', 'BACKFAIL=; { mkdir -p "$BACKUP" && : > "$RUN/created"; } 2>>"$LOG" || BACKFAIL="$BACKUP"');
     for (const f of swap) {
       const p = shq(f.path);
       add(
-        `if [ -e ${p} ]; then mkdir -p "$BACKUP$(dirname ${p})" && cp -p ${p} "$BACKUP"${p}; else echo ${p} >> "$RUN/created"; fi`,
+        `if [ -e ${p} ]; then { mkdir -p "$BACKUP$(dirname ${p})" && cp -p ${p} "$BACKUP"${p} && cmp -s ${p} "$BACKUP"${p}; } 2>>"$LOG" || BACKFAIL=${p}; else echo ${p} >> "$RUN/created" || BACKFAIL=${p}; fi`,
       );
     }
-    add('echo swapping > "$RUN/journal"', 'SWAPFAIL=');
+    add(`[ -z "$BACKFAIL" ] || { say "${MARK} fail backup could not keep a copy of $BACKFAIL in $BACKUP (is the disk full or read-only?): nothing was swapped"; detail "$(tail -n 5 "$LOG" | grep -v '^${MARK}')"; finish failed 1; }`);
+    add('step swap', 'phase swapping', 'SWAPFAIL=');
     for (const f of swap) {
       const p = shq(f.path);
       add(
@@ -139,19 +181,25 @@ export function activationScript(input: ActivationInput): string {
     for (const m of metaOnly) add(`{ chown ${shq(`${m.owner}:${m.group}`)} ${shq(m.path)} && chmod ${m.mode} ${shq(m.path)}; } 2>>"$LOG" || SWAPFAIL=${shq(m.path)}`);
     // SELinux (RHEL): new files get the context policy gives their path, not the staging directory's.
     if (os.selinux) add(`command -v restorecon >/dev/null 2>&1 && restorecon -F ${shqAll([...swap.map((f) => f.path), ...metaOnly.map((m) => m.path)])} 2>>"$LOG"`);
-    add('echo swapped > "$RUN/journal"');
+    add('phase swapped');
   } else add('SWAPFAIL=');
 
   // Rollback: previous files back, new ones removed, services restarted.
   const touchedUnits = [...new Set(changed.filter((c) => c.kind === 'service').map((c) => unitOf((c as { unit: string }).unit)))];
+  // The services that ran before this run must run again after a rollback.
+  const wereActive = [...new Set(desired.services.filter((s) => facts.services[s.unit]?.active === 'active').map((s) => unitOf(s.unit)))];
   add(
     'rollback() {',
     '  say "' + MARK + ' step rollback"',
-    '  (cd "$BACKUP" 2>/dev/null && find . -type f | while IFS= read -r f; do cp -p "$f" "/${f#./}"; done)',
+    '  phase rolling-back',
+    // Each previous file goes back by rename (a copy beside it first: the backup may be on another filesystem).
+    '  (cd "$BACKUP" 2>/dev/null && find . -type f) | while IFS= read -r f; do t="/${f#./}"; { cp -p "$BACKUP/${f#./}" "$t.mailops-old" && mv -f "$t.mailops-old" "$t"; } 2>>"$LOG" || say "' + MARK + ' fail rollback could not put back $t"; done',
     '  while IFS= read -r f; do rm -f "$f"; done < "$RUN/created" 2>/dev/null',
     '  systemctl daemon-reload 2>/dev/null',
-    ...touchedUnits.map((u) => `  systemctl restart ${shq(u)} >/dev/null 2>&1`),
-    '  echo rolled-back > "$RUN/journal"',
+    ...touchedUnits.map((u) => (wereActive.includes(u) ? `  systemctl restart ${shq(u)} >/dev/null 2>&1` : `  systemctl stop ${shq(u)} >/dev/null 2>&1`)),
+    '  RBDOWN=',
+    ...wereActive.map((u) => `  i=0; while [ "$(systemctl is-active ${shq(u)} 2>/dev/null)" != active ] && [ $i -lt 20 ]; do sleep 0.5; i=$((i+1)); done; [ "$(systemctl is-active ${shq(u)} 2>/dev/null)" = active ] || RBDOWN="$RBDOWN ${u}"`),
+    '  if [ -n "$RBDOWN" ]; then say "' + MARK + ' fail rollback the previous files are back, but these services did not come back:$RBDOWN"; finish rollback-failed 1; fi',
     '  finish rolled-back 1',
     '}',
     `[ -z "$SWAPFAIL" ] || { say "${MARK} fail swap could not install $SWAPFAIL"; rollback; }`,
@@ -160,6 +208,7 @@ export function activationScript(input: ActivationInput): string {
   for (const c of commands) if (desired.commands[c.index]!.phase === 'activate') runCommand(c.index, c.name);
   add('[ -z "$CMDFAIL" ] || rollback');
 
+  add('phase handlers');
   if (swap.some((f) => f.path.startsWith('/etc/systemd/'))) add('systemctl daemon-reload');
   const serviceChanges = [...changed.filter((c) => c.kind === 'service' && c.action === 'stop-disable'), ...changed.filter((c) => c.kind === 'service' && c.action !== 'stop-disable')];
   for (const c of serviceChanges) {
@@ -173,7 +222,7 @@ export function activationScript(input: ActivationInput): string {
 
   // Every service active, every port listening (they may take a moment after a restart).
   if (changed.length) {
-    add('step check services');
+    add('phase checking', 'step check services');
     for (const s of desired.services) {
       const u = shq(unitOf(s.unit));
       add(
@@ -193,7 +242,16 @@ export function activationScript(input: ActivationInput): string {
       );
     }
   }
-  add('echo done > "$RUN/journal"');
+  // Every TLS port this host serves completes a handshake with the certificate in place.
+  const tlsPorts = [...new Set(desired.ports.filter((p) => p.listen && TLS_PORTS[p.port] !== undefined).map((p) => p.port))].sort((a, b) => a - b);
+  if (changed.length && tlsPorts.length) {
+    add(
+      'step check tls',
+      `handshake() { out=$(timeout 15 openssl s_client -brief -connect "127.0.0.1:$1" -servername ${shq(desired.host.hostname)} $2 </dev/null 2>&1); printf '%s\n' "$out" | grep -q '^CONNECTION ESTABLISHED'; }`,
+      ...tlsPorts.map((p) => `handshake ${p} ${shq(TLS_PORTS[p]!)} || { say "${MARK} fail check no TLS handshake on port ${p}"; detail "$out"; rollback; }`),
+    );
+  }
+  add('phase done');
   // Public halves of the DKIM keys, for the site state file.
   for (const k of desired.dkimKeys) {
     const pub = `openssl pkey -in ${shq(k.keyFile)} -pubout -outform DER 2>/dev/null${k.algorithm === 'ed25519' ? ' | tail -c 32' : ''} | base64 | tr -d '\\n'`;

@@ -29,6 +29,8 @@ export interface HostOutcome {
   dkim?: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
   /** The certificate the host's services present (SHA-256 hex). */
   tlsFingerprint?: string;
+  /** What the run warned about (it went on). */
+  warnings?: string[];
 }
 
 export function playbookDigest(site: Site): string {
@@ -62,6 +64,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         opts.progress(host.name, 'connecting');
         conn = await opts.connect(opts.target(host));
         const planned = await planHost(host, conn, candidates(site, host), opts.progress);
+        planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');
         return { host, planned };
       } catch (e) {
@@ -81,7 +84,7 @@ export async function applyPlanned(site: Site, planned: Array<{ host: Host; plan
       try {
         const r = await applyHost(p, digest, opts.progress);
         opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
-        return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, dkim: r.report.dkim.length ? r.report.dkim : dkimFromFacts(p), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.error ? { error: r.error } : {}) };
+        return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, dkim: r.report.dkim.length ? r.report.dkim : dkimFromFacts(p), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
       } catch (e) {
         opts.progress(host.name, 'failed');
         return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };

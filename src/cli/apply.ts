@@ -10,7 +10,7 @@ import type { Site } from '../model/site.js';
 import { statePath, writeState } from '../state/state.js';
 import type { SiteState } from '../state/state.js';
 import { connect } from '../ssh/ssh2.js';
-import { green, info, json, out, red } from './output.js';
+import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
 import { dnsOptions, remoteOptions, targetFor } from './remote.js';
@@ -89,6 +89,7 @@ export function registerApply(p: Command): void {
       for (const x of outcomes) {
         if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
         else say(`${x.name}: ${x.changes ? green(`changed (${x.changes} change${x.changes === 1 ? '' : 's'})`) : 'unchanged'}`);
+        for (const w of x.warnings ?? []) say(`${x.name}: ${yellow('warning:')} ${w}`);
       }
       for (const z of dns?.zones ?? []) {
         if (z.error) say(red(`dns ${z.zone}: failed (the hosts stay converged)\n${z.error}`));
@@ -103,7 +104,7 @@ export function registerApply(p: Command): void {
       if (o.json) {
         json({
           changes: total,
-          hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.error ? { error: x.error } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
+          hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
           ...(target
             ? {
                 dns: {

@@ -37,6 +37,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     ports: [],
     dkimKeys: [],
     tlsCert: ctx.tls.cert,
+    tlsKey: ctx.tls.key,
     inbound: [],
     replaces: [],
   };

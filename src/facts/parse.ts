@@ -142,6 +142,10 @@ export function parseFacts(output: string): HostFacts {
     ...tlsFact(s.get('tls') ?? []),
     commandsDone: nonEmpty(s.get('commands')).map(Number).filter((n) => Number.isInteger(n)),
     locked: nonEmpty(s.get('lock'))[0]?.trim() === 'held',
+    interrupted: nonEmpty(s.get('interrupted')).flatMap((l) => {
+      const [run, phase] = l.split('\t');
+      return run && phase ? [{ run: run.trim(), phase: phase.trim() }] : [];
+    }),
     queues,
   };
 }

@@ -80,6 +80,11 @@ sec family
 echo "$family"
 sec lock
 if [ -e ${LOCK_FILE} ] && ! flock -n ${LOCK_FILE} true 2>/dev/null; then echo held; else echo free; fi
+sec interrupted
+# Runs that started but never wrote a result (killed, OOM, reboot), while no apply is running now.
+if [ -d /var/lib/mailops/runs ] && { [ ! -e ${LOCK_FILE} ] || flock -n ${LOCK_FILE} true 2>/dev/null; }; then
+  for d in /var/lib/mailops/runs/*/; do [ -f "$d/journal" ] && ! grep -q '^@@mailops result ' "$d/log" 2>/dev/null && printf '%s\t%s\n' "$(basename "$d")" "$(cat "$d/journal")"; done
+fi
 sec queues
 [ -d /var/spool/postfix ] && printf 'postfix\\t%s\\n' "$(find /var/spool/postfix/incoming /var/spool/postfix/active /var/spool/postfix/deferred /var/spool/postfix/hold /var/spool/postfix/maildrop -type f 2>/dev/null | wc -l)"
 for d in /var/spool/exim4 /var/spool/exim; do [ -d "$d/input" ] && printf 'exim\\t%s\\n' "$(find "$d/input" -name '*-H' 2>/dev/null | wc -l)"; done

@@ -88,4 +88,5 @@ export interface DesiredHost {
   dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; keyFile: string }>;
   /** The TLS certificate the mail services present (its fingerprint is gathered as a fact). */
   tlsCert?: string;
+  tlsKey?: string;
 }

@@ -50,6 +50,8 @@ export interface HostFacts {
   commandsDone: number[];
   /** Another apply holds the host's lock. */
   locked: boolean;
+  /** Earlier runs killed before they finished (no result), with the phase their journal reached. */
+  interrupted?: Array<{ run: string; phase: string }>;
   /** Messages waiting in the queues of MTAs that are installed. */
   queues: Record<string, number>;
 }

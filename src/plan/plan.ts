@@ -7,6 +7,7 @@ import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { fileDiff } from './diff.js';
+import { interruptedRuns } from './interrupted.js';
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -92,6 +93,9 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
     if (!desired.services.some((s) => s.key === key)) throw new Error(`internal: notify names unknown service "${key}"`);
   }
 
+  const interrupted = interruptedRuns(desired, facts, changes);
+  changes.push(...interrupted.changes);
+  warnings.push(...interrupted.warnings);
   return {
     host: desired.host.name,
     family: desired.os.family,

@@ -1,0 +1,112 @@
+/** The pure parts of apply under faults: interrupted runs in the plan, the activation's safeguards, its report. */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseReport } from '../../src/apply/report.js';
+import { activationScript, tlsCheck } from '../../src/apply/script.js';
+import { outcomeWords } from '../../src/apply/host.js';
+import { parseFacts } from '../../src/facts/parse.js';
+import type { DesiredHost } from '../../src/model/desired.js';
+import type { HostFacts } from '../../src/model/facts.js';
+import { plan, sha256 } from '../../src/plan/plan.js';
+import { renderHosts } from '../../src/render/site.js';
+import { loadSite } from '../../src/site/load.js';
+
+process.env['MAILOPS_BOB_PASSWORD'] = 'faults-test-password';
+const { site } = loadSite(new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname);
+const d: DesiredHost = renderHosts(site, { detectedOs: new Map([['mx1', 'debian']]) })[0]!;
+
+function converged(): HostFacts {
+  return {
+    family: 'debian',
+    osName: 'Debian GNU/Linux 12 (bookworm)',
+    osVersion: '12',
+    packages: Object.fromEntries(d.packages.map((p) => [p, '1.0'])),
+    files: Object.fromEntries(d.files.map((x) => [x.path, { sha256: sha256(x.content), mode: x.mode, owner: x.owner, group: x.group }])),
+    directories: Object.fromEntries(d.directories.map((x) => [x.path, { mode: x.mode, owner: x.owner, group: x.group }])),
+    services: Object.fromEntries(d.services.map((s) => [s.unit, { enabled: 'enabled', active: 'active' }])),
+    users: Object.fromEntries(d.users.map((u) => [u.name, { uid: 999, gid: 999, home: u.home }])),
+    groups: {},
+    dkim: {},
+    commandsDone: d.commands.map((_, i) => i),
+    locked: false,
+    queues: {},
+  };
+}
+
+describe('an interrupted earlier run', () => {
+  it('the fact script reports runs without a result, with their phase', () => {
+    const out = ['@@mailops family', 'debian', '@@mailops interrupted', '20261123T120000-abc123\tswapping', '@@mailops end', ''].join('\n');
+    expect(parseFacts(out).interrupted).toEqual([{ run: '20261123T120000-abc123', phase: 'swapping' }]);
+  });
+
+  it('killed before the swap: the plan says so and changes nothing more', () => {
+    const p = plan(d, { ...converged(), interrupted: [{ run: 'r1', phase: 'backup' }] });
+    expect(p.changes).toEqual([]);
+    expect(p.warnings).toEqual(['an earlier apply (run r1) was interrupted during "backup": nothing was swapped (it was copying the previous files aside); this apply converges the host']);
+  });
+
+  it('killed after the swap began: every service is restarted, since the daemons may run the old configuration', () => {
+    const p = plan(d, { ...converged(), interrupted: [{ run: 'r2', phase: 'swapped' }] });
+    expect(p.changes.map((c) => `${c.kind} ${(c as { action: string }).action} ${(c as { unit: string }).unit}`).sort()).toEqual(d.services.map((s) => `service restart ${s.unit}`).sort());
+    expect(p.warnings[0]).toMatch(/interrupted during "swapped": the new files are in place, but the services were not restarted with them/);
+  });
+});
+
+describe('the activation script', () => {
+  const facts = { ...converged(), files: {} };
+  const script = activationScript({ desired: d, facts, plan: plan(d, facts), digest: 'abc' });
+
+  it('is valid sh', () => {
+    expect(spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' }).status).toBe(0);
+  });
+
+  it('installs packages under a policy-rc.d that forbids starting daemons, and removes it', () => {
+    const f = { ...facts, packages: {} };
+    const s = activationScript({ desired: d, facts: f, plan: plan(d, f), digest: 'abc' });
+    const i = s.indexOf('exit 101');
+    expect(i).toBeGreaterThan(0);
+    expect(s.indexOf('apt-get install', i)).toBeGreaterThan(i);
+    expect(s).toMatch(/\[ -z "\$POLICY" \] \|\| rm -f \/usr\/sbin\/policy-rc.d/);
+  });
+
+  it('keeps a copy of every previous file before it swaps, and swaps nothing when one copy fails', () => {
+    const backup = script.indexOf('phase backup');
+    const swap = script.indexOf('phase swapping');
+    expect(backup).toBeGreaterThan(0);
+    expect(swap).toBeGreaterThan(backup);
+    expect(script.slice(backup, swap)).toMatch(/\[ -z "\$BACKFAIL" \] \|\| \{ say "@@mailops fail backup .*nothing was swapped"; .*finish failed 1; \}/);
+  });
+
+  it('rolls back by rename and checks that the services that ran before run again', () => {
+    const rb = script.slice(script.indexOf('rollback() {'), script.indexOf('finish rolled-back 1'));
+    expect(rb).toMatch(/cp -p "\$BACKUP\/\$\{f#\.\/\}" "\$t\.mailops-old" && mv -f "\$t\.mailops-old" "\$t"/);
+    for (const s of d.services) expect(rb).toMatch(new RegExp(`systemctl is-active '?${(s.unit.includes('.') ? s.unit : `${s.unit}.service`).replace(/\./g, '\\.')}'?`));
+    expect(rb).toContain('finish rollback-failed 1');
+  });
+
+  it('checks the certificate before anything is activated and a TLS handshake on every TLS port after', () => {
+    expect(script.indexOf('step check certificate')).toBeLessThan(script.indexOf('phase swapping'));
+    for (const port of [25, 587, 465, 993, 995, 143, 110]) expect(script).toContain(`handshake ${port} `);
+    expect(script.indexOf('handshake 465')).toBeGreaterThan(script.indexOf('step check services'));
+  });
+
+  it('certificate checks: not a certificate, not a key, not a pair, expired; another name only warns', () => {
+    const lines = tlsCheck('/c.pem', '/k.pem', 'mail.example.com').join('\n');
+    expect(lines).toMatch(/fail tls \/c\.pem is not a certificate/);
+    expect(lines).toMatch(/fail tls \/k\.pem is not a private key/);
+    expect(lines).toMatch(/fail tls \/c\.pem does not belong to the key \/k\.pem/);
+    expect(lines).toMatch(/fail tls \/c\.pem has expired/);
+    expect(lines).toMatch(/-checkhost '?mail\.example\.com'? .*\|\| warn "the certificate \/c\.pem does not name mail\.example\.com/);
+  });
+});
+
+describe('the report of a run', () => {
+  it('reads results, warnings and failures', () => {
+    const r = parseReport(['@@mailops step lock ok', '@@mailops warn the certificate /c does not name x', '@@mailops fail rollback the previous files are back, but these services did not come back: postfix.service', '@@mailops result rollback-failed'].join('\n'));
+    expect(r.result).toBe('rollback-failed');
+    expect(r.warnings).toEqual(['the certificate /c does not name x']);
+    expect(r.failures[0]).toMatchObject({ step: 'rollback' });
+    expect(outcomeWords('rollback-failed')).toMatch(/not every service came back/);
+    expect(outcomeWords('failed')).toMatch(/before anything was activated/);
+  });
+});
