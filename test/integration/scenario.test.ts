@@ -11,12 +11,62 @@ import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifyHost } from '../../src/verify/checks.js';
 import { PASSWORDS, cli, scenarioPlaybook, writePlaybook } from './support/env.js';
-import { eventually, imapFetchAll, message, pop3Count, smtp } from './support/mail.js';
-import type { Ep } from './support/mail.js';
+import { dialogue, ehloKeywords, eventually, imapFetchAll, message, pop3Count, smtp } from './support/mail.js';
+import type { Ep, Turn } from './support/mail.js';
 
 const alice = { user: 'alice@example.test', password: PASSWORDS.IT_ALICE_PASSWORD };
 const bob = { user: 'bob@example.test', password: PASSWORDS.IT_BOB_PASSWORD };
 const carol = { user: 'carol@other.test', password: PASSWORDS.IT_ALICE_PASSWORD };
+
+/**
+ * What clients see, the same from Postfix and Exim: per command, the reply code, or the exact reply as a
+ * client shows it (one line: Exim's replies past 75 characters are split over lines, see flat()).
+ */
+type Want = number | string;
+type Script = Array<[cmd: string, want: Want]>;
+const ALICE_AUTH = `AUTH PLAIN ${alice.user} ${alice.password}`;
+const helo504 = (h: string) => `504 5.5.2 <${h}>: Helo command rejected: need fully-qualified hostname`;
+const helo501 = (h: string, why: 'Invalid name' | 'invalid ip address') => `501 5.5.2 <${h}>: Helo command rejected: ${why}`;
+/**
+ * Port 25, a stranger's HELO name → the RCPT reply. RFC 5321 4.1.4: a fully-qualified host name or an
+ * address literal; both MTAs judge the name by Postfix's reject_invalid_helo_hostname and
+ * reject_non_fqdn_helo_hostname and refuse at RCPT (the EHLO itself is answered 250).
+ */
+const HELO_ON_25: Array<[helo: string, rcpt: Want]> = [
+  ['[192.168.1.23]', 250],
+  ['[IPv6:2001:db8::1]', 250],
+  ['mail.sender.example', 250],
+  ['my_pc.example.com', 250],
+  ['localhost', helo504('localhost')],
+  ['localhost.', helo504('localhost.')],
+  ['MY_PC', helo504('MY_PC')],
+  ['192.168.1.23', helo504('192.168.1.23')],
+  ['[999.1.1.1]', helo501('[999.1.1.1]', 'invalid ip address')],
+  ['[192.168.1.23', helo501('[192.168.1.23', 'invalid ip address')],
+  ['foo..example', helo501('foo..example', 'Invalid name')],
+  ['-foo.example', helo501('-foo.example', 'Invalid name')],
+];
+/** What mail clients behind NAT send on submission: every one is accepted on 587 and 465. */
+const MUA_HELOS = ['[192.168.1.23]', 'localhost', 'MY_PC'];
+const AUTH_NOT_ENABLED = '503 5.5.1 Error: authentication not enabled';
+const STARTTLS_FIRST = '530 5.7.0 Must issue a STARTTLS command first';
+const tempfail = (rcpt: string) => `451 4.3.5 <${rcpt}>: Recipient address rejected: Server configuration problem`;
+const unknownUser = (rcpt: string) => `550 5.1.1 <${rcpt}>: Recipient address rejected: User unknown in virtual mailbox table`;
+const overQuota = (rcpt: string) => `552 5.2.2 <${rcpt}>: Recipient address rejected: Mailbox is full (over quota)`;
+
+/** Run a script; what the server answered, each reply shaped as its expectation (code or exact text). */
+async function play(ep: Ep, port: 25 | 587 | 465, script: Script): Promise<{ seen: Script; turns: Turn[] }> {
+  const turns = await dialogue(ep, port, script.map(([c]) => c));
+  const seen: Script = script.map(([cmd, want], i) => {
+    const t = turns[i + 1];
+    return [cmd, t === undefined ? 'no reply (connection closed)' : typeof want === 'number' ? t.code : t.text];
+  });
+  return { seen, turns };
+}
+
+// Dovecot's quota-status service made unreachable (connection refused) and back, inside the host.
+const QUOTA_BLOCK = `nft add table inet it_quota_block && nft add chain inet it_quota_block out '{ type filter hook output priority 0; policy accept; }' && nft add rule inet it_quota_block out tcp dport 12340 reject with tcp reset`;
+const QUOTA_UNBLOCK = 'nft delete table inet it_quota_block';
 
 for (const mta of ['postfix', 'exim'] as const) {
   describe(`scenario on ${mta}`, () => {
@@ -108,23 +158,24 @@ for (const mta of ['postfix', 'exim'] as const) {
       expect((await smtp(ep, { port: 25, from: 'x@sender.example', to: [alice.user] })).stage).toBe('done');
       const relay = await smtp(ep, { port: 25, from: 'x@sender.example', to: ['victim@elsewhere.example'] });
       expect(relay.stage).toBe('rcpt');
-      expect(relay.reply.text).toMatch(/^554 .*Relay access denied/);
+      expect(relay.reply.text).toBe('554 5.7.1 <victim@elsewhere.example>: Relay access denied');
       const unknown = await smtp(ep, { port: 25, from: 'x@sender.example', to: ['nobody@example.test'] });
       expect(unknown.stage).toBe('rcpt');
-      expect(unknown.reply.code).toBe(550);
+      expect(unknown.reply.text).toBe(unknownUser('nobody@example.test'));
     });
 
     it('AUTH before STARTTLS refused; a wrong password refused; send_as allowed; another mailbox\'s address refused', async () => {
       const clear = await smtp(ep, { port: 587, starttls: false, auth: alice, from: alice.user, to: [bob.user] });
       expect(clear.stage).toBe('auth');
-      expect(clear.reply.code).toBeGreaterThanOrEqual(500);
+      expect(clear.reply.text).toBe(STARTTLS_FIRST);
       const wrong = await smtp(ep, { port: 587, auth: { user: alice.user, password: 'wrong' }, from: alice.user, to: [bob.user] });
       expect(wrong.stage).toBe('auth');
       expect(wrong.reply.code).toBe(535);
       expect((await smtp(ep, { port: 587, auth: bob, from: 'sales@example.test', to: [alice.user] })).stage).toBe('done');
       const spoof = await smtp(ep, { port: 587, auth: bob, from: alice.user, to: [alice.user] });
+      // Postfix refuses at RCPT (smtpd_delay_reject), Exim at MAIL: the same words either way.
       expect(['mail', 'rcpt']).toContain(spoof.stage);
-      expect(spoof.reply.code).toBe(553);
+      expect(spoof.reply.text).toBe('553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob@example.test');
     });
 
     it('a message over message_size_limit is refused; a full mailbox refuses mail with a quota error', async () => {
@@ -138,7 +189,7 @@ for (const mta of ['postfix', 'exim'] as const) {
       await eventually(() => imapFetchAll(ep, bob.user, bob.password), (m) => m.some((x) => x.includes('Subject: fill')));
       const over = await smtp(ep, { port: 25, from: 'x@sender.example', to: [bob.user], size: 500_000 });
       expect(over.stage).toBe('rcpt');
-      expect(over.reply.text).toMatch(/^552 .*(quota|full)/i);
+      expect(over.reply.text).toBe(overQuota(bob.user));
     });
 
     it('a new mailbox logs in right after re-apply, with no restart of unrelated services; a removed alias stops delivering', async () => {
@@ -155,7 +206,98 @@ for (const mta of ['postfix', 'exim'] as const) {
       expect(dave.stage, dave.reply.text).toBe('done');
       const gone = await smtp(ep, { port: 25, from: 'x@sender.example', to: ['partners@example.test'] });
       expect(gone.stage).toBe('rcpt');
-      expect(gone.reply.code).toBe(550);
+      expect(gone.reply.text).toBe(unknownUser('partners@example.test'));
+    });
+
+    it('EHLO on 25: an address literal or a fully-qualified name is accepted; localhost, bare names and malformed names are refused at RCPT', async () => {
+      for (const [helo, rcpt] of HELO_ON_25) {
+        const script: Script = [[`EHLO ${helo}`, 250], ['MAIL FROM:<x@sender.example>', 250], [`RCPT TO:<${alice.user}>`, rcpt], ['QUIT', 221]];
+        expect((await play(ep, 25, script)).seen, `EHLO ${helo}`).toEqual(script);
+      }
+      // No name at all is a syntax error, at once.
+      const none: Script = [['EHLO', '501 Syntax: EHLO hostname'], ['QUIT', 221]];
+      expect((await play(ep, 25, none)).seen).toEqual(none);
+    });
+
+    it('submission (587 after STARTTLS, 465) accepts the EHLO names of clients behind NAT: [192.168.1.23], localhost, MY_PC', async () => {
+      for (const helo of MUA_HELOS) {
+        const tail: Script = [[ALICE_AUTH, 235], [`MAIL FROM:<${alice.user}>`, 250], [`RCPT TO:<${alice.user}>`, 250], ['QUIT', 221]];
+        const s587: Script = [[`EHLO ${helo}`, 250], ['STARTTLS', 220], [`EHLO ${helo}`, 250], ...tail];
+        expect((await play(ep, 587, s587)).seen, `587 EHLO ${helo}`).toEqual(s587);
+        const s465: Script = [[`EHLO ${helo}`, 250], ...tail];
+        expect((await play(ep, 465, s465)).seen, `465 EHLO ${helo}`).toEqual(s465);
+      }
+    });
+
+    it('AUTH is offered and accepted on 587 after STARTTLS and on 465 only: never on 25, in clear or after STARTTLS', async () => {
+      const on25: Script = [['EHLO client.mailops.test', 250], [ALICE_AUTH, AUTH_NOT_ENABLED], ['STARTTLS', 220], ['EHLO client.mailops.test', 250], [ALICE_AUTH, AUTH_NOT_ENABLED], ['QUIT', 221]];
+      const r25 = await play(ep, 25, on25);
+      expect(r25.seen).toEqual(on25);
+      const ehlo25 = r25.turns.filter((t) => t.cmd.startsWith('EHLO')).map(ehloKeywords);
+      expect(ehlo25[0]).toContain('STARTTLS');
+      expect(ehlo25.flat().filter((k) => k.startsWith('AUTH'))).toEqual([]);
+
+      const on587: Script = [['EHLO client.mailops.test', 250], [ALICE_AUTH, STARTTLS_FIRST], ['STARTTLS', 220], ['EHLO client.mailops.test', 250], [ALICE_AUTH, 235], ['QUIT', 221]];
+      const r587 = await play(ep, 587, on587);
+      expect(r587.seen).toEqual(on587);
+      const [clear, secure] = r587.turns.filter((t) => t.cmd.startsWith('EHLO')).map(ehloKeywords);
+      expect(clear).not.toContain('AUTH');
+      expect(secure).toContain('AUTH');
+
+      const on465: Script = [['EHLO client.mailops.test', 250], [ALICE_AUTH, 235], ['QUIT', 221]];
+      const r465 = await play(ep, 465, on465);
+      expect(r465.seen).toEqual(on465);
+      expect(ehloKeywords(r465.turns[1]!)).toContain('AUTH');
+    });
+
+    it('+tag sub-addressing: alice+tag@ lands in alice\'s INBOX (from a stranger on 25, and sent by alice as alice+tag@ on 587); unknown+tag@ is unknown; bob+tag@ is over quota', async () => {
+      const tag = `${mta}-${Date.now()}`;
+      const in25 = await smtp(ep, { port: 25, from: 'x@sender.example', to: [`alice+${tag}@example.test`], body: message('x@sender.example', `alice+${tag}@example.test`, `plus on 25 ${tag}`) });
+      expect(in25.stage, in25.reply.text).toBe('done');
+      const own = await smtp(ep, { port: 587, auth: alice, from: `alice+${tag}@example.test`, to: [`alice+news@example.test`], body: message(`alice+${tag}@example.test`, 'alice+news@example.test', `plus on 587 ${tag}`) });
+      expect(own.stage, own.reply.text).toBe('done');
+      const inbox = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.filter((x) => x.includes(tag)).length >= 2);
+      expect(inbox.map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()).filter((x) => x?.includes(tag)).sort()).toEqual([`plus on 25 ${tag}`, `plus on 587 ${tag}`]);
+      const refused: Script = [
+        ['EHLO client.mailops.test', 250],
+        ['MAIL FROM:<x@sender.example> SIZE=2000000', 250],
+        ['RCPT TO:<nobody+tag@example.test>', unknownUser('nobody+tag@example.test')],
+        ['RCPT TO:<bob+tag@example.test>', overQuota('bob+tag@example.test')],
+        ['QUIT', 221],
+      ];
+      expect((await play(ep, 25, refused)).seen).toEqual(refused);
+    });
+
+    it('quota-status unreachable: RCPT to a mailbox is tempfailed (451) on 25 and on submission, never accepted; mail that leaves is not held; restored, mail flows', async () => {
+      const block = await cluster.exec(vps, QUOTA_BLOCK);
+      expect(block.code, block.stderr).toBe(0);
+      try {
+        const on25: Script = [
+          ['EHLO client.mailops.test', 250],
+          ['MAIL FROM:<x@sender.example>', 250],
+          [`RCPT TO:<${alice.user}>`, tempfail(alice.user)],
+          ['RCPT TO:<alice+tag@example.test>', tempfail('alice+tag@example.test')],
+          ['RCPT TO:<sales@example.test>', tempfail('sales@example.test')],
+          ['QUIT', 221],
+        ];
+        expect((await play(ep, 25, on25)).seen).toEqual(on25);
+        const on465: Script = [
+          ['EHLO client.mailops.test', 250],
+          [ALICE_AUTH, 235],
+          [`MAIL FROM:<${alice.user}>`, 250],
+          [`RCPT TO:<${bob.user}>`, tempfail(bob.user)],
+          ['RCPT TO:<someone@partner.example>', 250],
+          ['QUIT', 221],
+        ];
+        expect((await play(ep, 465, on465)).seen).toEqual(on465);
+      } finally {
+        const unblock = await cluster.exec(vps, QUOTA_UNBLOCK);
+        expect(unblock.code, unblock.stderr).toBe(0);
+      }
+      const back = await smtp(ep, { port: 25, from: 'x@sender.example', to: [alice.user], body: message('x@sender.example', alice.user, `quota-status is back on ${mta}`) });
+      expect(back.stage, back.reply.text).toBe('done');
+      const inbox = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.some((x) => x.includes(`quota-status is back on ${mta}`)));
+      expect(inbox.some((x) => x.includes(`quota-status is back on ${mta}`))).toBe(true);
     });
   });
 }

@@ -8,6 +8,61 @@ export interface Ep {
 
 type Reply = { code: number; text: string };
 
+/**
+ * A reply as a client shows it: one line, "CODE text". Exim splits a reply past 75 characters over
+ * several lines (each repeating the code and the enhanced status code); a client joins them, and so
+ * does this, so the text of one MTA compares with the other's.
+ */
+export function flat(r: { code: number; lines: string[] }): string {
+  const lines = r.lines.map((l) => l.trim());
+  const esc = /^\d\.\d{1,3}\.\d{1,3}(?= |$)/.exec(lines[0] ?? '')?.[0];
+  const rest = lines.slice(1).map((l) => (esc && l.startsWith(`${esc} `) ? l.slice(esc.length + 1) : l));
+  return [`${r.code}`, lines[0], ...rest].filter((x) => x !== '' && x !== undefined).join(' ');
+}
+
+export interface Turn {
+  cmd: string;
+  code: number;
+  /** The reply on one line (see flat). */
+  text: string;
+  /** Every line's text, e.g. the EHLO keywords. */
+  lines: string[];
+}
+
+/**
+ * One scripted SMTP session on `port` (465: implicit TLS): each command's reply, the greeting first
+ * (cmd ""). "STARTTLS" upgrades the connection when it is accepted. `AUTH PLAIN user password` is
+ * encoded. Stops early when the server closes the connection.
+ */
+export async function dialogue(ep: Ep, port: 25 | 587 | 465, cmds: string[]): Promise<Turn[]> {
+  const w = await Wire.open({ host: ep.host, port: ep.port(port), tls: port === 465, servername: 'mail.example.test', timeoutMs: 20000 });
+  const turns: Turn[] = [];
+  const push = (cmd: string, r: { code: number; lines: string[] }) => turns.push({ cmd, code: r.code, text: flat(r), lines: r.lines });
+  try {
+    push('', await w.smtpReply());
+    for (const cmd of cmds) {
+      const plain = /^AUTH PLAIN (\S+) (\S+)$/.exec(cmd);
+      const line = plain ? `AUTH PLAIN ${Buffer.from(`\0${plain[1]}\0${plain[2]}`).toString('base64')}` : cmd;
+      let r: { code: number; lines: string[] };
+      try {
+        r = await w.smtp(line);
+      } catch {
+        break;
+      }
+      push(cmd, r);
+      if (cmd === 'STARTTLS' && r.code === 220) await w.startTls();
+    }
+    return turns;
+  } finally {
+    w.close();
+  }
+}
+
+/** The EHLO keywords of a reply (AUTH, STARTTLS...), upper case, without the first line. */
+export function ehloKeywords(t: Turn): string[] {
+  return t.lines.slice(1).map((l) => l.split(' ')[0]!.toUpperCase());
+}
+
 export interface SmtpOpts {
   port: 25 | 587 | 465;
   auth?: { user: string; password: string };
@@ -30,34 +85,36 @@ export function message(from: string, to: string, subject: string, body = 'Hello
   return [`From: <${from}>`, `To: <${to}>`, `Subject: ${subject}`, `Message-ID: <${Date.now()}.${Math.random().toString(36).slice(2)}@mailops.test>`, `Date: ${new Date().toUTCString()}`, '', body].join('\r\n');
 }
 
-/** One SMTP transaction; stops at the first refusal and says where. */
+/** One SMTP transaction; stops at the first refusal and says where. Replies are one line each (flat). */
 export async function smtp(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome> {
   const w = await Wire.open({ host: ep.host, port: ep.port(o.port), tls: o.port === 465, servername: 'mail.example.test', timeoutMs: 20000 });
   const rcpts: Reply[] = [];
+  const say = async (cmd: string): Promise<Reply> => one(await w.smtp(cmd));
+  const one = (r: { code: number; lines: string[] }): Reply => ({ code: r.code, text: flat(r) });
   try {
-    const greet = await w.smtpReply();
+    const greet = one(await w.smtpReply());
     if (greet.code !== 220) return { stage: 'connect', reply: greet, rcpts };
-    await w.smtp('EHLO client.mailops.test');
+    await say('EHLO client.mailops.test');
     if (o.starttls ?? o.port === 587) {
-      const r = await w.smtp('STARTTLS');
+      const r = await say('STARTTLS');
       if (r.code !== 220) return { stage: 'starttls', reply: r, rcpts };
       await w.startTls();
-      await w.smtp('EHLO client.mailops.test');
+      await say('EHLO client.mailops.test');
     }
     if (o.auth) {
-      const r = await w.smtp(`AUTH PLAIN ${Buffer.from(`\0${o.auth.user}\0${o.auth.password}`).toString('base64')}`);
+      const r = await say(`AUTH PLAIN ${Buffer.from(`\0${o.auth.user}\0${o.auth.password}`).toString('base64')}`);
       if (r.code !== 235) return { stage: 'auth', reply: r, rcpts };
     }
-    const m = await w.smtp(`MAIL FROM:<${o.from}>${o.size ? ` SIZE=${o.size}` : ''}`);
+    const m = await say(`MAIL FROM:<${o.from}>${o.size ? ` SIZE=${o.size}` : ''}`);
     if (m.code !== 250) return { stage: 'mail', reply: m, rcpts };
-    for (const t of o.to) rcpts.push(await w.smtp(`RCPT TO:<${t}>`));
+    for (const t of o.to) rcpts.push(await say(`RCPT TO:<${t}>`));
     const bad = rcpts.find((r) => r.code !== 250);
     if (bad) return { stage: 'rcpt', reply: bad, rcpts };
-    const d = await w.smtp('DATA');
+    const d = await say('DATA');
     if (d.code !== 354) return { stage: 'data', reply: d, rcpts };
     const body = (o.body ?? message(o.from, o.to[0]!, 'scenario')).replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
     w.send(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.`);
-    const end = await w.smtpReply();
+    const end = one(await w.smtpReply());
     await w.smtp('QUIT').catch(() => undefined);
     return { stage: end.code === 250 ? 'done' : 'data', reply: end, rcpts };
   } finally {
