@@ -11,7 +11,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { HostPlan } from '../model/plan.js';
 import { LOCK_FILE, shq, shqAll } from '../facts/shell.js';
 import { sha256 } from '../plan/plan.js';
-import { tlsFingerprintCommand } from '../facts/script.js';
+import { dkimPublicCommand, tlsFingerprintCommand } from '../facts/script.js';
 
 export const STATE_DIR = '/var/lib/mailops';
 export const MARK = '@@mailops';
@@ -253,10 +253,8 @@ export function activationScript(input: ActivationInput): string {
   }
   add('phase done');
   // Public halves of the DKIM keys, for the site state file.
-  for (const k of desired.dkimKeys) {
-    const pub = `openssl pkey -in ${shq(k.keyFile)} -pubout -outform DER 2>/dev/null${k.algorithm === 'ed25519' ? ' | tail -c 32' : ''} | base64 | tr -d '\\n'`;
-    add(`[ -f ${shq(k.keyFile)} ] && say "${MARK} dkim ${k.domain} ${k.selector} ${k.algorithm} $(${pub})"`);
-  }
+  if (desired.dkimKeys.length) add(`dkimline() { say "${MARK} dkim $1 $2 $3 $5 $4"; }`);
+  for (const k of desired.dkimKeys) add(dkimPublicCommand(k.keyFile, k.domain, k.selector, 'dkimline'));
   if (desired.tlsCert) add(`fp=$(${tlsFingerprintCommand(desired.tlsCert)}); [ -n "$fp" ] && say "${MARK} tls $fp"`);
   add('finish ok 0');
   return `${L.join('\n')}\n`;

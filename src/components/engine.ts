@@ -122,7 +122,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     }
   }
   if (out.components.includes('dkim-keys')) {
-    out.dkimKeys = ctx.dkim.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.keyType, keyFile: k.keyFile }));
+    out.dkimKeys = ctx.dkim.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.keyType, bits: k.bits, keyFile: k.keyFile }));
   }
   out.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;

@@ -37,10 +37,7 @@ function familyBlock(d: DesiredHost): string {
   if (groups.length) lines.push(`getent group ${shqAll(groups)}`);
   lines.push('sec dkim');
   const dkim = dkimKeys(d);
-  for (const k of dkim) {
-    const pub = `openssl pkey -in ${shq(k.keyFile)} -pubout -outform DER 2>/dev/null${k.algorithm === 'ed25519' ? ' | tail -c 32' : ''} | base64 | tr -d '\\n'`;
-    lines.push(`[ -f ${shq(k.keyFile)} ] && { printf '%s\\t%s\\t%s\\t' ${shq(k.domain)} ${shq(k.selector)} ${k.algorithm}; ${pub}; echo; }`);
-  }
+  for (const k of dkim) lines.push(dkimPublicCommand(k.keyFile, k.domain, k.selector, 'printf \'%s\\t%s\\t%s\\t%s\\t%s\\n\''));
   lines.push('sec tls');
   if (d.tlsCert) lines.push(tlsFingerprintCommand(d.tlsCert));
   lines.push('sec commands');
@@ -56,8 +53,23 @@ export function tlsFingerprintCommand(cert: string): string {
   return `[ -f ${shq(cert)} ] && openssl x509 -in ${shq(cert)} -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//'`;
 }
 
+/**
+ * Prints, with `printf FORMAT domain selector algorithm bits public-key`, the public half of a DKIM key
+ * file as DNS publishes it (p=). The algorithm and size are read from the key itself, never assumed from
+ * the playbook: a key made for an older playbook is published as what it is.
+ */
+export function dkimPublicCommand(keyFile: string, domain: string, selector: string, printf: string): string {
+  const k = shq(keyFile);
+  return (
+    `if [ -f ${k} ]; then t=$(openssl pkey -in ${k} -noout -text 2>/dev/null | head -n 1); case "$t" in ` +
+    `*ED25519*) a=ed25519; b=256; p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | tail -c 32 | base64 | tr -d '\\n');; ` +
+    `*Private-Key*) a=rsa; b=$(printf '%s' "$t" | sed -n 's/.*(\\([0-9]*\\) bit.*/\\1/p'); p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | base64 | tr -d '\\n');; ` +
+    `*) a=; esac; [ -z "$a" ] || ${printf} ${shq(domain)} ${shq(selector)} "$a" "$b" "$p"; fi`
+  );
+}
+
 /** DKIM key files of a desired host, as the dkim-keys component declares them. */
-export function dkimKeys(d: DesiredHost): Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; keyFile: string }> {
+export function dkimKeys(d: DesiredHost): DesiredHost['dkimKeys'] {
   return d.dkimKeys;
 }
 

@@ -85,7 +85,7 @@ export interface DesiredHost {
   /** Every inbound TCP port the host's firewall allows: SSH and the active components' ports. */
   inbound: number[];
   /** DKIM private keys the host holds (generated there); their public halves are gathered as facts. */
-  dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; keyFile: string }>;
+  dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; bits: number; keyFile: string }>;
   /** The TLS certificate the mail services present (its fingerprint is gathered as a fact). */
   tlsCert?: string;
   tlsKey?: string;

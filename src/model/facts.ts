@@ -43,7 +43,7 @@ export interface HostFacts {
   users: Record<string, UserFact>;
   groups: Record<string, number>;
   /** DKIM record name (<selector>._domainkey.<domain>) → public key as published in p= (base64). */
-  dkim: Record<string, { selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
+  dkim: Record<string, { selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string; bits?: number }>;
   /** SHA-256 of the TLS certificate the services present (hex, lower case), when it exists. */
   tlsFingerprint?: string;
   /** Indexes (in DesiredHost.commands) of commands whose creates/unless guard says they are done. */

@@ -8,6 +8,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { fileDiff } from './diff.js';
 import { interruptedRuns } from './interrupted.js';
+import { dkimKeyWarnings } from './dkim.js';
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -95,7 +96,7 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
 
   const interrupted = interruptedRuns(desired, facts, changes);
   changes.push(...interrupted.changes);
-  warnings.push(...interrupted.warnings);
+  warnings.push(...interrupted.warnings, ...dkimKeyWarnings(desired, facts));
   return {
     host: desired.host.name,
     family: desired.os.family,
