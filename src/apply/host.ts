@@ -12,6 +12,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily } from '../model/site.js';
 import { plan } from '../plan/plan.js';
+import { hostTextWanted } from '../plan/diff.js';
 import type { Connection } from '../ssh/connection.js';
 import { MARK, STATE_DIR, activationCommand, activationScript, stagedFiles } from './script.js';
 import { LOCK_FILE } from '../facts/shell.js';
@@ -49,7 +50,8 @@ export async function planHost(host: Host, conn: Connection, byFamily: Partial<R
   if (!desired) throw new Error(`internal: no desired state for family ${facts.family}`);
   let p = plan(desired, facts);
   // Diffs need the current text of changed, non-secret files: one more round trip, only when something changed.
-  const wanted = p.changes.filter((c) => c.kind === 'file' && c.action === 'update' && !c.secret).map((c) => (c as { path: string }).path);
+  // Secret files in the users-file format too: the plan shows their per-mailbox changes, never a hash.
+  const wanted = hostTextWanted(desired, p);
   if (wanted.length) {
     progress(host.name, 'reading changed files');
     const got = await conn.exec(`for f in ${shqAll(wanted)}; do printf '@@mailops file %s\\n' "$f"; base64 < "$f" | tr -d '\\n'; echo; done`);

@@ -14,7 +14,9 @@ function changeLine(c: Change): string[] {
       return [`${c.action === 'create' ? green('+') : yellow('~')} directory ${c.path} (${c.owner}:${c.group} ${c.mode})${c.action === 'update' ? `: ${c.detail}` : ''}`];
     case 'file': {
       const head = `${c.action === 'create' ? green('+') : yellow('~')} file ${c.path} (${c.owner}:${c.group} ${c.mode})${c.action === 'metadata' ? ' metadata' : ''}`;
-      const body = c.diff.split('\n').map((l) => `      ${l.startsWith('+') && !l.startsWith('+++') ? green(l) : l.startsWith('-') && !l.startsWith('---') ? red(l) : l}`);
+      // Unified diff lines, or for a secret users file one line per mailbox ("+", "-", "~ mailbox ...").
+      const paint = (l: string) => (l.startsWith('+') && !l.startsWith('+++') ? green(l) : l.startsWith('-') && !l.startsWith('---') ? red(l) : l.startsWith('~ ') ? yellow(l) : l);
+      const body = c.diff.split('\n').map((l) => `      ${paint(l)}`);
       return [head, ...body];
     }
     case 'command':

@@ -4,7 +4,8 @@ import type { Diagnostic } from '../model/diagnostic.js';
 import type { Site } from '../model/site.js';
 import { PlaybookError } from '../errors.js';
 import type { RawSite } from './schema.js';
-import { checkSemantics } from './semantic.js';
+import { checkSemantics, controlFields } from './semantic.js';
+import { formatPath } from './locate.js';
 import type { SemanticOptions } from './semantic.js';
 import { parseSource, readSource } from './source.js';
 import type { SourceResult } from './source.js';
@@ -18,7 +19,10 @@ export function checkSite(file: string, opts: SemanticOptions = { secrets: 'warn
   const parsed: SourceResult = text === undefined ? readSource(file) : parseSource(file, Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'));
   if (!parsed.ok) return { ok: false, diagnostics: parsed.diagnostics };
   const { source, data } = parsed;
-  const diagnostics = [...checkStructure(source, data), ...checkSemantics(source, data, opts)].sort(
+  // A field refused for a control character is reported once, by the semantic check.
+  const refused = new Set(controlFields(data).map((f) => formatPath(f.path)));
+  const structural = checkStructure(source, data).filter((d) => !refused.has(d.path));
+  const diagnostics = [...structural, ...checkSemantics(source, data, opts)].sort(
     (a, b) => a.line - b.line || a.column - b.column,
   );
   if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics };

@@ -2,6 +2,7 @@
 import { isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { Node } from 'yaml';
 import type { Source } from './source.js';
+import { escapeControls } from './syntax.js';
 
 export type FieldPath = ReadonlyArray<string | number>;
 
@@ -63,7 +64,7 @@ export function formatPath(path: FieldPath): string {
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
+    else out += `[${escapeControls(seg, Infinity)}]`;
   }
   return out;
 }

@@ -6,7 +6,7 @@ import type { Diagnostic } from '../model/diagnostic.js';
 import { formatPath, locate } from './locate.js';
 import type { FieldPath } from './locate.js';
 import type { Source } from './source.js';
-import { fqdnProblem, isDnsName, isEmail, isFqdn, isIPv4, isIPv6, localPartProblem, parseSize, passwordHashProblem } from './syntax.js';
+import { controlProblem, fqdnProblem, isDnsName, isEmail, isFqdn, isIPv4, isIPv6, localPartProblem, parseSize, passwordHashProblem } from './syntax.js';
 import { secretProblem } from './secrets.js';
 import { dirname } from 'node:path';
 
@@ -22,6 +22,8 @@ export interface SemanticOptions {
 
 class Report {
   readonly out: Diagnostic[] = [];
+  /** Fields already refused for a control character: their other checks would only repeat it. */
+  readonly refused = new Set<string>();
   constructor(private readonly src: Source) {}
   error(path: FieldPath, message: string, key = false): void {
     this.add('error', path, message, key);
@@ -30,6 +32,7 @@ class Report {
     this.add('warning', path, message, key);
   }
   private add(severity: Diagnostic['severity'], path: FieldPath, message: string, key: boolean): void {
+    if (this.refused.has(formatPath(path))) return;
     const pos = locate(this.src, path, key);
     this.out.push({ severity, file: this.src.file, line: pos.line, column: pos.column, path: formatPath(path), message });
   }
@@ -38,11 +41,39 @@ class Report {
 export function checkSemantics(src: Source, data: unknown, opts: SemanticOptions): Diagnostic[] {
   const r = new Report(src);
   if (!isObj(data)) return r.out;
+  checkControlCharacters(r, data);
   checkHosts(r, data['hosts']);
   checkStack(r, data['stack']);
   checkDns(r, data['dns'], data);
   checkDomains(r, data['domains'], dirname(src.file), opts);
   return r.out;
+}
+
+/**
+ * Playbook strings end up in configuration files (one setting per line), zone files and shell commands,
+ * where a line break starts a new setting of the playbook's choosing (a `tls.cert` holding
+ * "\nrelayhost = ..." adds a relay to main.cf). No field has a use for a control character, so every string
+ * value and every mapping key is checked, whatever field it is in (fields added later included).
+ */
+function checkControlCharacters(r: Report, data: unknown): void {
+  for (const f of controlFields(data)) {
+    r.error(f.path, f.key ? `the key ${f.problem}` : f.problem, f.key);
+    r.refused.add(formatPath(f.path));
+  }
+}
+
+/** Every string value and mapping key of the raw playbook that holds a control character. */
+export function controlFields(v: unknown, path: FieldPath = []): Array<{ path: FieldPath; key: boolean; problem: string }> {
+  if (typeof v === 'string') {
+    const problem = controlProblem(v);
+    return problem ? [{ path, key: false, problem }] : [];
+  }
+  if (Array.isArray(v)) return v.flatMap((x, i) => controlFields(x, [...path, i]));
+  if (!isObj(v)) return [];
+  return Object.entries(v).flatMap(([k, x]) => {
+    const problem = controlProblem(k);
+    return problem ? [{ path: [...path, k], key: true, problem }] : controlFields(x, [...path, k]);
+  });
 }
 
 function checkFqdn(r: Report, path: FieldPath, v: unknown, what: string): void {

@@ -29,6 +29,44 @@ export function fqdnProblem(name: string): string {
 
 export { isIPv4, isIPv6 };
 
+/** Control characters: C0 (line break, CR, NUL, tab...), DEL, C1, and the Unicode line and paragraph separators. */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+export const CONTROL_NAMES: Record<string, string> = {
+  '\0': 'a NUL byte',
+  '\t': 'a tab',
+  '\n': 'a line break',
+  '\r': 'a carriage return',
+  '\u000b': 'a vertical tab',
+  '\u000c': 'a form feed',
+  '\u001b': 'an escape character',
+  '\u007f': 'a DEL character',
+  '\u0085': 'a next-line character',
+  '\u2028': 'a line separator',
+  '\u2029': 'a paragraph separator',
+};
+
+/** `U+000A`. */
+export const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** The string as it can be quoted in a one-line message: every control character escaped, long ones cut. */
+export function escapeControls(s: string, max = 60): string {
+  const cut = s.length > max ? `${s.slice(0, max)}...` : s;
+  const esc: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0', '"': '\\"', '\\': '\\\\' };
+  return `"${cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029"\\]/g, (c) => esc[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
+}
+
+/** Why a playbook string may not be used (it holds a control character), or null. */
+export function controlProblem(s: string): string | null {
+  const m = CONTROL_CHARACTER.exec(s);
+  if (!m) return null;
+  const c = m[0];
+  const what = `${CONTROL_NAMES[c] ?? 'a control character'} (${codePoint(c)})`;
+  const last = m.index === s.length - 1;
+  const where = !last ? `at character ${m.index + 1}` : c === '\n' ? 'at its end (a YAML block scalar "|" keeps the final line break: use "|-" or a plain value)' : 'at its end';
+  return `${escapeControls(s)} holds ${what} ${where}: playbook values are copied into configuration files, zones and commands, where a control character could start a setting of its own; remove it`;
+}
+
 /** A local part we accept for mailboxes and aliases: lowercase, no "+" (the recipient delimiter). */
 export const LOCAL_PART = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
 

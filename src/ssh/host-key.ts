@@ -1,4 +1,8 @@
-/** Host key policy: the pinned `host_key`, else known_hosts; trust on first use only with --accept-new. */
+/**
+ * Host key policy: the pinned `host_key`, else known_hosts; trust on first use only with --accept-new, and
+ * only for a host known_hosts holds no key for. A host known by another key, of its type or of another
+ * type, is refused as changed, with or without --accept-new.
+ */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
@@ -41,7 +45,11 @@ export function readKnownHosts(file: string): string {
 
 /**
  * Like OpenSSH, offer first the algorithms of the key types we already know for the host (pinned, or in
- * known_hosts), so a host with several keys is checked against the one on record.
+ * known_hosts), so a host with several keys is checked against the one on record. The server must pick
+ * the first algorithm of this list that it supports (RFC 4253, 7.1): a host that offers another type does
+ * not hold any key on record, and `checkHostKey` refuses it as changed. The other algorithms stay in the
+ * list (rather than failing the handshake with "no matching host key format") so that the refusal can
+ * name the key the host offered, with its fingerprint.
  */
 export function hostKeyAlgorithms(opts: ConnectOptions): string[] {
   let known: string[];
@@ -90,23 +98,31 @@ export function checkHostKey(opts: ConnectOptions, keyType: string, blob: Buffer
     case 'changed': {
       const old = parseKnownHosts(text).find((e) => e.line === v.line);
       const was = old ? ` (${fingerprint(old.key)})` : '';
+      const never = `Refusing to connect, with or without --accept-new (possible man-in-the-middle)`;
+      if (v.keyType === keyType) {
+        return {
+          refusal:
+            `${at}: WARNING: HOST KEY CHANGED: the host now offers ${offered}, but ${file}:${v.line} holds another ${keyType} key for it${was}. ` +
+            `${never}; if the host was really reinstalled, check the new key on it and remove line ${v.line} of ${file}.`,
+        };
+      }
+      if (algorithmsFor(v.keyType).length === 0) {
+        // We could not ask for the recorded type: the host may still hold that key, but nothing can check it.
+        return {
+          refusal:
+            `${at}: the host offers ${offered}, but ${file}:${v.line} knows it by its ${v.keyType} key${was}, a type mailops cannot ask for or check. ` +
+            `${never}; check the ${keyType} key on the host, then add it to ${file} yourself or pin it with ssh.host_key.`,
+        };
+      }
+      // We asked for the recorded type first: a server that still held that key would have offered it.
       return {
         refusal:
-          `${at}: WARNING: HOST KEY CHANGED: the host now offers ${offered}, but ${file}:${v.line} holds another ${keyType} key for it${was}. ` +
-          `Refusing to connect, with or without --accept-new (possible man-in-the-middle); if the host was really reinstalled, check the new key on it and remove line ${v.line} of ${file}.`,
+          `${at}: WARNING: HOST KEY CHANGED: the host now offers ${offered}, but ${file}:${v.line} holds its ${v.keyType} key${was}, which it no longer offers. ` +
+          `${never}; if the host's keys were really replaced, check the new key on it and remove line ${v.line} of ${file}.`,
       };
     }
     case 'unknown':
       break;
-  }
-  const usable = v.otherTypes.filter((t) => algorithmsFor(t).length > 0);
-  if (usable.length > 0 && v.line !== undefined) {
-    // We asked for the recorded type first: a server that holds it would have offered it.
-    const known = `${file}:${v.line} knows this host by its ${usable.join(', ')} key, which it did not offer`;
-    if (opts.acceptNew) {
-      return { refusal: `${at}: the host offers ${offered}, but ${known}: refusing to record the new key (possible man-in-the-middle); check it on the host, then add it to ${file} yourself or pin it with ssh.host_key` };
-    }
-    return { refusal: `${at}: unknown host key ${offered}; ${known}; check it, then add it to ${file} yourself or pin it with ssh.host_key` };
   }
   if (!opts.acceptNew) {
     return { refusal: `${at}: unknown host key ${offered}; check it, then re-run with --accept-new to record it in ${file}` };

@@ -9,10 +9,13 @@ export type HostKeyStatus = 'match' | 'unknown' | 'changed' | 'revoked';
 
 export type HostKeyVerdict =
   | { status: 'match'; line: number }
-  /** `otherTypes`: key types the file holds for this host (never the offered type); `line`: the first such entry. */
-  | { status: 'unknown'; otherTypes: string[]; line?: number }
-  /** `line`: the entry (1-based) holding another key of the offered type. */
-  | { status: 'changed'; line: number }
+  /** The file holds no (unrevoked) plain key for this host. */
+  | { status: 'unknown' }
+  /**
+   * The host is known by another key: `line` (1-based) holds another key of the offered type, or, when the
+   * file knows the host only by keys of other types, the first of those; `keyType` is the type of that key.
+   */
+  | { status: 'changed'; line: number; keyType: string }
   | { status: 'revoked'; line: number };
 
 export interface KnownHostEntry {
@@ -112,30 +115,36 @@ export function entriesFor(text: string, host: string, port: number): KnownHostE
 }
 
 /**
- * Look the offered key up as `ssh` does. Among the lines naming this host: `@revoked` with this key →
- * revoked (wins over everything); a plain line with this key → match; a plain line with another key of
- * the same type → changed; otherwise unknown, listing the other key types held for the host (OpenSSH
- * treats that as a new host too, "keys of different type are already known for this host").
+ * Look the offered key up. Among the lines naming this host: `@revoked` with this key → revoked (wins over
+ * everything); a plain line with this key → match; a plain line with another key of the same type →
+ * changed; a host known only by keys of other types → changed too. OpenSSH calls that last case a new
+ * host ("keys of different type are already known for this host") and would record the key on
+ * accept-new; but the client asks for the recorded types first (see `hostKeyAlgorithms`), and in SSH the
+ * server must use the first host key algorithm of the client's list that it supports (RFC 4253, 7.1), so a
+ * server offering another type no longer holds (or offers) any key on record: a man in the middle looks
+ * exactly like that. Keys that are `@revoked` for the host do not make it known.
  * `@cert-authority` lines only vouch for host certificates, never for a plain key: they are ignored.
  */
 export function lookup(text: string, host: string, port: number, keyType: string, blob: Buffer): HostKeyVerdict {
+  const entries = entriesFor(text, host, port);
+  const revoked = entries.filter((e) => e.marker === '@revoked');
   let match: number | null = null;
-  let changed: number | null = null;
-  const others = new Map<string, number>();
-  for (const e of entriesFor(text, host, port)) {
+  let sameType: number | null = null;
+  let otherType: KnownHostEntry | null = null;
+  for (const e of entries) {
     if (e.marker === '@revoked') {
       if (e.key.equals(blob)) return { status: 'revoked', line: e.line };
       continue;
     }
     if (e.marker === '@cert-authority') continue;
     if (e.key.equals(blob)) match ??= e.line;
-    else if (e.keyType === keyType) changed ??= e.line;
-    else if (!others.has(e.keyType)) others.set(e.keyType, e.line);
+    else if (e.keyType === keyType) sameType ??= e.line;
+    else if (!revoked.some((r) => r.key.equals(e.key))) otherType ??= e;
   }
   if (match !== null) return { status: 'match', line: match };
-  if (changed !== null) return { status: 'changed', line: changed };
-  const first = [...others.values()].sort((a, b) => a - b)[0];
-  return first === undefined ? { status: 'unknown', otherTypes: [] } : { status: 'unknown', otherTypes: [...others.keys()], line: first };
+  if (sameType !== null) return { status: 'changed', line: sameType, keyType };
+  if (otherType !== null) return { status: 'changed', line: otherType.line, keyType: otherType.keyType };
+  return { status: 'unknown' };
 }
 
 /** Key types known_hosts holds plain keys of for host:port (not revoked ones), in file order. */

@@ -1,4 +1,5 @@
 /** plan/apply safety on a real host: host keys, drift, checker failures, concurrency, a dropped connection, sudo. */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startVps } from '../../src/testbed/harness.js';
 import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
 import { Wire } from '../../src/verify/wire.js';
-import { PASSWORDS, cli, hostYaml, writePlaybook } from './support/env.js';
+import { PASSWORDS, cli, cliPath, hostYaml, writePlaybook } from './support/env.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -116,14 +117,30 @@ describe('apply safety', () => {
   it('the connection killed in the middle of apply leaves the old or the new config, never a mix; the next apply converges', async () => {
     const old = await mainCf();
     const f = writePlaybook(playbook(cluster, vps, { extraStack: '  message_size_limit: 20M' }));
-    let seen = false;
-    const r = await cli(['apply', '--yes', f], PASSWORDS, {
-      onStderr: (s) => {
-        if (!seen && /validate|swap/.test(s)) seen = true;
-      },
-      killAfterMs: 1500,
+    // mailops (and with it the SSH connection) is killed the moment the host reports that the activation
+    // validates or swaps the files, not after a fixed delay, which may land before the activation starts
+    // (or after it ends) and then proves nothing.
+    const host = new RegExp(`^${vps.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ((?:validate|swap)\\b.*)$`, 'm');
+    const r = await new Promise<{ code: number | null; signal: string | null; step: string | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [cliPath, 'apply', '--yes', f], { env: { ...process.env, NO_COLOR: '1', ...PASSWORDS }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      let step: string | null = null;
+      const giveUp = setTimeout(() => p.kill('SIGKILL'), 300_000);
+      p.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = step === null ? host.exec(stderr) : null;
+        if (m) {
+          step = m[1]!;
+          p.kill('SIGKILL');
+        }
+      });
+      p.on('close', (code, signal) => {
+        clearTimeout(giveUp);
+        resolve({ code, signal, step, stderr });
+      });
     });
-    expect(r.code).not.toBe(0);
+    expect(r.step ?? '(mailops ran to its end: no validate or swap step was reported)', `the activation on the host validated or swapped files when the connection dropped; mailops said:\n${r.stderr}`).toMatch(/^(validate|swap)\b/);
+    expect(r.signal, 'mailops died of the kill, not of its own accord').toBe('SIGKILL');
     await new Promise((res) => setTimeout(res, 8000));
     const now = await mainCf();
     const isOld = sha(now) === sha(old);

@@ -1,6 +1,6 @@
 /** The ssh2 connection against a real OpenSSH server on 127.0.0.1: exec, host keys, auth, sudo, failures. */
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
@@ -11,7 +11,7 @@ import { UserError } from '../../src/errors.js';
 import type { ConnectOptions, Connection } from '../../src/ssh/connection.js';
 import { fingerprint } from '../../src/ssh/known-hosts.js';
 import { connect } from '../../src/ssh/ssh2.js';
-import { addUser, freePort, keygen, localSshdUnavailable, startAgent, startLocalSshd } from './support/local-sshd.js';
+import { SSHD, addUser, freePort, keygen, localSshdUnavailable, startAgent, startLocalSshd } from './support/local-sshd.js';
 import type { LocalSshd } from './support/local-sshd.js';
 
 const unavailable = localSshdUnavailable();
@@ -167,13 +167,50 @@ describe.skipIf(unavailable !== null)(`ssh2 connection against a local sshd${una
       expect(readFileSync(file, 'utf8')).toBe(text);
     });
 
-    it('a host known by another key type that it does not offer is not recorded by --accept-new', async () => {
+    it('a host known by another key type that it does not offer is refused as CHANGED, naming the line and both fingerprints; --accept-new records nothing', async () => {
       const file = kh('rsa_known_hosts');
       const rsa = keygen(work, 'rsa_host_key', 'rsa');
-      writeFileSync(file, `[127.0.0.1]:${sshd.port} ${rsa.publicLine}\n`);
-      const m = await refusal({ hostKey: undefined, knownHostsFile: file, acceptNew: true });
-      expect(m).toContain(`${file}:1 knows this host by its ssh-rsa key, which it did not offer: refusing to record the new key`);
-      expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+      const text = `# the host's RSA key\n[127.0.0.1]:${sshd.port} ${rsa.publicLine}\n`;
+      writeFileSync(file, text);
+      const want =
+        `host mx1 (127.0.0.1:${sshd.port}): WARNING: HOST KEY CHANGED: the host now offers ${hostFp()} (ssh-ed25519), but ${file}:2 holds its ssh-rsa key (${fingerprint(rsa.blob)}), which it no longer offers. ` +
+        `Refusing to connect, with or without --accept-new (possible man-in-the-middle); if the host's keys were really replaced, check the new key on it and remove line 2 of ${file}.`;
+      expect(await refusal({ hostKey: undefined, knownHostsFile: file, acceptNew: true })).toBe(want);
+      expect(await refusal({ hostKey: undefined, knownHostsFile: file })).toBe(want);
+      expect(readFileSync(file, 'utf8')).toBe(text);
+    });
+
+    it('a host holding both types is asked for the recorded one: known by its RSA key, it connects, and --accept-new adds nothing', async () => {
+      // A second sshd of the same set-up, with an RSA host key besides the Ed25519 one (Ed25519 listed first).
+      const rsa = keygen(work, 'second_rsa_host_key', 'rsa');
+      const port = await freePort();
+      const config = join(work, 'sshd_config_two_keys');
+      const cfg = readFileSync(join(sshd.dir, 'sshd_config'), 'utf8').replace(/^Port \d+$/m, `Port ${port}`).replace(/^(HostKey .*)$/m, `$1\nHostKey ${rsa.path}`);
+      expect(cfg).toContain(`\nHostKey ${rsa.path}\n`);
+      writeFileSync(config, cfg);
+      const second = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      try {
+        let log = '';
+        second.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+        for (let i = 0; i < 200 && !/Server listening on/.test(log); i++) await new Promise((r) => setTimeout(r, 50));
+        expect(log).toMatch(/Server listening on/);
+        const file = kh('two_keys_known_hosts');
+        const text = `[127.0.0.1]:${port} ${rsa.publicLine}\n`;
+        writeFileSync(file, text);
+        const c = await conn({ hostKey: undefined, knownHostsFile: file, acceptNew: true, port });
+        expect((await c.exec('echo hi')).stdout).toBe('hi\n');
+        expect(readFileSync(file, 'utf8')).toBe(text);
+        await c.close();
+        // Without the RSA line the same server is simply unknown, and offers its Ed25519 key.
+        const none = kh('two_keys_unknown');
+        expect(await refusal({ hostKey: undefined, knownHostsFile: none, port })).toContain(`unknown host key ${hostFp()} (ssh-ed25519);`);
+      } finally {
+        if (second.exitCode === null) {
+          const gone = new Promise((r) => second.once('exit', r));
+          second.kill('SIGTERM');
+          await gone;
+        }
+      }
     });
 
     it('a revoked key is refused', async () => {

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, copy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { passwordHashProblem } from '../../src/site/syntax.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const cli = join(repo, 'dist', 'cli.js');
@@ -147,6 +148,8 @@ describe('mailops CLI', () => {
     const o = spawnSync('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], { input: pw, encoding: 'utf8' });
     expect(o.stdout.trim()).toBe(hash.replace('{SHA512-CRYPT}', ''));
     // and the validator accepts it
+    expect(passwordHashProblem(hash)).toBeNull();
+    // an empty password is refused
     expect(run(['hash-password'], { input: '' }).code).toBe(1);
   });
 

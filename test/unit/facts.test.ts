@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
 import { factScript } from '../../src/facts/script.js';
@@ -69,11 +71,50 @@ describe('the fact script', () => {
     expect(r.status, r.stderr).toBe(0);
   });
 
-  it('runs here and reports this machine', () => {
+  /** The family /etc/os-release text names, read here without the script: ID, then ID_LIKE, in order. */
+  function familyOf(osRelease: string): 'debian' | 'rhel' | null {
+    const field = (k: string) => [...osRelease.matchAll(/^(\w+)=(.*)$/gm)].find((m) => m[1] === k)?.[2]?.replace(/^"(.*)"$/, '$1') ?? '';
+    for (const id of `${field('ID')} ${field('ID_LIKE')}`.split(/\s+/).filter(Boolean)) {
+      if (['debian', 'ubuntu'].includes(id)) return 'debian';
+      if (['rhel', 'centos', 'fedora', 'rocky', 'almalinux'].includes(id)) return 'rhel';
+    }
+    return null;
+  }
+
+  /** The family the script's own detection finds in an os-release text (its first part, run against a copy). */
+  function scriptFamily(osRelease: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-os-'));
+    writeFileSync(join(dir, 'os-release'), osRelease);
+    const detection = script.slice(0, script.indexOf('sec lock')).replaceAll('/etc/os-release', join(dir, 'os-release'));
+    expect(detection).toContain('sec family');
+    const r = spawnSync('sh', ['-c', detection], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    return /^@@mailops family\n(\S+)$/m.exec(r.stdout)?.[1] ?? 'missing';
+  }
+
+  it('runs here and reports this machine: its exact family and name', () => {
     const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
     const f = parseFacts(r.stdout);
-    expect(f.family === 'debian' || f.family === 'rhel' || f.family === null).toBe(true);
-    expect(f.osName.length).toBeGreaterThan(0);
+    const here = readFileSync('/etc/os-release', 'utf8');
+    expect(f.family).toBe(familyOf(here));
+    expect(f.osName).toBe(/^PRETTY_NAME="?([^"\n]*)"?$/m.exec(here)![1]);
+  });
+
+  it('finds the family each recorded fixture recorded, from the os-release of that host', () => {
+    const recorded: Record<string, 'debian' | 'rhel' | null> = { 'debian12-partial.txt': 'debian', 'centos-stream9.txt': 'rhel', 'alpine.txt': null };
+    expect(readdirSync(new URL('../fixtures/facts/', import.meta.url)).sort()).toEqual(Object.keys(recorded).sort());
+    for (const [name, family] of Object.entries(recorded)) {
+      const text = fixture(name);
+      const osRelease = /@@mailops os\n([\s\S]*?)\n@@mailops /.exec(text)![1]!;
+      expect(parseFacts(text).family, name).toBe(family);
+      expect(scriptFamily(osRelease), name).toBe(family ?? 'unknown');
+      expect(familyOf(osRelease), name).toBe(family);
+    }
+    // Derivatives name their parent in ID_LIKE.
+    expect(scriptFamily('NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n')).toBe('debian');
+    expect(scriptFamily('NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n')).toBe('rhel');
+    expect(scriptFamily('NAME="Linux Mint"\nID=linuxmint\nID_LIKE="ubuntu debian"\n')).toBe('debian');
+    expect(scriptFamily('NAME="openSUSE Leap"\nID="opensuse-leap"\nID_LIKE="suse opensuse"\n')).toBe('unknown');
   });
 
   it('asks about every managed file, package and service of both families', () => {

@@ -35,6 +35,10 @@ beforeAll(() => {
 });
 
 describe('golden rendered trees', () => {
+  it('finds its cases (an empty list would test nothing)', () => {
+    expect(cases).toEqual(expect.arrayContaining(['contract', 'exim', 'multi-domain', 'rhel']));
+  });
+
   for (const c of cases) {
     it(c, () => {
       const dir = join(root, c);
@@ -51,6 +55,7 @@ describe('golden rendered trees', () => {
         writeTree(expectedDir, rendered);
       }
       const expected = readTree(expectedDir);
+      expect(expected.size, `${c}: expected tree in ${expectedDir}`).toBeGreaterThan(0);
       expect([...actual.keys()].sort(), `file list of ${c} (actual tree in ${actualDir})`).toEqual([...expected.keys()].sort());
       for (const [path, text] of expected) expect(actual.get(path), `${c}/${path} (actual tree in ${actualDir})`).toBe(text);
       rmSync(actualDir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
-/** known_hosts parsing and lookup, checked against OpenSSH's own tools (ssh-keygen -l, -H, -F). */
+/** known_hosts parsing and lookup, checked against OpenSSH's own tools (ssh-keygen -l, -H, -F); the host key policy. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   entriesFor,
@@ -17,6 +17,8 @@ import {
   parsePinned,
   pinnedMatches,
 } from '../../src/ssh/known-hosts.js';
+import { checkHostKey, hostKeyAlgorithms } from '../../src/ssh/host-key.js';
+import type { ConnectOptions } from '../../src/ssh/connection.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailops-kh-'));
 let n = 0;
@@ -133,9 +135,9 @@ describe('hashed entries', () => {
     const text = hashed(`${knownHostsLine('10.1.2.3', 2222, ed.type, ed.blob)}\n${knownHostsLine('mx.example.com', 22, rsa.type, rsa.blob)}\n`);
     expect(text.split('\n').filter(Boolean).every((l) => l.startsWith('|1|'))).toBe(true);
     expect(lookup(text, '10.1.2.3', 2222, ed.type, ed.blob)).toEqual({ status: 'match', line: 1 });
-    expect(lookup(text, '10.1.2.3', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+    expect(lookup(text, '10.1.2.3', 22, ed.type, ed.blob)).toEqual({ status: 'unknown' });
     expect(lookup(text, 'MX.example.com', 22, rsa.type, rsa.blob)).toEqual({ status: 'match', line: 2 });
-    expect(lookup(text, 'mx.example.com', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: ['ssh-rsa'], line: 2 });
+    expect(lookup(text, 'mx.example.com', 22, ed.type, ed.blob)).toEqual({ status: 'changed', line: 2, keyType: 'ssh-rsa' });
   });
 
   it('precomputed entries (HMAC-SHA1 of the name, keyed with the salt)', () => {
@@ -169,18 +171,26 @@ describe('lookup', () => {
   });
 
   it('unknown host', () => {
-    expect(lookup(text, '192.0.2.9', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
-    expect(lookup(text, '192.0.2.1', 2222, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+    expect(lookup(text, '192.0.2.9', 22, ed.type, ed.blob)).toEqual({ status: 'unknown' });
+    expect(lookup(text, '192.0.2.1', 2222, ed.type, ed.blob)).toEqual({ status: 'unknown' });
   });
 
   it('changed: another key of the same type for the host', () => {
-    expect(lookup(text, '192.0.2.2', 2222, ed.type, ed.blob)).toEqual({ status: 'changed', line: 3 });
-    expect(lookup(text, '192.0.2.1', 22, ed2.type, ed2.blob)).toEqual({ status: 'changed', line: 2 });
+    expect(lookup(text, '192.0.2.2', 2222, ed.type, ed.blob)).toEqual({ status: 'changed', line: 3, keyType: 'ssh-ed25519' });
+    expect(lookup(text, '192.0.2.1', 22, ed2.type, ed2.blob)).toEqual({ status: 'changed', line: 2, keyType: 'ssh-ed25519' });
   });
 
-  it('a host known only by keys of other types is unknown, naming them (as OpenSSH)', () => {
-    expect(lookup(text, '192.0.2.1', 22, rsa.type, rsa.blob)).toEqual({ status: 'unknown', otherTypes: ['ssh-ed25519'], line: 2 });
-    expect(lookup(text, '192.0.2.6', 22, ecdsa384.type, ecdsa384.blob)).toEqual({ status: 'unknown', otherTypes: ['ecdsa-sha2-nistp256'], line: 9 });
+  it('a host known only by keys of other types is changed, naming the line and type on record (not unknown, as OpenSSH has it)', () => {
+    expect(lookup(text, '192.0.2.1', 22, rsa.type, rsa.blob)).toEqual({ status: 'changed', line: 2, keyType: 'ssh-ed25519' });
+    expect(lookup(text, '192.0.2.6', 22, ecdsa384.type, ecdsa384.blob)).toEqual({ status: 'changed', line: 9, keyType: 'ecdsa-sha2-nistp256' });
+    // Another key of the offered type wins over keys of other types: the line to look at is that one.
+    expect(lookup(`192.0.2.3 ${plain(ed2)}\n${text}`, '192.0.2.3', 22, ed.type, ed.blob)).toEqual({ status: 'changed', line: 1, keyType: 'ssh-ed25519' });
+  });
+
+  it('keys revoked for the host do not make it known', () => {
+    const t = `@revoked 192.0.2.7 ${plain(rsa)}\n192.0.2.7 ${plain(rsa)}\n`;
+    expect(lookup(t, '192.0.2.7', 22, ed.type, ed.blob)).toEqual({ status: 'unknown' });
+    expect(lookup(`${t}192.0.2.7 ${plain(ecdsa)}\n`, '192.0.2.7', 22, ed.type, ed.blob)).toEqual({ status: 'changed', line: 3, keyType: 'ecdsa-sha2-nistp256' });
   });
 
   it('revoked wins over a plain entry; @revoked is scoped by its host pattern', () => {
@@ -190,7 +200,7 @@ describe('lookup', () => {
   });
 
   it('@cert-authority lines never vouch for a plain key', () => {
-    expect(lookup(text, '192.0.2.4', 22, ed.type, ed.blob)).toEqual({ status: 'unknown', otherTypes: [] });
+    expect(lookup(text, '192.0.2.4', 22, ed.type, ed.blob)).toEqual({ status: 'unknown' });
   });
 
   it('knownKeyTypes lists the plain, unrevoked types in file order', () => {
@@ -218,5 +228,75 @@ describe('recording and pinning', () => {
     expect(parsePinned('ssh-ed25519 not-base64!')).toBeNull();
     expect(parsePinned('')).toBeNull();
     expect(parsePinned(rsa.line)?.keyType).toBe('ssh-rsa');
+  });
+});
+
+describe('the host key policy (checkHostKey, hostKeyAlgorithms)', () => {
+  const opts = (text: string | null, o: Partial<ConnectOptions> = {}): ConnectOptions => {
+    const knownHostsFile = join(dir, `policy${n++}`, 'known_hosts');
+    if (text !== null) {
+      mkdirSync(dirname(knownHostsFile), { recursive: true });
+      writeFileSync(knownHostsFile, text);
+    }
+    return { name: 'mx1', address: '192.0.2.10', port: 2222, user: 'root', knownHostsFile, acceptNew: false, ...o };
+  };
+  const at = 'host mx1 (192.0.2.10:2222)';
+  const offered = `${fingerprint(ed.blob)} (ssh-ed25519)`;
+
+  it('a host known by an RSA key that offers an Ed25519 key is refused as CHANGED, naming the line and both fingerprints', () => {
+    const o = opts(`# mine\n[192.0.2.10]:2222 ${plain(rsa)}\n`);
+    const c = checkHostKey(o, ed.type, ed.blob);
+    expect(c.record).toBeUndefined();
+    expect(c.refusal).toBe(
+      `${at}: WARNING: HOST KEY CHANGED: the host now offers ${offered}, but ${o.knownHostsFile}:2 holds its ssh-rsa key (${fingerprint(rsa.blob)}), which it no longer offers. ` +
+        `Refusing to connect, with or without --accept-new (possible man-in-the-middle); if the host's keys were really replaced, check the new key on it and remove line 2 of ${o.knownHostsFile}.`,
+    );
+  });
+
+  it('--accept-new records nothing for it', () => {
+    const o = opts(`[192.0.2.10]:2222 ${plain(ecdsa)}\n`, { acceptNew: true });
+    const c = checkHostKey(o, ed.type, ed.blob);
+    expect(c.record).toBeUndefined();
+    expect(c.refusal).toContain(`WARNING: HOST KEY CHANGED: the host now offers ${offered}, but ${o.knownHostsFile}:1 holds its ecdsa-sha2-nistp256 key (${fingerprint(ecdsa.blob)})`);
+  });
+
+  it('a changed key of the same type, a match, an unknown host with and without --accept-new', () => {
+    const text = `[192.0.2.10]:2222 ${plain(ed2)}\n`;
+    expect(checkHostKey(opts(text, { acceptNew: true }), ed.type, ed.blob).refusal).toMatch(/WARNING: HOST KEY CHANGED: .* holds another ssh-ed25519 key for it \(SHA256:/);
+    expect(checkHostKey(opts(text), ed2.type, ed2.blob)).toEqual({ refusal: null });
+    const unknown = opts(null);
+    expect(checkHostKey(unknown, ed.type, ed.blob).refusal).toBe(`${at}: unknown host key ${offered}; check it, then re-run with --accept-new to record it in ${unknown.knownHostsFile}`);
+    expect(checkHostKey({ ...unknown, acceptNew: true }, ed.type, ed.blob)).toEqual({ refusal: null, record: `[192.0.2.10]:2222 ${plain(ed)}` });
+  });
+
+  it('a host known only by a key type mailops cannot ask for is refused too, saying so', () => {
+    // A security-key Ed25519 host key (no hardware here): the blob's type, key and application strings.
+    const str = (b: Buffer) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(b.length);
+      return Buffer.concat([len, b]);
+    };
+    const sk = Buffer.concat([str(Buffer.from('sk-ssh-ed25519@openssh.com')), str(Buffer.alloc(32, 7)), str(Buffer.from('ssh:'))]);
+    const o = opts(`[192.0.2.10]:2222 sk-ssh-ed25519@openssh.com ${sk.toString('base64')}\n`, { acceptNew: true });
+    const c = checkHostKey(o, ed.type, ed.blob);
+    expect(c.record).toBeUndefined();
+    expect(c.refusal).toBe(
+      `${at}: the host offers ${offered}, but ${o.knownHostsFile}:1 knows it by its sk-ssh-ed25519@openssh.com key (${fingerprint(sk)}), a type mailops cannot ask for or check. ` +
+        `Refusing to connect, with or without --accept-new (possible man-in-the-middle); check the ssh-ed25519 key on the host, then add it to ${o.knownHostsFile} yourself or pin it with ssh.host_key.`,
+    );
+  });
+
+  it('asks for the recorded types first, then the others', () => {
+    expect(hostKeyAlgorithms(opts(`[192.0.2.10]:2222 ${plain(rsa)}\n[192.0.2.10]:2222 ${plain(ecdsa384)}\n`))).toEqual([
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+      'ecdsa-sha2-nistp384',
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp521',
+    ]);
+    expect(hostKeyAlgorithms(opts(null))[0]).toBe('ssh-ed25519');
+    expect(hostKeyAlgorithms(opts(null, { hostKey: rsa.line })).slice(0, 3)).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
   });
 });

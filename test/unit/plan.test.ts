@@ -8,13 +8,23 @@ import type { HostFacts } from '../../src/model/facts.js';
 import type { OsFamily } from '../../src/model/site.js';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
+import { hostTextWanted } from '../../src/plan/diff.js';
+import { formatPlan } from '../../src/cli/plan-output.js';
 
 process.env['MAILOPS_BOB_PASSWORD'] = 'plan-test-password';
 const file = new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname;
+const OTHER_HASH = '{SHA512-CRYPT}$6$fedcba9876543210$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ./0123456789abcdefghijklmnopqrstu';
 
-function desired(family: OsFamily, mutate?: (text: string) => string): DesiredHost {
+/** The password fields of a passwd-file's lines (each at least 20 characters long). */
+const hashesOf = (text: string): string[] => {
+  const hs = text.split('\n').filter(Boolean).map((l) => l.split(':')[1]!);
+  expect(hs.length).toBeGreaterThan(0);
+  for (const h of hs) expect(h.length).toBeGreaterThanOrEqual(20);
+  return hs;
+};
+
+function desired(family: OsFamily): DesiredHost {
   const { site } = loadSite(file);
-  void mutate;
   return renderHosts(site, { detectedOs: new Map([['mx1', family]]) })[0]!;
 }
 
@@ -94,13 +104,62 @@ describe('plan', () => {
 
       it('never shows the content of a secret file', () => {
         const secret = d.files.find((f) => f.secret);
-        if (!secret) return;
+        expect(secret, 'the Dovecot users file is secret').toBeDefined();
         const facts = converged(d);
-        facts.files[secret.path] = { ...facts.files[secret.path]!, sha256: 'f'.repeat(64), content: 'alice@example.com:{SHA512-CRYPT}$6$old$hash' };
+        facts.files[secret!.path] = { ...facts.files[secret!.path]!, sha256: 'f'.repeat(64), content: 'alice@example.com:{SHA512-CRYPT}$6$old$hash' };
         const p = plan(d, facts);
-        const fc = p.changes.find((c) => c.kind === 'file') as { diff: string };
+        const fc = p.changes.find((c) => c.kind === 'file') as { path: string; diff: string };
+        expect(fc.path).toBe(secret!.path);
         expect(fc.diff).toMatch(/secret/);
         expect(fc.diff).not.toMatch(/SHA512-CRYPT|\$6\$/);
+        for (const h of hashesOf(secret!.content)) expect(JSON.stringify(p)).not.toContain(h);
+      });
+
+      it('shows per-mailbox changes of the secret users file, without any hash, in the text and the JSON', () => {
+        const users = d.files.find((f) => f.secret && f.path.endsWith('/dovecot/users'));
+        expect(users).toBeDefined();
+        const facts = converged(d);
+        // The host's file: alice had a 1G quota, bob another password, carol has been removed from the playbook since.
+        const hostText =
+          users!.content.replace('storage=2G', 'storage=1G').replace(/^(bob@example\.com:)[^:]+/m, (_, head: string) => `${head}${OTHER_HASH}`) +
+          `carol@example.com:${OTHER_HASH}:5000:5000::/var/vmail/example.com/carol::\n`;
+        facts.files[users!.path] = { ...facts.files[users!.path]!, sha256: sha256(hostText), content: hostText };
+        const p = plan(d, facts);
+        expect(p.changes.map((c) => c.kind)).toEqual(['file']); // Dovecot reads it at every login: no reload
+        const fc = p.changes[0] as { path: string; action: string; diff: string };
+        expect(fc).toMatchObject({ path: users!.path, action: 'update' });
+        expect(fc.diff.split('\n')).toEqual([
+          `--- ${users!.path} (secret: password hashes not shown; 3 mailboxes changed)`,
+          '~ mailbox alice@example.com: quota 1G → 2G; password changed: no',
+          '~ mailbox bob@example.com: password changed: yes',
+          '- mailbox carol@example.com',
+        ]);
+        const printed = formatPlan(p);
+        expect(printed).toContain('      ~ mailbox alice@example.com: quota 1G → 2G; password changed: no');
+        const json = JSON.stringify(p);
+        for (const h of [...hashesOf(users!.content), ...hashesOf(hostText)]) {
+          expect(json).not.toContain(h);
+          expect(printed).not.toContain(h);
+        }
+        expect(json + printed).not.toMatch(/\$6\$|CRYPT\}/);
+      });
+
+      it('a fresh host lists the mailboxes of the new users file, without their hashes', () => {
+        const p = plan(d, empty(family));
+        const fc = p.changes.find((c) => c.kind === 'file' && c.secret) as { path: string; diff: string };
+        expect(fc.diff.split('\n')).toEqual([`--- ${fc.path} (new, secret: password hashes not shown; 2 mailboxes)`, '+ mailbox alice@example.com (quota 2G)', '+ mailbox bob@example.com']);
+      });
+
+      it('asks for the host text of changed files the diffs use: not secret, or a secret passwd-file', () => {
+        const facts = converged(d);
+        const users = d.files.find((f) => f.secret)!;
+        const mainCf = d.files.find((f) => f.path.endsWith('/main.cf'))!;
+        for (const f of [users, mainCf]) facts.files[f.path] = { ...facts.files[f.path]!, sha256: 'f'.repeat(64) };
+        expect(hostTextWanted(d, plan(d, facts)).sort()).toEqual([mainCf.path, users.path].sort());
+        // A secret file that is not a passwd-file (a key, say) is never fetched.
+        const keyFile = { ...mainCf, secret: true, content: '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n' };
+        const d2 = { ...d, files: d.files.map((f) => (f === mainCf ? keyFile : f)) };
+        expect(hostTextWanted(d2, plan(d2, facts))).toEqual([users.path]);
       });
 
       it('a stopped service is started; a disabled one enabled', () => {
@@ -136,7 +195,9 @@ describe('plan', () => {
         else expect(script).not.toMatch(/restorecon/);
         expect(stagedFiles(d, p).length).toBe(d.files.length);
         // no secret in the script itself: secret files travel in the payload only
-        for (const f of d.files.filter((x) => x.secret)) expect(script).not.toContain(f.content.trim().slice(0, 40));
+        const secrets = d.files.filter((x) => x.secret);
+        expect(secrets.length).toBeGreaterThan(0);
+        for (const f of secrets) for (const h of hashesOf(f.content)) expect(script).not.toContain(h);
       });
     });
   }

@@ -119,6 +119,17 @@ const cases: Case[] = [
   { name: 'acme settings without acme mode', text: () => mutate('dns:', 'stack:\n  tls: { mode: self-signed, acme_server: "https://acme.example/dir" }\ndns:'), message: /is only used with mode "acme"/, path: 'stack.tls.acme_server' },
   { name: 'acme server not a URL', text: () => mutate('dns:', 'stack:\n  tls: { mode: acme, acme_server: "acme.example" }\ndns:'), message: /is not an http\(s\) URL/, path: 'stack.tls.acme_server' },
   { name: 'invalid hostmaster', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  hostmaster: nobody'), message: /"nobody" is not an email address/ },
+  // Control characters: a value is copied into configs, zones and commands, where a line break starts a new setting.
+  { name: 'a line break in tls.cert (would add a relay to main.cf)', text: () => mutate('dns:', 'stack:\n  tls: { mode: files, cert: "/etc/ssl/cert.pem\\nrelayhost = [evil.example]", key: /etc/ssl/key.pem }\ndns:'), message: /^"\/etc\/ssl\/cert\.pem\\nrelayhost = \[evil\.example\]" holds a line break \(U\+000A\) at character 18: playbook values are copied into configuration files/, path: 'stack.tls.cert', line: 9, column: 29 },
+  { name: 'a block scalar keeps its final line break (tls.key)', text: () => mutate('dns:', 'stack:\n  tls:\n    mode: files\n    cert: /etc/ssl/cert.pem\n    key: |\n      /etc/ssl/key.pem\ndns:'), message: /^"\/etc\/ssl\/key\.pem\\n" holds a line break \(U\+000A\) at its end \(a YAML block scalar "\|" keeps the final line break: use "\|-" or a plain value\)/, path: 'stack.tls.key', line: 12, column: 10 },
+  { name: 'a carriage return in an alias target', text: () => mutate('      postmaster: alice', '      postmaster: "alice\\r"'), message: /^"alice\\r" holds a carriage return \(U\+000D\) at its end/, path: 'domains[0].aliases.postmaster', line: 16, column: 19 },
+  { name: 'a line break in an alias name (a mapping key)', text: () => mutate('      postmaster: alice', '      "post\\nmaster": alice'), message: /^the key "post\\nmaster" holds a line break \(U\+000A\) at character 5/, path: 'domains[0].aliases["post\\nmaster"]', line: 16, column: 7 },
+  { name: 'a NUL in the hostname', text: () => mutate('hostname: mail.example.org', 'hostname: "mail.example.org\\0"'), message: /^"mail\.example\.org\\0" holds a NUL byte \(U\+0000\) at its end/, path: 'hosts[0].hostname', line: 6, column: 15 },
+  { name: 'a DEL in the hostmaster', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  hostmaster: "host\x7fmaster@example.org"'), message: /^"host\\u007fmaster@example\.org" holds a DEL character \(U\+007F\) at character 5/, path: 'dns.hostmaster', line: 10 },
+  { name: 'an escape character in dns.update.server', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: [ns1.example.net]\n  update: { server: "192.0.2.53\\e[2J", key: { file: /k } }'), message: /^"192\.0\.2\.53\\u001b\[2J" holds an escape character \(U\+001B\) at character 11/, path: 'dns.update.server', line: 10 },
+  { name: 'a tab in the pinned host key comment', text: () => mutate('      address: 192.0.2.1', '      address: 192.0.2.1\n      host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ root@mx1\\tx"'), message: /holds a tab \(U\+0009\) at character 90/, path: 'hosts[0].ssh.host_key', line: 6 },
+  { name: 'a line separator in the ACME server', text: () => mutate('dns:', 'stack:\n  tls: { mode: acme, acme_server: "https://acme.example/dir\\Lrelay" }\ndns:'), message: /^"https:\/\/acme\.example\/dir\\u2028relay" holds a line separator \(U\+2028\) at character 25/, path: 'stack.tls.acme_server', line: 9 },
+  { name: 'a line break in a DKIM selector, SPF include and name server', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: ["ns1.example.net\\n"]'), message: /holds a line break \(U\+000A\) at its end/, path: 'dns.nameservers[0]', line: 9 },
   { name: 'no nameservers', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: []'), message: /must list at least 1 item/, path: 'dns.nameservers' },
 ];
 
@@ -135,6 +146,14 @@ describe('validate: bad playbooks', () => {
       expect(hit!.file).toBe('site.yaml');
     });
   }
+
+  it('a field with a control character is reported once, and every such field is reported', () => {
+    const text = mutate('hostname: mail.example.org', 'hostname: "mail\\n.example.org"').replace('site: demo', 'site: "demo\\u0001"').replace('postmaster: alice', 'postmaster: "alice\\u0085"');
+    const errs = errors(text);
+    expect(errs.map((e) => `${e.line}:${e.column} ${e.path}`)).toEqual(['1:7 site', '6:15 hosts[0].hostname', '16:19 domains[0].aliases.postmaster']);
+    expect(errs.map((e) => e.message.split(' holds ')[1]!.split(' at ')[0])).toEqual(['a control character (U+0001)', 'a line break (U+000A)', 'a next-line character (U+0085)']);
+    for (const e of errs) expect(e.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
 
   it('reports every error at once', () => {
     const text = minimal.replace('ipv4: 192.0.2.1', 'ipv4: 999.1.1.1').replace('postmaster: alice', 'postmaster: nobody').replace('site: demo', 'site: demo\nsitee: x');

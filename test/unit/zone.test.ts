@@ -22,11 +22,17 @@ beforeAll(() => {
 });
 
 describe('zones pass named-checkzone', () => {
+  it('has golden cases to check (an empty list would test nothing)', () => {
+    expect(cases).toEqual(expect.arrayContaining(['contract', 'exim', 'multi-domain', 'rhel']));
+  });
+
   for (const c of cases) {
     it(c, () => {
       const { site } = loadSite(join(golden, c, 'site.yaml'));
       const dir = mkdtempSync(join(tmpdir(), 'mailops-zone-'));
-      for (const z of renderZones(site, readState(site.file))) {
+      const zones = renderZones(site, readState(site.file));
+      expect(zones.map((z) => z.domain)).toEqual(site.domains.map((d) => d.name));
+      for (const z of zones) {
         const file = join(dir, `${z.domain}.zone`);
         writeFileSync(file, z.text);
         const r = spawnSync(namedCheckzone(), ['-k', 'fail', '-n', 'fail', '-m', 'fail', '-M', 'fail', '-S', 'fail', '-i', 'local', z.domain, file], { encoding: 'utf8' });
