@@ -8,13 +8,15 @@
  */
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
-import type { HostPlan } from '../model/plan.js';
+import type { Change, HostPlan } from '../model/plan.js';
+import { packagesStep, stepOf, unitOf } from './steps.js';
 import { LOCK_FILE, shq, shqAll } from '../facts/shell.js';
 import { sha256 } from '../plan/plan.js';
 import { dkimPublicCommand, tlsFingerprintCommand } from '../facts/script.js';
 
 export const STATE_DIR = '/var/lib/mailops';
-export const MARK = '@@mailops';
+export { MARK } from './steps.js';
+import { MARK } from './steps.js';
 
 export interface ActivationInput {
   desired: DesiredHost;
@@ -53,7 +55,6 @@ export function tlsCheck(cert: string, key: string, hostname: string): string[] 
   ];
 }
 
-const unitOf = (u: string) => (u.includes('.') ? u : `${u}.service`);
 
 export function activationScript(input: ActivationInput): string {
   const { desired, facts, plan } = input;
@@ -104,51 +105,13 @@ export function activationScript(input: ActivationInput): string {
     add('drift=', ...expect, `if [ -n "$drift" ]; then say "${MARK} fail drift $drift changed on the host since it was planned: run mailops again"; exit 75; fi`);
   }
 
-  const pkgs = changed.filter((c) => c.kind === 'package').map((c) => (c as { name: string }).name);
-  if (pkgs.length) {
-    add(`step packages ${shqAll(pkgs)}`);
-    if (os.packageManager === 'apt') {
-      // Debian starts a package's daemon with its default configuration as it installs it (Postfix as an
-      // "Internet Site", Dovecot on 143/993 with system users): policy-rc.d forbids that, so the daemons
-      // first start with the validated configuration, from the handlers below.
-      add(
-        `inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold ${shqAll(pkgs)}; }`,
-        'POLICY=; [ -e /usr/sbin/policy-rc.d ] || { printf \'#!/bin/sh\\n# mailops: no daemon starts while packages install\\nexit 101\\n\' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && POLICY=1; }',
-        'out=$(inst 2>&1) || out=$( (apt-get update -q && inst) 2>&1) || { [ -z "$POLICY" ] || rm -f /usr/sbin/policy-rc.d; say "' + MARK + ' fail packages apt-get install failed"; detail "$out"; finish failed 1; }',
-        '[ -z "$POLICY" ] || rm -f /usr/sbin/policy-rc.d',
-      );
-    } else {
-      // dnf starts no daemon on install (systemd presets at most enable them).
-      add(
-        'inst() { dnf install -y -q ' + shqAll(pkgs) + '; }',
-        'out=$(inst 2>&1) || out=$( (dnf install -y -q epel-release && inst) 2>&1) || { say "' + MARK + ' fail packages dnf install failed"; detail "$out"; finish failed 1; }',
-      );
-    }
-  }
-
-  for (const c of changed) {
-    if (c.kind !== 'user') continue;
-    add(
-      `step user ${shq(c.name)}`,
-      `getent group ${shq(c.group)} >/dev/null || groupadd -r ${c.uid !== undefined ? `-g ${c.uid} ` : ''}${shq(c.group)} || { say "${MARK} fail user groupadd ${c.group} failed"; finish failed 1; }`,
-      `getent passwd ${shq(c.name)} >/dev/null || useradd -r ${c.uid !== undefined ? `-u ${c.uid} ` : ''}-g ${shq(c.group)} -d ${shq(c.home)} -M -s /usr/sbin/nologin ${shq(c.name)} || { say "${MARK} fail user useradd ${c.name} failed"; finish failed 1; }`,
-    );
-  }
-  for (const c of changed) {
-    if (c.kind !== 'directory') continue;
-    add(
-      `step directory ${shq(c.path)}`,
-      `out=$( (mkdir -p ${shq(c.path)} && chown ${shq(`${c.owner}:${c.group}`)} ${shq(c.path)} && chmod ${c.mode} ${shq(c.path)}) 2>&1) || { say "${MARK} fail directory ${c.path}"; detail "$out"; finish failed 1; }`,
-    );
-  }
-  const commands = changed.filter((c) => c.kind === 'command') as Array<{ index: number; name: string }>;
-  const runCommand = (index: number, name: string) => {
-    const cmd = desired.commands[index]!;
-    const guard = cmd.creates !== undefined ? `[ -e ${shq(cmd.creates)} ] || ` : cmd.unless !== undefined ? `( ${cmd.unless} ) >/dev/null 2>&1 </dev/null || ` : '';
-    add(`step command ${shq(name)}`, `out=$( ${guard}( ${cmd.run} ) 2>&1 </dev/null ) || { say "${MARK} fail command ${name.replace(/["$`\\]/g, '')}"; detail "$out"; CMDFAIL=1; }`);
-  };
+  // The changes' own steps (steps.ts), in this order: packages (one transaction), users, directories.
+  add(...packagesStep(desired, changed.filter((c) => c.kind === 'package').map((c) => (c as { name: string }).name)));
+  for (const c of changed) if (c.kind === 'user' || c.kind === 'directory') add(...stepOf(c, desired));
+  const commands = changed.filter((c) => c.kind === 'command') as Array<Extract<Change, { kind: 'command' }>>;
+  const runCommand = (c: Extract<Change, { kind: 'command' }>) => add(...stepOf(c, desired));
   add('CMDFAIL=');
-  for (const c of commands) if (desired.commands[c.index]!.phase === 'prepare') runCommand(c.index, c.name);
+  for (const c of commands) if (desired.commands[c.index]!.phase === 'prepare') runCommand(c);
   add('[ -z "$CMDFAIL" ] || finish failed 1');
 
   // The certificate the services will present: refused before anything is activated when it is not one.
@@ -172,13 +135,7 @@ export function activationScript(input: ActivationInput): string {
     }
     add(`[ -z "$BACKFAIL" ] || { say "${MARK} fail backup could not keep a copy of $BACKFAIL in $BACKUP (is the disk full or read-only?): nothing was swapped"; detail "$(tail -n 5 "$LOG" | grep -v '^${MARK}')"; finish failed 1; }`);
     add('step swap', 'phase swapping', 'SWAPFAIL=');
-    for (const f of swap) {
-      const p = shq(f.path);
-      add(
-        `{ mkdir -p "$(dirname ${p})" && cp "$STAGE"${p} ${p}.mailops-new && chown ${shq(`${f.owner}:${f.group}`)} ${p}.mailops-new && chmod ${f.mode} ${p}.mailops-new && mv -f ${p}.mailops-new ${p}; } 2>>"$LOG" || SWAPFAIL=${p}`,
-      );
-    }
-    for (const m of metaOnly) add(`{ chown ${shq(`${m.owner}:${m.group}`)} ${shq(m.path)} && chmod ${m.mode} ${shq(m.path)}; } 2>>"$LOG" || SWAPFAIL=${shq(m.path)}`);
+    for (const c of changed) if (c.kind === 'file') add(...stepOf(c, desired));
     // SELinux (RHEL): new files get the context policy gives their path, not the staging directory's.
     if (os.selinux) add(`command -v restorecon >/dev/null 2>&1 && restorecon -F ${shqAll([...swap.map((f) => f.path), ...metaOnly.map((m) => m.path)])} 2>>"$LOG"`);
     add('phase swapped');
@@ -205,20 +162,13 @@ export function activationScript(input: ActivationInput): string {
     `[ -z "$SWAPFAIL" ] || { say "${MARK} fail swap could not install $SWAPFAIL"; rollback; }`,
   );
 
-  for (const c of commands) if (desired.commands[c.index]!.phase === 'activate') runCommand(c.index, c.name);
+  for (const c of commands) if (desired.commands[c.index]!.phase === 'activate') runCommand(c);
   add('[ -z "$CMDFAIL" ] || rollback');
 
   add('phase handlers');
   if (swap.some((f) => f.path.startsWith('/etc/systemd/'))) add('systemctl daemon-reload');
   const serviceChanges = [...changed.filter((c) => c.kind === 'service' && c.action === 'stop-disable'), ...changed.filter((c) => c.kind === 'service' && c.action !== 'stop-disable')];
-  for (const c of serviceChanges) {
-    if (c.kind !== 'service') continue;
-    const u = shq(unitOf(c.unit));
-    const verb = c.action === 'start' ? 'restart' : c.action;
-    if (c.action === 'enable') add(`step service enable ${u}`, `out=$(systemctl enable ${u} 2>&1) || { say "${MARK} fail service systemctl enable ${c.unit}"; detail "$out"; rollback; }`);
-    else if (c.action === 'stop-disable') add(`step service stop ${u}`, `systemctl disable --now ${u} >/dev/null 2>&1 || true`);
-    else add(`step service ${verb} ${u}`, `out=$(systemctl ${verb} ${u} 2>&1) || { say "${MARK} fail service systemctl ${verb} ${c.unit}"; detail "$out"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; }`);
-  }
+  for (const c of serviceChanges) add(...stepOf(c, desired));
 
   // Every service active, every port listening (they may take a moment after a restart).
   if (changed.length) {

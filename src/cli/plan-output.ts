@@ -26,13 +26,15 @@ function changeLine(c: Change): string[] {
   }
 }
 
-export function formatPlan(p: HostPlan, withDiffs = true): string {
+/** A plan for people; with `steps` (change → its shell lines), each change shows what apply will run for it. */
+export function formatPlan(p: HostPlan, withDiffs = true, steps?: (c: Change) => string[]): string {
   const n = p.changes.length;
   const head = `${p.host} (${p.os || p.family}): ${n === 0 ? green('up to date, nothing to do') : `${n} change${n === 1 ? '' : 's'}`}`;
   const lines = [head];
   for (const c of p.changes) {
     const l = changeLine(c);
     lines.push(...(withDiffs ? l : l.slice(0, 1)).map((x) => `  ${x}`));
+    if (steps) lines.push(...steps(c).map((x) => `      $ ${x}`));
   }
   if (n > 0 && p.ports.length) lines.push(`  firewall: inbound tcp ${p.ports.join(', ')} allowed, the rest dropped`);
   for (const w of p.warnings) lines.push(`  ${yellow('warning:')} ${w}`);

@@ -3,6 +3,9 @@ import { closeAll, planSite, planState } from '../apply/site.js';
 import { dnsTarget, planZones } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
 import { connect } from '../ssh/ssh2.js';
+import { stepOf } from '../apply/steps.js';
+import type { Change } from '../model/plan.js';
+import type { DesiredHost } from '../model/desired.js';
 import { info, json, out, red } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
@@ -11,10 +14,14 @@ import type { RemoteFlags } from './remote.js';
 import { load } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
 
+/** Each change with `run`: the shell step apply runs for it. */
+const withSteps = (changes: Change[], d: DesiredHost) => changes.map((c) => ({ ...c, run: stepOf(c, d).join('\n') }));
+
 export function registerPlan(p: Command): void {
   dnsOptions(remoteOptions(p.command('plan').description('connect, gather facts, print what apply would change (unified diffs of files, packages, services, users, and DNS records); changes nothing')))
     .option('--detailed-exitcode', 'exit 0 when nothing to do, 2 when changes are pending, 1 on error')
-    .action(async (file: string, o: RemoteFlags & { detailedExitcode?: boolean }) => {
+    .option('--steps', 'show under each change the exact shell step that apply runs for it')
+    .action(async (file: string, o: RemoteFlags & { detailedExitcode?: boolean; steps?: boolean }) => {
       const loaded = load(file);
       const site = sandboxSite(loaded.site, o);
       const target = dnsTarget(site, o, sandboxDns(o));
@@ -31,7 +38,10 @@ export function registerPlan(p: Command): void {
       const total = hostChanges + dnsChanges;
       const show = o.json ? info : out;
       for (const p of planned) {
-        if (p.planned) show(formatPlan(p.planned.plan));
+        if (p.planned) {
+          const d = p.planned.desired;
+          show(formatPlan(p.planned.plan, true, o.steps ? (c) => stepOf(c, d) : undefined));
+        }
         else info(red(`${p.host.name}: ${p.error}`));
       }
       if (target) show(formatDnsPlan(zones, target.server));
@@ -47,7 +57,7 @@ export function registerPlan(p: Command): void {
             name: p.host.name,
             changes: p.planned?.plan.changes.length ?? 0,
             ok: !p.error,
-            ...(p.planned ? { os: p.planned.plan.os, plan: p.planned.plan.changes, warnings: p.planned.plan.warnings } : { error: p.error }),
+            ...(p.planned ? { os: p.planned.plan.os, plan: withSteps(p.planned.plan.changes, p.planned.desired), warnings: p.planned.plan.warnings } : { error: p.error }),
           })),
           ...(target
             ? { dns: { server: target.server, changes: dnsChanges, ok: dnsFailed.length === 0, zones: zones.map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })) } }

@@ -110,3 +110,22 @@ describe('the report of a run', () => {
     expect(outcomeWords('failed')).toMatch(/before anything was activated/);
   });
 });
+
+describe('one path for preview and apply', () => {
+  it('every change of a plan carries its shell step, and the activation script runs exactly those steps', async () => {
+    const { stepOf, packagesStep } = await import('../../src/apply/steps.js');
+    for (const facts of [{ ...converged(), files: {} }, { ...converged(), packages: {}, files: {}, users: {}, directories: {}, services: {}, commandsDone: [] }]) {
+      const p = plan(d, facts);
+      expect(p.changes.length).toBeGreaterThan(0);
+      const script = activationScript({ desired: d, facts, plan: p, digest: 'abc' });
+      const pkgs = p.changes.filter((c) => c.kind === 'package').map((c) => (c as { name: string }).name);
+      if (pkgs.length) expect(script).toContain(packagesStep(d, pkgs).join('\n'));
+      for (const c of p.changes) {
+        if (c.kind === 'package') continue;
+        const step = stepOf(c, d);
+        expect(step.length).toBeGreaterThan(0);
+        expect(script, `${c.kind} ${JSON.stringify(c).slice(0, 80)}`).toContain(step.join('\n'));
+      }
+    }
+  });
+});
