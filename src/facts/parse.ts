@@ -2,6 +2,7 @@
 import type { HostFacts } from '../model/facts.js';
 import type { OsFamily } from '../model/site.js';
 import { SECTION } from './script.js';
+import { FAMILY_FACTS } from './host-facts.js';
 
 export function splitSections(output: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -119,13 +120,6 @@ export function parseFacts(output: string): HostFacts {
   const fam = nonEmpty(s.get('family'))[0]?.trim();
   const family: OsFamily | null = fam === 'debian' || fam === 'rhel' ? fam : null;
   const os = s.get('os') ?? [];
-  const sums = parseSha256(s.get('files') ?? []);
-  const stats = parseStat(s.get('filestat') ?? []);
-  const files: HostFacts['files'] = {};
-  for (const [path, sha256] of Object.entries(sums)) {
-    const st = stats[path];
-    if (st) files[path] = { sha256, ...st };
-  }
   const queues: Record<string, number> = {};
   for (const l of nonEmpty(s.get('queues'))) {
     const [mta, n] = l.split('\t');
@@ -135,15 +129,16 @@ export function parseFacts(output: string): HostFacts {
     family,
     osName: osField(os, 'PRETTY_NAME') || osField(os, 'NAME') || 'unknown OS',
     osVersion: osField(os, 'VERSION_ID'),
-    packages: parsePackages(s.get('packages') ?? []),
-    files,
-    directories: parseStat(s.get('dirs') ?? []),
-    services: parseServices(s.get('services') ?? []),
-    users: parsePasswd(s.get('users') ?? []),
-    groups: parseGroups(s.get('groups') ?? []),
-    dkim: parseDkim(s.get('dkim') ?? []),
-    ...tlsFact(s.get('tls') ?? []),
-    commandsDone: nonEmpty(s.get('commands')).map(Number).filter((n) => Number.isInteger(n)),
+    packages: {},
+    files: {},
+    directories: {},
+    services: {},
+    users: {},
+    groups: {},
+    dkim: {},
+    commandsDone: [],
+    // Each fact of the host's family, parsed by the fact that printed it (host-facts.ts).
+    ...Object.assign({}, ...FAMILY_FACTS.map((f) => f.parse(s.get(f.section) ?? [], s))),
     locked: nonEmpty(s.get('lock'))[0]?.trim() === 'held',
     interrupted: nonEmpty(s.get('interrupted')).flatMap((l) => {
       const [run, phase] = l.split('\t');
