@@ -9,8 +9,8 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
-import { packagesStep, stepOf, unitOf } from './steps.js';
-import { LOCK_FILE, shq, shqAll } from '../facts/shell.js';
+import { packagesStep, stepOf } from './steps.js';
+import { LOCK_FILE, shq, shqAll, unitOf } from '../facts/shell.js';
 import { sha256 } from '../plan/plan.js';
 import { dkimPublicCommand, tlsFingerprintCommand } from '../facts/script.js';
 

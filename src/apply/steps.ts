@@ -7,14 +7,13 @@
  * `$STAGE` (the uploaded files) and `$LOG`; a failed step either stops the run before anything is
  * activated (`finish failed`) or, once files are swapped, rolls back.
  */
-import { shq, shqAll } from '../facts/shell.js';
+import { shq, shqAll, unitOf } from '../facts/shell.js';
 import type { DesiredHost } from '../model/desired.js';
 import type { Change } from '../model/plan.js';
 
 export const MARK = '@@mailops';
 
 const clean = (s: string) => s.replace(/["$`\\]/g, '');
-export const unitOf = (u: string): string => (u.includes('.') ? u : `${u}.service`);
 
 /** Every package of the plan in one transaction, with no daemon started while they install (Debian). */
 export function packagesStep(desired: DesiredHost, names: string[]): string[] {
@@ -79,7 +78,7 @@ export function stepOf(c: Change, desired: DesiredHost): string[] {
   }
 }
 
-/** The step of every change, for people and machines (plan --steps, plan --json). */
-export function planSteps(changes: Change[], desired: DesiredHost): Array<{ change: Change; run: string }> {
-  return changes.map((change) => ({ change, run: stepOf(change, desired).join('\n') }));
+/** Every change with `run`: the shell step apply runs for it (plan --json). */
+export function withSteps(changes: Change[], desired: DesiredHost): Array<Change & { run: string }> {
+  return changes.map((c) => ({ ...c, run: stepOf(c, desired).join('\n') }));
 }

@@ -29,8 +29,7 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 /** Record what the hosts hold (DKIM public keys, certificate fingerprints) and the zones' serials. */
-function recordState(site: Site, state: SiteState, outcomes: HostOutcome[], dns: DnsOutcome | undefined): SiteState {
-  const next = recordDkim(state, outcomes, site);
+function recordState(site: Site, next: SiteState, dns: DnsOutcome | undefined): SiteState {
   const live = Object.fromEntries((dns?.zones ?? []).flatMap((z) => (z.serial !== undefined ? [[z.zone, z.serial]] : [])));
   try {
     if (writeState(site.file, next)) info(`recorded the hosts' DKIM public keys and certificates in ${statePath(site.file)}`);
@@ -76,12 +75,13 @@ export function registerApply(p: Command): void {
       }
       const failedHosts = outcomes.filter((x) => !x.ok);
       // DNS after the hosts: a DKIM key generated in this run is published in the same run.
+      const held = recordDkim(state, outcomes, site);
       let dns: DnsOutcome | undefined;
       let dnsSkipped: string | undefined;
       if (target && failedHosts.length === 0) {
-        dns = await pushZones(site, recordDkim(state, outcomes, site), target);
+        dns = await pushZones(site, held, target);
       } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => x.name).join(', ')} failed (the zones would publish a host that does not work)`;
-      recordState(site, state, outcomes, dns);
+      recordState(site, held, dns);
 
       const hostChanges = outcomes.reduce((n, x) => n + x.changes, 0);
       const total = hostChanges + (dns?.changes ?? 0);

@@ -3,9 +3,7 @@ import { closeAll, planSite, planState } from '../apply/site.js';
 import { dnsTarget, planZones } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
 import { connect } from '../ssh/ssh2.js';
-import { stepOf } from '../apply/steps.js';
-import type { Change } from '../model/plan.js';
-import type { DesiredHost } from '../model/desired.js';
+import { stepOf, withSteps } from '../apply/steps.js';
 import { info, json, out, red } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
@@ -13,9 +11,6 @@ import { dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
-
-/** Each change with `run`: the shell step apply runs for it. */
-const withSteps = (changes: Change[], d: DesiredHost) => changes.map((c) => ({ ...c, run: stepOf(c, d).join('\n') }));
 
 export function registerPlan(p: Command): void {
   dnsOptions(remoteOptions(p.command('plan').description('connect, gather facts, print what apply would change (unified diffs of files, packages, services, users, and DNS records); changes nothing')))

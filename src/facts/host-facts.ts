@@ -7,7 +7,7 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
-import { shq, shqAll } from './shell.js';
+import { shq, shqAll, unitOf } from './shell.js';
 
 export interface Fact {
   /** The section of the fact script its command prints under. */
@@ -39,7 +39,6 @@ export function dkimPublicCommand(keyFile: string, domain: string, selector: str
 }
 
 const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
-const unitOf = (u: string) => (u.includes('.') ? u : `${u}.service`);
 const nonEmpty = (lines: string[]) => lines.filter((l) => l.trim() !== '');
 
 /** The facts that depend on what the playbook manages on a host of one family, in script order. */

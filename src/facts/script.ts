@@ -15,11 +15,6 @@ function familyBlock(d: DesiredHost): string {
 
 export { dkimPublicCommand, tlsFingerprintCommand };
 
-/** DKIM key files of a desired host, as the dkim-keys component declares them. */
-export function dkimKeys(d: DesiredHost): DesiredHost['dkimKeys'] {
-  return d.dkimKeys;
-}
-
 /** The whole script. `byFamily` holds the desired state of each family the host may turn out to be. */
 export function factScript(byFamily: Partial<Record<OsFamily, DesiredHost>>): string {
   const blocks = Object.entries(byFamily)

@@ -11,7 +11,7 @@ import { run } from '../testbed/docker.js';
 import { ensureDockerEngine } from '../testbed/engine.js';
 import { dnsImage, peerImage, vpsImage } from '../testbed/images.js';
 import type { Log } from '../testbed/images.js';
-import { startWorld } from '../testbed/world.js';
+import { PEER_INBOX_COMMAND, inboxMessages, startWorld } from '../testbed/world.js';
 import { inventoryPath, readInventory, removeInventory, writeInventory } from './inventory.js';
 import type { Inventory } from './inventory.js';
 
@@ -111,7 +111,6 @@ export async function sandboxStatus(): Promise<SandboxStatus[]> {
   return [...hosts, ...dns, ...peer];
 }
 
-export const sandboxKeyFile = (inv: Inventory) => inv.dns?.keyFile ?? join(dirname(inventoryPath()), 'mailops-tsig.key');
 
 /** The sandbox's receiving peer, read from outside: every message it accepted (its Maildir). */
 export function sandboxPeer(inv: Inventory): { domain: string; hostname: string; inbox(): Promise<string[]> } | undefined {
@@ -121,9 +120,9 @@ export function sandboxPeer(inv: Inventory): { domain: string; hostname: string;
     domain: p.domain,
     hostname: p.hostname,
     inbox: async () => {
-      const r = await run('docker', ['exec', p.container, 'sh', '-c', `cd /home/inbox/Maildir && find new cur -type f | while read -r f; do base64 -w0 "$f"; echo; done`]);
+      const r = await run('docker', ['exec', p.container, 'sh', '-c', PEER_INBOX_COMMAND]);
       if (r.code !== 0) throw new Error(`reading the peer's inbox failed: ${r.stderr.trim()}`);
-      return r.stdout.split('\n').filter(Boolean).map((b) => Buffer.from(b, 'base64').toString('utf8'));
+      return inboxMessages(r.stdout);
     },
   };
 }

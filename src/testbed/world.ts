@@ -33,6 +33,16 @@ export const TSIG_KEY_NAME = 'mailops-tsig';
 /** TTL of the records the world writes: short, so caches (OpenDKIM's libunbound) follow changes. */
 export const WORLD_TTL = 60;
 
+/** Shell, in the peer: every message it accepted, oldest first, one base64 line each. */
+export const PEER_INBOX_COMMAND = `cd /home/inbox/Maildir && find new cur -type f -printf '%T@ %p\\n' | sort -n | while read -r _ p; do base64 -w0 "$p" && echo; done`;
+
+/** The raw messages in PEER_INBOX_COMMAND's output. */
+export const inboxMessages = (stdout: string): string[] =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((b) => Buffer.from(b, 'base64').toString('utf8'));
+
 export interface WorldOptions {
   images: { vps: string; dns: string; peer?: string };
   /** The VPS containers; hostname is the mail host name (its PTR record). */
@@ -359,12 +369,9 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       await setPtr(peerBox.ip, PEER_HOSTNAME);
       const box = peerBox;
       const inbox = async () => {
-        const r = await box.exec(`cd /home/inbox/Maildir && find new cur -type f -printf '%T@ %p\\n' | sort -n | while read -r _ p; do base64 -w0 "$p" && echo; done`);
+        const r = await box.exec(PEER_INBOX_COMMAND);
         if (r.code !== 0) throw new Error(`reading the peer's inbox failed: ${r.stderr}`);
-        return r.stdout
-          .split('\n')
-          .filter(Boolean)
-          .map((b) => Buffer.from(b, 'base64').toString('utf8'));
+        return inboxMessages(r.stdout);
       };
       peer = {
         container: peerName,

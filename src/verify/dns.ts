@@ -10,6 +10,7 @@ import { Resolver } from 'node:dns/promises';
 import { zoneModel } from '../dns/records.js';
 import type { DnsRecord } from '../dns/records.js';
 import { countSpfLookups } from '../dns/spf.js';
+import { canonicalName, canonicalRdata, normalizeIPv6 } from '../dns/rrset.js';
 import type { Host, Site } from '../model/site.js';
 import { domainKeys } from '../render/dkim.js';
 import type { SiteState } from '../state/state.js';
@@ -30,36 +31,10 @@ export function resolverFor(server: string, timeoutMs = 3000): Resolver {
 }
 
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA']);
-const fq = (n: string) => `${n.replace(/\.$/, '').toLowerCase()}.`;
-const abs = (name: string, origin: string) => (name === '@' ? fq(origin) : fq(`${name}.${origin}`));
 
-/** Canonical text of one answer, comparable with canonical(desired). */
+/** Canonical text of one record (rrset.ts's form; TXT as the text its strings stand for), comparable across answers. */
 function canonical(type: DnsRecord['type'], data: string | string[]): string {
-  const d = Array.isArray(data) ? data.join('') : data;
-  switch (type) {
-    case 'MX':
-    case 'NS':
-    case 'CNAME':
-    case 'SRV': {
-      const parts = d.trim().split(/\s+/);
-      const last = parts.pop() ?? '';
-      return [...parts, last === '.' || last === '' ? '.' : fq(last)].join(' ');
-    }
-    case 'AAAA':
-      return expand6(d);
-    default:
-      return d;
-  }
-}
-
-/** An IPv6 address with every group written out, for comparison. */
-export function expand6(ip: string): string {
-  if (!isIPv6(ip)) return ip;
-  const [head = '', tail = ''] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = ip.includes('::') && tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return groups.map((g) => g.toLowerCase().padStart(4, '0')).join(':');
+  return type === 'TXT' ? (Array.isArray(data) ? data.join('') : data) : canonicalRdata(type, Array.isArray(data) ? data.join(' ') : data);
 }
 
 /** The answers for name/type in canonical text; [] when the name or type does not exist. */
@@ -70,7 +45,7 @@ async function lookup(r: DnsResolver, name: string, type: DnsRecord['type']): Pr
       case 'A':
         return await r.resolve4(n);
       case 'AAAA':
-        return (await r.resolve6(n)).map(expand6);
+        return (await r.resolve6(n)).map(normalizeIPv6);
       case 'MX':
         return (await r.resolveMx(n)).map((m) => canonical('MX', `${m.priority} ${m.exchange || '.'}`));
       case 'TXT':
@@ -121,7 +96,7 @@ const TXT_PREFIX: Array<[RegExp, string]> = [
 /** Every record set the zones should hold, grouped by owner name and type. */
 function wanted(site: Site, state: SiteState): Wanted[] {
   const out: Wanted[] = [];
-  const hostNames = new Set(site.hosts.map((h) => fq(h.hostname)));
+  const hostNames = new Set(site.hosts.map((h) => canonicalName(h.hostname)));
   for (const d of site.domains) {
     const model = zoneModel(site, d, state);
     const groups = new Map<string, DnsRecord[]>();
@@ -131,7 +106,7 @@ function wanted(site: Site, state: SiteState): Wanted[] {
     }
     for (const rs of groups.values()) {
       const r0 = rs[0]!;
-      const name = abs(r0.name, d.name);
+      const name = canonicalName(r0.name, d.name);
       // The addresses of the host names are checked per host (hostAddressChecks).
       if ((r0.type === 'A' || r0.type === 'AAAA') && hostNames.has(name)) continue;
       const prefix = r0.type === 'TXT' ? TXT_PREFIX.find(([re]) => re.test(Array.isArray(r0.data) ? r0.data.join('') : r0.data))?.[1] : undefined;
@@ -148,7 +123,7 @@ function describe(values: string[]): string {
 
 /** The checks that concern the zones: once per site. */
 export async function zoneChecks(site: Site, state: SiteState, r: DnsResolver, run: Run): Promise<void> {
-  const hostTargets = new Set(site.hosts.map((h) => fq(h.hostname)));
+  const hostTargets = new Set(site.hosts.map((h) => canonicalName(h.hostname)));
   for (const w of wanted(site, state)) {
     await run(w.subject, w.label, async () => {
       let got = await lookup(r, w.name, w.type);
@@ -177,7 +152,7 @@ export async function zoneChecks(site: Site, state: SiteState, r: DnsResolver, r
 
 /** A (and AAAA) of a host name: exactly the playbook's addresses. */
 export async function hostAddressChecks(host: Host, r: DnsResolver, run: Run): Promise<void> {
-  const want: Array<['A' | 'AAAA', string]> = [['A', host.ipv4], ...(host.ipv6 ? [['AAAA', expand6(host.ipv6)] as ['AAAA', string]] : [])];
+  const want: Array<['A' | 'AAAA', string]> = [['A', host.ipv4], ...(host.ipv6 ? [['AAAA', normalizeIPv6(host.ipv6)] as ['AAAA', string]] : [])];
   for (const [type, ip] of want) {
     await run(host.name, `${type} of ${host.hostname}`, async () => {
       const got = await lookup(r, host.hostname, type);
@@ -201,7 +176,7 @@ export async function ptrChecks(host: Host, r: DnsResolver, run: Run): Promise<v
       if (names.length === 0) return failed(`${ip} has no PTR record; receivers refuse such mail ("cannot find your hostname"): ${fix}`);
       if (!names.includes(host.hostname.toLowerCase())) return failed(`${ip} → ${names.join(', ')}, not ${host.hostname} (the HELO name): ${fix}`);
       const forward = isIPv6(ip) ? await lookup(r, host.hostname, 'AAAA') : await lookup(r, host.hostname, 'A');
-      if (!forward.includes(isIPv6(ip) ? expand6(ip) : ip)) return failed(`${ip} → ${host.hostname}, but ${host.hostname} resolves to ${describe(forward)}: not forward-confirmed`);
+      if (!forward.includes(isIPv6(ip) ? normalizeIPv6(ip) : ip)) return failed(`${ip} → ${host.hostname}, but ${host.hostname} resolves to ${describe(forward)}: not forward-confirmed`);
       return ok(`${ip} → ${host.hostname} → ${ip} (forward-confirmed)`);
     });
   }
