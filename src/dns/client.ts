@@ -161,19 +161,23 @@ async function runTool(tool: 'dig' | 'nsupdate', args: readonly string[], input:
   return { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr };
 }
 
+/** The key of a source, read and checked; a clear UserError when the file is missing or the key malformed. */
+export function readTsigKey(source: TsigKeySource): TsigKey {
+  if (!('file' in source)) return parseTsigKey(source.text, `the TSIG key in ${source.origin}`);
+  let text: string;
+  try {
+    text = readFileSync(source.file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`TSIG key file ${source.file}: ${code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : (e as Error).message}; check dns.update.key (or --tsig-key)`);
+  }
+  return parseTsigKey(text, `TSIG key file ${source.file}`);
+}
+
 /** Runs `fn` with the path of a key file that the tools can read, and the key itself. */
 async function withKeyFile<T>(source: TsigKeySource, fn: (file: string, key: TsigKey) => Promise<T>): Promise<T> {
-  if ('file' in source) {
-    let text: string;
-    try {
-      text = readFileSync(source.file, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UserError(`TSIG key file ${source.file}: ${code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : (e as Error).message}; check dns.update.key (or --tsig-key)`);
-    }
-    return fn(source.file, parseTsigKey(text, `TSIG key file ${source.file}`));
-  }
-  const key = parseTsigKey(source.text, `the TSIG key in ${source.origin}`);
+  if ('file' in source) return fn(source.file, readTsigKey(source));
+  const key = readTsigKey(source);
   const dir = mkdtempSync(join(tmpdir(), 'mailops-tsig-'));
   try {
     chmodSync(dir, 0o700);

@@ -7,7 +7,7 @@
 import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { axfr, formatServer, parseServer, pushChanges } from './client.js';
+import { axfr, formatServer, parseServer, pushChanges, readTsigKey } from './client.js';
 import type { TsigKeySource } from './client.js';
 import { zoneModel } from './records.js';
 import { desiredRrsets } from './rrset.js';
@@ -35,8 +35,17 @@ export interface DnsOutcome {
   ok: boolean;
 }
 
-/** Where zones go: the flags first, then the sandbox's server, then the playbook's dns.update. */
+/**
+ * Where zones go: the flags first, then the sandbox's server, then the playbook's dns.update. The key is
+ * read and parsed here, before any host is touched: a missing or malformed key changes nothing anywhere.
+ */
 export function dnsTarget(site: Site, flags: { dnsServer?: string; tsigKey?: string }, sandbox?: { server: string; keyFile: string }): DnsTarget | undefined {
+  const t = locateTarget(site, flags, sandbox);
+  if (t) readTsigKey(t.key);
+  return t;
+}
+
+function locateTarget(site: Site, flags: { dnsServer?: string; tsigKey?: string }, sandbox?: { server: string; keyFile: string }): DnsTarget | undefined {
   const server = flags.dnsServer ?? sandbox?.server ?? site.dns.update?.server;
   if (server === undefined) {
     if (flags.tsigKey !== undefined) throw new UserError('--tsig-key needs a server to sign updates for: --dns-server HOST[:PORT] or dns.update.server in the playbook');
