@@ -24,7 +24,11 @@ export interface Host {
   ipv4: string;
   ipv6?: string;
   os: OsFamily | 'auto';
+  /** mailbox: stores mailboxes; backup-mx: accepts and queues mail for the mailbox hosts. */
+  role: HostRole;
 }
+
+export type HostRole = 'mailbox' | 'backup-mx';
 
 export interface Tls {
   mode: TlsMode;
@@ -46,6 +50,34 @@ export interface Stack {
   messageSizeLimit: number;
   /** Manage the inbound firewall. */
   firewall: boolean;
+  /** Score inbound mail with rspamd. */
+  antispam: boolean;
+  /** DNS blocklist zones checked for clients on port 25. */
+  dnsbl: string[];
+  /** Ban addresses after repeated failed logins; absent when turned off. */
+  authBan?: AuthBan;
+  /** Dovecot replication between the two mailbox hosts. */
+  replication: boolean;
+  /** Outbound smarthost. */
+  relay?: Relay;
+  /** Client autoconfiguration over HTTPS. */
+  autoconfig: boolean;
+  mtaSts: 'none' | 'testing' | 'enforce';
+}
+
+export interface AuthBan {
+  attempts: number;
+  /** Seconds. */
+  within: number;
+  /** Seconds. */
+  ban: number;
+}
+
+export interface Relay {
+  host: string;
+  port: 587 | 465 | 2525 | 25;
+  username: string;
+  password: SecretRef;
 }
 
 export interface DnsSettings {
@@ -72,6 +104,8 @@ export interface DnsUpdate {
 export interface Dkim {
   selector: string;
   key: DkimKeyType;
+  /** Seconds a replaced key stays published after it stopped signing. */
+  grace: number;
 }
 
 export interface Spf {
@@ -97,6 +131,12 @@ export interface Mailbox {
   quotaBytes?: number;
   /** Full addresses this mailbox may send as, besides its own. */
   sendAs: string[];
+  /** May submit mail. */
+  send: boolean;
+  /** At most `count` submitted messages per hour or day. */
+  sendLimit?: { count: number; per: 'hour' | 'day' };
+  /** false: login and delivery refused; the mail stays on disk. */
+  enabled: boolean;
 }
 
 export interface Alias {

@@ -4,9 +4,12 @@ import type { Alias, Domain, Host, Mailbox, Site, Stack } from '../model/site.js
 import type { RawDomain, RawMailbox, RawSite } from './schema.js';
 import { resolveTarget } from './semantic.js';
 import { expandPath, toSecretRef } from './secrets.js';
-import { parseSize } from './syntax.js';
+import { parseDuration, parseSize } from './syntax.js';
 
 export const DEFAULT_MESSAGE_SIZE = '50M';
+/** How long a replaced DKIM key stays published: mail in queues and forwarded mail is verified later. */
+export const DEFAULT_DKIM_GRACE = '7d';
+export const DEFAULT_AUTH_BAN = { attempts: 5, within: '10m', ban: '1h' } as const;
 
 export function normalize(raw: RawSite, file: string): Site {
   const baseDir = dirname(file);
@@ -24,6 +27,7 @@ export function normalize(raw: RawSite, file: string): Site {
     ipv4: h.ipv4,
     ...(h.ipv6 !== undefined ? { ipv6: h.ipv6 } : {}),
     os: h.os ?? 'auto',
+    role: h.role ?? 'mailbox',
   }));
   const s = raw.stack ?? {};
   const stack: Stack = {
@@ -39,6 +43,30 @@ export function normalize(raw: RawSite, file: string): Site {
     },
     messageSizeLimit: parseSize(s.message_size_limit ?? DEFAULT_MESSAGE_SIZE)!,
     firewall: s.firewall ?? true,
+    antispam: s.antispam ?? true,
+    dnsbl: dedupe((s.dnsbl ?? []).map((z) => z.replace(/\.$/, '').toLowerCase())),
+    ...(s.auth_ban === false
+      ? {}
+      : {
+          authBan: {
+            attempts: (typeof s.auth_ban === 'object' ? s.auth_ban.attempts : undefined) ?? DEFAULT_AUTH_BAN.attempts,
+            within: parseDuration((typeof s.auth_ban === 'object' ? s.auth_ban.within : undefined) ?? DEFAULT_AUTH_BAN.within)!,
+            ban: parseDuration((typeof s.auth_ban === 'object' ? s.auth_ban.ban : undefined) ?? DEFAULT_AUTH_BAN.ban)!,
+          },
+        }),
+    replication: s.replication ?? false,
+    ...(s.relay
+      ? {
+          relay: {
+            host: s.relay.host.replace(/\.$/, '').toLowerCase(),
+            port: s.relay.port ?? 587,
+            username: s.relay.username,
+            password: toSecretRef(s.relay.password as Record<string, unknown>, baseDir)!,
+          },
+        }
+      : {}),
+    autoconfig: s.autoconfig ?? true,
+    mtaSts: s.mta_sts ?? 'testing',
   };
   return {
     site: raw.site,
@@ -76,7 +104,7 @@ function normalizeDomain(d: RawDomain, baseDir: string, localDomains: ReadonlySe
     .sort((a, b) => a.local.localeCompare(b.local));
   return {
     name,
-    ...(d.dkim ? { dkim: { selector: d.dkim.selector, key: d.dkim.key ?? 'rsa-2048' } } : {}),
+    ...(d.dkim ? { dkim: { selector: d.dkim.selector, key: d.dkim.key ?? 'rsa-2048', grace: parseDuration(d.dkim.grace ?? DEFAULT_DKIM_GRACE)! } } : {}),
     spf: { policy: d.spf?.policy ?? '-all', include: d.spf?.include ?? [] },
     ...(d.dmarc ? { dmarc: { policy: d.dmarc.policy, ...pick(d.dmarc, ['rua', 'ruf', 'pct']) } } : {}),
     mailboxes,
@@ -94,6 +122,9 @@ function normalizeMailbox(m: RawMailbox, domain: string, baseDir: string, ref: (
     ...(secret ? { passwordSecret: secret } : {}),
     ...(m.quota !== undefined ? { quota: String(m.quota), quotaBytes: parseSize(m.quota)! } : {}),
     sendAs: dedupe((m.send_as ?? []).map(ref)),
+    send: m.send ?? true,
+    ...(m.send_limit !== undefined ? { sendLimit: { count: Number(m.send_limit.split('/')[0]), per: m.send_limit.split('/')[1] as 'hour' | 'day' } } : {}),
+    enabled: m.enabled ?? true,
   };
 }
 

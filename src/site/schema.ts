@@ -44,6 +44,14 @@ export const HostSchema = obj(
         'x-error': 'must be one of auto, debian, rhel',
       }),
     ),
+    role: Type.Optional(
+      Type.Union([Type.Literal('mailbox'), Type.Literal('backup-mx')], {
+        default: 'mailbox',
+        description:
+          'mailbox (default): stores mailboxes (delivery, IMAP/POP3, submission) | backup-mx: accepts mail for the domains on port 25 for existing recipients only, queues it and forwards it to the mailbox hosts',
+        'x-error': 'must be mailbox or backup-mx',
+      }),
+    ),
   },
   'A mail host',
 );
@@ -62,6 +70,51 @@ export const TlsSchema = obj(
   'TLS certificates for SMTP, submission, IMAP and POP3',
 );
 
+const Duration = Type.Union([Type.String({ pattern: '^[0-9]+[smhdw]?$' }), Type.Integer({ minimum: 0 })], {
+  description: 'A duration in seconds, or with a unit: s, m, h, d or w, e.g. 10m, 1h, 7d',
+  'x-error': 'must be a duration such as 30s, 10m, 1h or 7d',
+});
+
+export const AuthBanSchema = Type.Union(
+  [
+    Type.Boolean(),
+    obj(
+      {
+        attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 5, description: 'Failed logins that ban the address (default 5)' })),
+        within: Type.Optional(Duration),
+        ban: Type.Optional(Duration),
+      },
+      'Ban settings: attempts within a window (default 5 within 10m), then a ban (default 1h)',
+    ),
+  ],
+  {
+    description: 'Repeated failed logins (SMTP AUTH, IMAP, POP3) ban the client address; default on (5 within 10m, ban 1h); false turns it off',
+    'x-error': 'must be true, false or { attempts, within, ban }',
+  },
+);
+
+export const RelaySchema = obj(
+  {
+    host: str('The smarthost: host name or IP address'),
+    port: Type.Optional(
+      Type.Union([Type.Literal(587), Type.Literal(465), Type.Literal(2525), Type.Literal(25)], {
+        default: 587,
+        description: '587 (STARTTLS) | 465 (TLS) | 2525 (STARTTLS) | 25 (STARTTLS)',
+        'x-error': 'must be one of 587, 465, 2525, 25',
+      }),
+    ),
+    username: str('SASL user name at the smarthost'),
+    password: Type.Union(
+      [
+        obj({ env: str('Environment variable holding the relay password') }, 'Relay password from the environment'),
+        obj({ file: str('File holding the relay password (first line)') }, 'Relay password from a file'),
+      ],
+      { description: 'The relay password: { env: NAME } or { file: PATH }; never printed', 'x-error': 'must be { env: NAME } or { file: PATH }' },
+    ),
+  },
+  'Smarthost: all outbound mail leaves through it, with SASL over TLS',
+);
+
 export const StackSchema = obj(
   {
     mta: Type.Optional(
@@ -77,6 +130,21 @@ export const StackSchema = obj(
     message_size_limit: Type.Optional(Size),
     firewall: Type.Optional(
       Type.Boolean({ default: true, description: 'Manage an inbound firewall (nftables / firewalld) that opens only SSH and the enabled mail ports' }),
+    ),
+    antispam: Type.Optional(Type.Boolean({ default: true, description: 'Score inbound mail with rspamd (spam, and the SPF, DKIM and DMARC of the sender)' })),
+    dnsbl: Type.Optional(Type.Array(str('A DNS blocklist zone, e.g. zen.spamhaus.org', { format: 'hostname' }), { default: [], description: 'DNS blocklists checked for clients connecting on port 25' })),
+    auth_ban: Type.Optional(AuthBanSchema),
+    replication: Type.Optional(Type.Boolean({ default: false, description: 'With two mailbox hosts: mailboxes replicated both ways (Dovecot dsync)' })),
+    relay: Type.Optional(RelaySchema),
+    autoconfig: Type.Optional(
+      Type.Boolean({ default: true, description: 'Thunderbird autoconfig, Outlook autodiscover and an Apple profile over HTTPS at autoconfig.<domain> / autodiscover.<domain>' }),
+    ),
+    mta_sts: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('testing'), Type.Literal('enforce')], {
+        default: 'testing',
+        description: 'MTA-STS policy mode published at https://mta-sts.<domain>/.well-known/mta-sts.txt with a _mta-sts TXT record',
+        'x-error': 'must be one of none, testing, enforce',
+      }),
     ),
   },
   'The mail stack',
@@ -140,6 +208,7 @@ export const DkimSchema = obj(
         'x-error': 'must be one of rsa-2048, rsa-4096, ed25519',
       }),
     ),
+    grace: Type.Optional(Duration),
   },
   'DKIM signing of outgoing mail',
 );
@@ -189,6 +258,14 @@ export const MailboxSchema = obj(
     password: Type.Optional(SecretRefSchema),
     quota: Type.Optional(Size),
     send_as: Type.Optional(Type.Array(str('Local part or address this mailbox may also send as'))),
+    send: Type.Optional(Type.Boolean({ default: true, description: 'May send (submission); false: may log in and receive, submission refused with a 5xx' })),
+    send_limit: Type.Optional(
+      str('At most N messages per hour or day, e.g. 200/day; over it, submission is refused with a 4xx until the window passes', {
+        pattern: '^[1-9][0-9]*/(hour|day)$',
+        'x-error': 'must be N/hour or N/day, e.g. 200/day',
+      }),
+    ),
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'false: login refused, mail to it refused at RCPT; the mail stays on disk' })),
   },
   'A mailbox',
 );

@@ -6,7 +6,7 @@ import type { Diagnostic } from '../model/diagnostic.js';
 import { formatPath, locate } from './locate.js';
 import type { FieldPath } from './locate.js';
 import type { Source } from './source.js';
-import { controlProblem, fqdnProblem, isDnsName, isEmail, isFqdn, isIPv4, isIPv6, localPartProblem, parseSize, passwordHashProblem } from './syntax.js';
+import { controlProblem, fqdnProblem, isDnsName, isEmail, isFqdn, isIPv4, isIPv6, localPartProblem, parseDuration, parseSize, passwordHashProblem } from './syntax.js';
 import { secretProblem } from './secrets.js';
 import { dirname } from 'node:path';
 
@@ -43,7 +43,8 @@ export function checkSemantics(src: Source, data: unknown, opts: SemanticOptions
   if (!isObj(data)) return r.out;
   checkControlCharacters(r, data);
   checkHosts(r, data['hosts']);
-  checkStack(r, data['stack']);
+  checkStack(r, data['stack'], dirname(src.file), opts);
+  checkRoles(r, data['hosts'], data['stack']);
   checkDns(r, data['dns'], data);
   checkDomains(r, data['domains'], dirname(src.file), opts);
   return r.out;
@@ -117,8 +118,34 @@ function checkHosts(r: Report, hosts: unknown): void {
   });
 }
 
-function checkStack(r: Report, stack: unknown): void {
+function checkStack(r: Report, stack: unknown, baseDir: string, opts: SemanticOptions): void {
   if (!isObj(stack)) return;
+  arr(stack['dnsbl']).forEach((z, i) => {
+    const s = str(z);
+    if (s !== undefined && !isDnsName(s.replace(/\.$/, ''))) r.error(['stack', 'dnsbl', i], `blocklist zone ${fqdnProblem(s)}`);
+  });
+  const ban = stack['auth_ban'];
+  if (isObj(ban)) {
+    for (const f of ['within', 'ban'] as const) {
+      if (ban[f] !== undefined && parseDuration(ban[f]) === null) r.error(['stack', 'auth_ban', f], `${JSON.stringify(ban[f])} is not a duration such as 10m or 1h`);
+      else if (ban[f] !== undefined && parseDuration(ban[f])! < 1) r.error(['stack', 'auth_ban', f], 'must be at least 1s');
+    }
+  }
+  const relay = stack['relay'];
+  if (isObj(relay)) {
+    const host = str(relay['host']);
+    if (host !== undefined && !isIPv4(host) && !isIPv6(host) && !isFqdn(host.replace(/\.$/, ''))) r.error(['stack', 'relay', 'host'], `relay host ${fqdnProblem(host)}`);
+    const user = str(relay['username']);
+    if (user !== undefined && (user === '' || /\s/.test(user))) r.error(['stack', 'relay', 'username'], 'must be a user name without spaces');
+    if (isObj(relay['password']) && opts.secrets !== 'ignore') {
+      const prob = secretProblem(relay['password'], baseDir);
+      if (prob) {
+        const msg = `${prob}; it is needed to render and apply the relay login`;
+        if (opts.secrets === 'error') r.error(['stack', 'relay', 'password'], msg);
+        else r.warning(['stack', 'relay', 'password'], msg);
+      }
+    }
+  }
   const msl = stack['message_size_limit'];
   if (msl !== undefined && parseSize(msl) === null) r.error(['stack', 'message_size_limit'], `${JSON.stringify(msl)} is not a size such as 50M`);
   const size = parseSize(msl);
@@ -142,6 +169,19 @@ function checkStack(r: Report, stack: unknown): void {
     if (mode !== 'acme') for (const f of ['email', 'acme_server'] as const) if (tls[f] !== undefined) r.error(['stack', 'tls', f], `is only used with mode "acme" (mode is "${String(mode)}")`, true);
     const email = str(tls['email']);
     if (email !== undefined && !isEmail(email)) r.error(['stack', 'tls', 'email'], `"${email}" is not an email address`);
+  }
+}
+
+/** Contradictions between host roles and the stack: mail must have somewhere to be stored. */
+function checkRoles(r: Report, hosts: unknown, stack: unknown): void {
+  const list = arr(hosts).filter(isObj);
+  if (!list.length) return;
+  const roles = list.map((h) => str(h['role']) ?? 'mailbox');
+  const mailbox = roles.filter((x) => x === 'mailbox').length;
+  if (mailbox === 0) r.error(['hosts'], 'no host has role mailbox: a backup MX forwards mail to a mailbox host, so at least one host must store mailboxes (role: mailbox, the default)', true);
+  const replication = isObj(stack) ? stack['replication'] : undefined;
+  if (replication === true && mailbox !== 2) {
+    r.error(['stack', 'replication'], `replication needs exactly two mailbox hosts (this playbook has ${mailbox}): Dovecot replicates one host with one other`);
   }
 }
 
@@ -274,6 +314,8 @@ function checkDomains(r: Report, domains: unknown, baseDir: string, opts: Semant
         if (s !== undefined && !isDnsName(s)) r.error([...p, 'spf', 'include', j], `SPF include ${fqdnProblem(s)}`);
       });
     }
+    const dkim = d['dkim'];
+    if (isObj(dkim) && dkim['grace'] !== undefined && parseDuration(dkim['grace']) === null) r.error([...p, 'dkim', 'grace'], `${JSON.stringify(dkim['grace'])} is not a duration such as 7d`);
     const dmarc = d['dmarc'];
     if (isObj(dmarc)) {
       for (const f of ['rua', 'ruf'] as const) {
@@ -311,6 +353,7 @@ function checkDomains(r: Report, domains: unknown, baseDir: string, opts: Semant
       }
       if (mb['quota'] !== undefined && parseSize(mb['quota']) === null) r.error([...mp, 'quota'], `${JSON.stringify(mb['quota'])} is not a size such as 2G`);
       arr(mb['send_as']).forEach((sa, k) => checkRef([...mp, 'send_as', k], sa, dkey, 'send_as', false));
+      if (mb['send'] === false && mb['send_limit'] !== undefined) r.warning([...mp, 'send_limit'], 'has no effect: this mailbox may not send at all (send: false)');
     });
 
     const aliases = d['aliases'];

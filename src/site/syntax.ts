@@ -99,6 +99,18 @@ export function parseSize(v: unknown): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
+const SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** "10m" → 600; a bare number is seconds. Null when malformed. */
+export function parseDuration(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : null;
+  if (typeof v !== 'string') return null;
+  const m = /^([0-9]+)([smhdw]?)$/.exec(v.trim());
+  if (!m) return null;
+  const n = Number(m[1]) * SECONDS[m[2]!]!;
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 /** The password hash schemes Dovecot verifies that we accept, with the shape of their bodies. */
 const HASH_SCHEMES: Record<string, RegExp> = {
   'SHA512-CRYPT': /^\$6\$(rounds=[0-9]{4,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/,

@@ -50,6 +50,40 @@ describe('validate: valid playbooks', () => {
     expect(r.site.dns.ttl).toBe(3600);
   });
 
+  it('accepts the 1.1 fields of inbound protection, several hosts and client set-up, and applies their defaults', () => {
+    const plain = check(minimal);
+    if (!plain.ok) throw new Error('invalid');
+    expect(plain.site.hosts[0]!.role).toBe('mailbox');
+    expect(plain.site.stack).toMatchObject({ antispam: true, dnsbl: [], authBan: { attempts: 5, within: 600, ban: 3600 }, replication: false, autoconfig: true, mtaSts: 'testing' });
+    expect(plain.site.stack.relay).toBeUndefined();
+    expect(plain.site.domains[0]!.mailboxes[0]).toMatchObject({ send: true, enabled: true });
+    const text = mutate('    ipv4: 192.0.2.1\n', '    ipv4: 192.0.2.1\n  - name: mx2\n    role: backup-mx\n    ssh: { address: 192.0.2.2 }\n    hostname: mx2.example.org\n    ipv4: 192.0.2.2\n')
+      .replace('dns:', 'stack:\n  antispam: false\n  dnsbl: [zen.spamhaus.org, bl.example.net.]\n  auth_ban: { attempts: 3, ban: 2h }\n  relay: { host: smtp.relay.example, port: 2525, username: relay-user, password: { env: MAILOPS_RELAY_PASSWORD } }\n  autoconfig: false\n  mta_sts: enforce\ndns:')
+      .replace(`        password_hash: "${HASH}"`, `        password_hash: "${HASH}"\n        send: false\n        enabled: false\n      - name: bob\n        password_hash: "${HASH}"\n        send_limit: 200/day`)
+      .replace('  - name: example.org', '  - name: example.org\n    dkim: { selector: mail, key: ed25519, grace: 2d }');
+    process.env['MAILOPS_RELAY_PASSWORD'] = 'x';
+    const r = check(text);
+    expect(r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
+    if (!r.ok) throw new Error('invalid');
+    expect(r.site.hosts.map((h) => h.role)).toEqual(['mailbox', 'backup-mx']);
+    expect(r.site.stack).toMatchObject({
+      antispam: false,
+      dnsbl: ['zen.spamhaus.org', 'bl.example.net'],
+      authBan: { attempts: 3, within: 600, ban: 7200 },
+      relay: { host: 'smtp.relay.example', port: 2525, username: 'relay-user', password: { kind: 'env', name: 'MAILOPS_RELAY_PASSWORD' } },
+      autoconfig: false,
+      mtaSts: 'enforce',
+    });
+    expect(r.site.domains[0]!.dkim).toEqual({ selector: 'mail', key: 'ed25519', grace: 2 * 86400 });
+    expect(r.site.domains[0]!.mailboxes.map((m) => [m.send, m.enabled, m.sendLimit])).toEqual([
+      [false, false, undefined],
+      [true, true, { count: 200, per: 'day' }],
+    ]);
+    const off = check(mutate('dns:', 'stack:\n  auth_ban: false\ndns:'));
+    if (!off.ok) throw new Error('invalid');
+    expect(off.site.stack.authBan).toBeUndefined();
+  });
+
   it('turns a missing secret into an error where the secret is needed', () => {
     const text = mutate(`password_hash: "${HASH}"`, 'password: { env: MAILOPS_TEST_UNSET_VARIABLE }');
     delete process.env['MAILOPS_TEST_UNSET_VARIABLE'];
@@ -130,6 +164,18 @@ const cases: Case[] = [
   { name: 'a tab in the pinned host key comment', text: () => mutate('      address: 192.0.2.1', '      address: 192.0.2.1\n      host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ root@mx1\\tx"'), message: /holds a tab \(U\+0009\) at character 90/, path: 'hosts[0].ssh.host_key', line: 6 },
   { name: 'a line separator in the ACME server', text: () => mutate('dns:', 'stack:\n  tls: { mode: acme, acme_server: "https://acme.example/dir\\Lrelay" }\ndns:'), message: /^"https:\/\/acme\.example\/dir\\u2028relay" holds a line separator \(U\+2028\) at character 25/, path: 'stack.tls.acme_server', line: 9 },
   { name: 'a line break in a DKIM selector, SPF include and name server', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: ["ns1.example.net\\n"]'), message: /holds a line break \(U\+000A\) at its end/, path: 'dns.nameservers[0]', line: 9 },
+  // 1.1: roles, replication, relay, limits, durations.
+  { name: 'no mailbox host', text: () => mutate('    ipv4: 192.0.2.1\n', '    ipv4: 192.0.2.1\n    role: backup-mx\n'), message: /no host has role mailbox: a backup MX forwards mail to a mailbox host/, path: 'hosts', line: 2, column: 1 },
+  { name: 'unknown role', text: () => mutate('    ipv4: 192.0.2.1\n', '    ipv4: 192.0.2.1\n    role: relay\n'), message: /must be mailbox or backup-mx/, path: 'hosts[0].role', line: 8 },
+  { name: 'replication with one mailbox host', text: () => mutate('dns:', 'stack:\n  replication: true\ndns:'), message: /replication needs exactly two mailbox hosts \(this playbook has 1\)/, path: 'stack.replication', line: 9 },
+  { name: 'relay port not offered', text: () => mutate('dns:', 'stack:\n  relay: { host: smtp.relay.example, port: 2526, username: u, password: { env: X } }\ndns:'), message: /must be one of 587, 465, 2525, 25/, path: 'stack.relay.port' },
+  { name: 'relay password in plaintext', text: () => mutate('dns:', 'stack:\n  relay: { host: smtp.relay.example, username: u, password: hunter2 }\ndns:'), message: /must be \{ env: NAME \} or \{ file: PATH \}/, path: 'stack.relay.password' },
+  { name: 'relay host not a name', text: () => mutate('dns:', 'stack:\n  relay: { host: "smtp relay", username: u, password: { env: X } }\ndns:'), message: /relay host/, path: 'stack.relay.host' },
+  { name: 'dnsbl zone not a name', text: () => mutate('dns:', 'stack:\n  dnsbl: ["zen spamhaus"]\ndns:'), message: /blocklist zone/, path: 'stack.dnsbl[0]', line: 9 },
+  { name: 'auth_ban duration without a unit we know', text: () => mutate('dns:', 'stack:\n  auth_ban: { ban: 1 hour }\ndns:'), message: /must be a duration such as 30s, 10m, 1h or 7d/, path: 'stack.auth_ban.ban' },
+  { name: 'send_limit per week', text: () => mutate(`        password_hash: "${HASH}"`, `        password_hash: "${HASH}"\n        send_limit: 100/week`), message: /must be N\/hour or N\/day, e.g. 200\/day/, path: 'domains[0].mailboxes[0].send_limit', line: 15 },
+  { name: 'mta_sts mode unknown', text: () => mutate('dns:', 'stack:\n  mta_sts: strict\ndns:'), message: /must be one of none, testing, enforce/, path: 'stack.mta_sts' },
+  { name: 'DKIM grace not a duration', text: () => mutate('  - name: example.org', '  - name: example.org\n    dkim: { selector: mail, grace: soon }'), message: /must be a duration such as 30s, 10m, 1h or 7d/, path: 'domains[0].dkim.grace' },
   { name: 'no nameservers', text: () => mutate('  nameservers: [ns1.example.net]', '  nameservers: []'), message: /must list at least 1 item/, path: 'dns.nameservers' },
 ];
 
