@@ -5,6 +5,7 @@ export const debian: OsProfile = {
   family: 'debian',
   packageManager: 'apt',
   firewall: 'nftables',
+  banaction: 'nftables-multiport',
   selinux: false,
   paths: {
     postfix: '/etc/postfix',
@@ -19,8 +20,9 @@ export const debian: OsProfile = {
     vmail: '/var/vmail',
     state: '/var/lib/mailops',
     caBundle: '/etc/ssl/certs/ca-certificates.crt',
+    postsrsdDefaults: '/etc/default/postsrsd',
     nftables: '/etc/nftables.conf',
   },
-  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables' },
+  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables', fail2ban: 'fail2ban' },
   users: { postfix: 'postfix', exim: 'Debian-exim', eximGroup: 'Debian-exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
 };

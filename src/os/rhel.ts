@@ -5,6 +5,7 @@ export const rhel: OsProfile = {
   family: 'rhel',
   packageManager: 'dnf',
   firewall: 'firewalld',
+  banaction: 'firewallcmd-rich-rules',
   selinux: true,
   paths: {
     postfix: '/etc/postfix',
@@ -19,8 +20,9 @@ export const rhel: OsProfile = {
     vmail: '/var/vmail',
     state: '/var/lib/mailops',
     caBundle: '/etc/pki/tls/certs/ca-bundle.crt',
+    postsrsdDefaults: '/etc/sysconfig/postsrsd',
     nftables: '/etc/sysconfig/nftables.conf',
   },
-  services: { postfix: 'postfix', exim: 'exim', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'firewalld' },
+  services: { postfix: 'postfix', exim: 'exim', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'firewalld', fail2ban: 'fail2ban' },
   users: { postfix: 'postfix', exim: 'exim', eximGroup: 'exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
 };

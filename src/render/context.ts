@@ -5,6 +5,8 @@
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
 import { hostKeys } from './dkim.js';
+import { PERIOD_SECONDS, authBanView, mailPolicy } from './limits.js';
+import type { AuthBanView, SendLimitView } from './limits.js';
 
 export interface MailboxView {
   local: string;
@@ -17,6 +19,10 @@ export interface MailboxView {
   home: string;
   maildir: string;
   sendAs: string[];
+  /** May submit mail (send: true). */
+  send: boolean;
+  sendLimit?: SendLimitView;
+  enabled: boolean;
 }
 
 export interface AliasView {
@@ -57,6 +63,18 @@ export interface TemplateContext {
   postmaster?: string;
   /** address → SASL logins allowed to use it as envelope sender (own address + send_as). */
   senderLogins: Array<{ address: string; logins: string[] }>;
+  /** Logins that may not submit (send: false). */
+  sendBlocked: string[];
+  /** Logins with a send_limit. */
+  sendLimits: SendLimitView[];
+  /** Addresses refused at RCPT: disabled mailboxes and aliases that reach only those. */
+  refusedRecipients: string[];
+  /** Disabled mailboxes: every login refused. */
+  disabledLogins: string[];
+  /** Brute-force bans (stack.auth_ban); absent when turned off. */
+  authBan?: AuthBanView;
+  /** The SRS domain (the first domain): the envelope sender of forwarded mail is rewritten into it. */
+  srsDomain?: string;
   dkim: DkimView[];
   /** Per domain, the selectors this host signs with. */
   dkimDomains: Array<{ domain: string; selectors: string[] }>;
@@ -97,6 +115,7 @@ export function dkimDomains(views: DkimView[]): Array<{ domain: string; selector
 
 export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
+  const policy = mailPolicy(site.domains);
   const domains = site.domains.map((d) => {
     const mailboxViews: MailboxView[] = d.mailboxes.map((m) => {
       const hash = credentials.get(m.address);
@@ -111,9 +130,16 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
         home,
         maildir: `${home}/Maildir`,
         sendAs: m.sendAs,
+        send: m.send,
+        ...(m.sendLimit ? { sendLimit: { login: m.address, ...m.sendLimit, seconds: PERIOD_SECONDS[m.sendLimit.per] } } : {}),
+        enabled: m.enabled,
       };
     });
-    const aliasViews: AliasView[] = d.aliases.map((a) => ({ local: a.local, domain: d.name, address: a.address, targets: a.targets }));
+    // Aliases deliver to the mailboxes that still take mail; one that reaches none is refused instead.
+    const aliasViews: AliasView[] = d.aliases.flatMap((a) => {
+      const targets = policy.aliasTargets.get(a.address);
+      return targets ? [{ local: a.local, domain: d.name, address: a.address, targets }] : [];
+    });
     return { ...d, mailboxViews, aliasViews };
   });
   const mailboxes = domains.flatMap((d) => d.mailboxViews);
@@ -126,7 +152,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     }
   }
   const dkim = dkimViews(site, host, os);
-  const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address));
+  // Only addresses that take mail: not a disabled mailbox, not an alias refused with it.
+  const refused = new Set(policy.refused);
+  const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
   return {
     site: { name: site.site },
@@ -145,8 +173,14 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     mailboxes,
     aliases: domains.flatMap((d) => d.aliasViews),
     ...(postmaster !== undefined ? { postmaster } : {}),
-    catchAlls: site.domains.filter((d) => d.catchAll).map((d) => ({ domain: d.name, target: d.catchAll! })),
+    catchAlls: policy.catchAlls,
     senderLogins: [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, s]) => ({ address, logins: [...s].sort() })),
+    sendBlocked: policy.sendBlocked,
+    sendLimits: policy.sendLimits,
+    refusedRecipients: policy.refused,
+    disabledLogins: policy.disabledLogins,
+    ...(site.stack.authBan ? { authBan: authBanView(site.stack.authBan) } : {}),
+    ...(policy.forwardsOutside && domains.length ? { srsDomain: domains[0]!.name } : {}),
     dkim,
     dkimDomains: dkimDomains(dkim),
     vmail,
@@ -163,6 +197,10 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
       selinux: os.selinux,
+      auth_ban: site.stack.authBan !== undefined,
+      send_limits: policy.sendLimits.length > 0,
+      // Mail forwarded to another domain leaves with an SRS envelope sender (SPF passes at the destination).
+      srs: policy.forwardsOutside,
     },
     ports: [],
   };

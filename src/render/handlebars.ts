@@ -14,6 +14,8 @@ hbs.registerHelper('lower', (s: unknown) => String(s).toLowerCase());
 hbs.registerHelper('upper', (s: unknown) => String(s).toUpperCase());
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v));
 hbs.registerHelper('pad', (s: unknown, n: unknown) => String(s).padEnd(Number(n)));
+/** A literal for a POSIX extended regular expression (Postfix regexp: tables). */
+hbs.registerHelper('regex', (s: unknown) => String(s).replace(/[.[\]{}()*+?^$|\\/]/g, '\\$&'));
 /** Quote a value for a POSIX shell. */
 hbs.registerHelper('shq', (s: unknown) => `'${String(s).replace(/'/g, `'\\''`)}'`);
 

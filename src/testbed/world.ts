@@ -6,7 +6,9 @@
  *   alone, and it is published on 127.0.0.1 (the same port for TCP and UDP);
  * - `peer`: a strict receiving MTA of the domain peer.test (images/peer) that judges mail like a large
  *   provider (TLS, HELO, FCrDNS, SPF, DKIM, DMARC) and keeps every message it accepts; it also sends;
- * - the VPS containers mailops applies to, each with a PTR record for its mail host name.
+ * - the VPS containers mailops applies to, each with a PTR record for its mail host name;
+ * - `clients` (optional): outside client boxes (images/client: swaks, curl, openssl, nc, dig) with an
+ *   address of their own on the network, e.g. to brute-force logins and be banned for it.
  * Started in that order through testcontainers; stop() (or SIGINT/SIGTERM, unless persistent) removes
  * everything.
  */
@@ -20,7 +22,7 @@ import type { Box } from './containers.js';
 import { removeContainers, startBox, startNetwork, testbedLabels } from './containers.js';
 import type { Net } from './containers.js';
 import type { RunResult } from './docker.js';
-import { MAIL_PORTS, cleanupOnSignals, clusterOps, sshIdentity, startVpsBoxes } from './harness.js';
+import { MAIL_PORTS, cleanupOnSignals, clusterOps, resolvConfCommand, settleAll, sshIdentity, startVpsBoxes } from './harness.js';
 import type { VpsCluster } from './harness.js';
 import type { Log } from './log.js';
 import { silent } from './log.js';
@@ -44,11 +46,13 @@ export const inboxMessages = (stdout: string): string[] =>
     .map((b) => Buffer.from(b, 'base64').toString('utf8'));
 
 export interface WorldOptions {
-  images: { vps: string; dns: string; peer?: string };
+  images: { vps: string; dns: string; peer?: string; client?: string };
   /** The VPS containers; hostname is the mail host name (its PTR record). */
   hosts: Array<{ name: string; hostname: string }>;
   /** Start the strict peer (default true; needs images.peer). */
   peer?: boolean;
+  /** Names of outside client boxes to start (needs images.client); none by default. */
+  clients?: string[];
   /** Container and network names start with it (default mailops-t<random>). */
   prefix?: string;
   /** Keep the world when the process exits (the sandbox); tests leave it false. */
@@ -103,12 +107,22 @@ export interface WorldPeer {
   log(): string;
 }
 
+/** An outside client box on the world's network: run its tools with world.exec(container, ...). */
+export interface WorldClient {
+  name: string;
+  container: string;
+  /** Its own address on the world's network (what the hosts see it connect from). */
+  ip: string;
+}
+
 export interface World {
   network: string;
   /** The network's IPv4 subnet, e.g. 172.18.0.0/16. */
   subnet: string;
   dns: WorldDns;
   peer?: WorldPeer;
+  /** The outside client boxes, in the order of WorldOptions.clients. */
+  clients: WorldClient[];
   /** The VPS containers (hosts have .ip on the world's network); vps.stop() removes only them. */
   vps: VpsCluster;
   /** An empty primary zone (SOA + NS; in-zone NS names get an A record = the DNS server's IP); TSIG updates allowed. Idempotent. */
@@ -203,7 +217,10 @@ export async function startWorld(o: WorldOptions): Promise<World> {
   const wantPeer = o.peer ?? true;
   if (wantPeer && !o.images.peer) throw new Error('startWorld: the peer needs images.peer');
   const hostNames = o.hosts.map((h) => h.name);
-  if (new Set(hostNames).size !== hostNames.length || hostNames.some((n) => n === 'dns' || n === 'peer')) throw new Error(`startWorld: host names must be unique and not dns or peer: ${hostNames.join(', ')}`);
+  const clientNames = o.clients ?? [];
+  if (clientNames.length && !o.images.client) throw new Error('startWorld: clients need images.client');
+  const all = [...hostNames, ...clientNames];
+  if (new Set(all).size !== all.length || all.some((n) => n === 'dns' || n === 'peer')) throw new Error(`startWorld: host and client names must be unique and not dns or peer: ${all.join(', ')}`);
   for (const h of o.hosts) checkName(h.hostname, `host ${h.name}`);
   const ownKeyDir = !o.keyDir;
   const keyDir = o.keyDir ?? mkdtempSync(join(tmpdir(), 'mailops-world-'));
@@ -337,10 +354,26 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       dns: dnsIp,
       track: (c) => containers.push(c),
     });
-    // Both settle before a failure is thrown, so cleanup finds every container that was started.
-    const [peerSettled, vpsSettled] = await Promise.allSettled([peerStart, vpsStart]);
+    // Outside clients: no systemd, they sleep until used; their only resolver is the world's DNS.
+    const clientStart = settleAll(
+      clientNames.map(async (name) => {
+        const container = `${prefix}-${name}`;
+        containers.push(container);
+        const box = await startBox({ image: o.images.client!, name: container, hostname: name, network, aliases: [name], labels, startupTimeoutMs: 60_000 });
+        const r = await box.exec(resolvConfCommand(dnsIp));
+        if (r.code !== 0) throw new Error(`${container}: setting the resolver failed: ${r.stderr}`);
+        return box;
+      }),
+    );
+    // All settle before a failure is thrown, so cleanup finds every container that was started.
+    const [peerSettled, vpsSettled, clientSettled] = await Promise.allSettled([peerStart, vpsStart, clientStart]);
     if (peerSettled.status === 'rejected') throw peerSettled.reason;
     if (vpsSettled.status === 'rejected') throw vpsSettled.reason;
+    if (clientSettled.status === 'rejected') throw clientSettled.reason;
+    const clients: WorldClient[] = clientSettled.value.map((b, i) => {
+      boxes.set(b.name, b);
+      return { name: clientNames[i]!, container: b.name, ip: b.ip };
+    });
     const peerBox = peerSettled.value;
     const vpsBoxes = vpsSettled.value;
     for (const b of vpsBoxes.boxes) boxes.set(b.name, b);
@@ -422,6 +455,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       subnet: net.subnet,
       dns: { container: dnsName, ip: dnsIp, port: dnsPort, keyFile, keyName: TSIG_KEY_NAME, name: DNS_NAME },
       ...(peer ? { peer } : {}),
+      clients,
       vps,
       addZone,
       setPtr,

@@ -11,7 +11,7 @@ import { PEER_HOSTNAME, startWorld } from '../../src/testbed/world.js';
 import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { judge, verdictOf } from '../../src/verify/verdict.js';
-import { cli, writePlaybook } from './support/env.js';
+import { cli, hostYaml, worldDnsYaml, writePlaybook } from './support/env.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifySite } from '../../src/verify/site.js';
@@ -37,27 +37,13 @@ afterAll(async () => world?.stop());
 function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains = ''): string {
   return `site: deliver-${h.name}
 hosts:
-  - name: ${h.name}
-    ssh:
-      address: 127.0.0.1
-      port: ${h.ports[22]}
-      identity: ${world.vps.identity}
-      host_key: "${h.hostKey}"
-    hostname: mail.${dom}
-    ipv4: ${h.ip}
+${hostYaml(world.vps, h, { hostname: `mail.${dom}`, ipv4: h.ip })}
 stack:
   mta: ${mta}
   imap: true
   pop3: false
   tls: { mode: self-signed }
-dns:
-  ttl: 300
-  nameservers:
-    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
-  update:
-    server: 127.0.0.1:${world.dns.port}
-    key: { file: ${world.dns.keyFile} }
-  tlsrpt: postmaster@${dom}
+${worldDnsYaml(world, dom, [`tlsrpt: postmaster@${dom}`])}
 domains:
   - name: ${dom}
     dkim: { selector: mail, key: rsa-2048 }

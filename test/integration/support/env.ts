@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VpsCluster, VpsHost } from '../../../src/testbed/harness.js';
+import type { World } from '../../../src/testbed/world.js';
 
 export const repo = new URL('../../../', import.meta.url).pathname;
 export const cliPath = join(repo, 'dist', 'cli.js');
@@ -41,6 +42,20 @@ export function hostYaml(cluster: VpsCluster, h: VpsHost, o: { name?: string; ho
     `      host_key: "${h.hostKey}"`,
     `    hostname: ${o.hostname}`,
     `    ipv4: ${o.ipv4 ?? '192.0.2.25'}`,
+  ].join('\n');
+}
+
+/** The `dns:` section of a playbook for a domain served by the mail world's DNS: TSIG-signed updates, glue. */
+export function worldDnsYaml(world: World, dom: string, more: string[] = []): string {
+  return [
+    'dns:',
+    '  ttl: 300',
+    '  nameservers:',
+    `    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }`,
+    '  update:',
+    `    server: 127.0.0.1:${world.dns.port}`,
+    `    key: { file: ${world.dns.keyFile} }`,
+    ...more.map((l) => `  ${l}`),
   ].join('\n');
 }
 
