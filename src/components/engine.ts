@@ -114,7 +114,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
       });
     }
     for (const x of spec.replaces ?? []) {
-      if (matches(x.when, f)) out.replaces.push({ unit: r(x.unit), queue: x.queue, component });
+      if (matches(x.when, f)) out.replaces.push({ unit: r(x.unit), ...(x.queue !== undefined ? { queue: x.queue } : {}), component });
     }
     for (const p of spec.ports ?? []) {
       if (!matches(p.when, f)) continue;

@@ -40,6 +40,9 @@ export interface ComponentSpec {
   services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;
   /** Inbound ports to open; `listen: false` for ports no daemon holds open (the ACME challenge's). */
   ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When; listen?: boolean }>;
-  /** Services this component takes over from (the other MTA): stopped and disabled when found running. */
-  replaces?: Array<{ unit: string; queue: string; when?: When }>;
+  /**
+   * Services this component takes over from or makes unneeded (the other MTA and its helpers): stopped and
+   * disabled when found running; `queue` names the mail queue such a service may leave behind.
+   */
+  replaces?: Array<{ unit: string; queue?: string; when?: When }>;
 }

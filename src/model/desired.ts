@@ -81,7 +81,7 @@ export interface DesiredHost {
   services: DesiredService[];
   ports: DesiredPort[];
   /** Services of components this host no longer runs (the other MTA), and the queue they may hold. */
-  replaces: Array<{ unit: string; queue: string; component: string }>;
+  replaces: Array<{ unit: string; queue?: string; component: string }>;
   /** Every inbound TCP port the host's firewall allows: SSH and the active components' ports. */
   inbound: number[];
   /** DKIM private keys the host holds (generated there); their public halves are gathered as facts. */

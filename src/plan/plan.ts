@@ -76,7 +76,7 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
     if (f && (f.active === 'active' || f.enabled === 'enabled')) {
       changes.push({ kind: 'service', action: 'stop-disable', unit: x.unit, key: x.unit, reason: `${desired.components.find((c) => c === x.component) ?? x.component} replaces it` });
     }
-    const queued = facts.queues[x.queue] ?? 0;
+    const queued = x.queue === undefined ? 0 : (facts.queues[x.queue] ?? 0);
     if (queued > 0) {
       warnings.push(`${queued} message${queued === 1 ? '' : 's'} wait in the ${x.queue} queue, which ${x.component} does not deliver: flush it first (${x.queue === 'exim' ? 'exim -qff' : 'postqueue -f'}) or they stay in its spool`);
     }

@@ -73,8 +73,12 @@ export interface TemplateContext {
   disabledLogins: string[];
   /** Brute-force bans (stack.auth_ban); absent when turned off. */
   authBan?: AuthBanView;
-  /** The SRS domain (the first domain): the envelope sender of forwarded mail is rewritten into it. */
-  srsDomain?: string;
+  /**
+   * The SRS domain (the first domain): the envelope sender of forwarded mail is rewritten into it. SRS is
+   * always ready, not only while some alias forwards: bounces of mail forwarded earlier still come back,
+   * and adding or removing a forward changes no daemon's configuration.
+   */
+  srsDomain: string;
   dkim: DkimView[];
   /** Per domain, the selectors this host signs with. */
   dkimDomains: Array<{ domain: string; selectors: string[] }>;
@@ -180,7 +184,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     refusedRecipients: policy.refused,
     disabledLogins: policy.disabledLogins,
     ...(site.stack.authBan ? { authBan: authBanView(site.stack.authBan) } : {}),
-    ...(policy.forwardsOutside && domains.length ? { srsDomain: domains[0]!.name } : {}),
+    srsDomain: domains[0]?.name ?? host.hostname,
     dkim,
     dkimDomains: dkimDomains(dkim),
     vmail,
@@ -199,8 +203,6 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       selinux: os.selinux,
       auth_ban: site.stack.authBan !== undefined,
       send_limits: policy.sendLimits.length > 0,
-      // Mail forwarded to another domain leaves with an SRS envelope sender (SPF passes at the destination).
-      srs: policy.forwardsOutside,
     },
     ports: [],
   };

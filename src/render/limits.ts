@@ -1,7 +1,7 @@
 /**
- * What the per-mailbox switches (send, send_limit, enabled) and the forwarding of aliases mean for the
- * configs: who may not submit, who is rate-limited, which addresses are refused at RCPT as disabled, what
- * the aliases still deliver to, and whether any mail is forwarded to another domain (SRS). Pure.
+ * What the per-mailbox switches (send, send_limit, enabled) mean for the configs: who may not submit, who
+ * is rate-limited, which addresses are refused at RCPT as disabled, and what the aliases and catch-alls
+ * still deliver to. Pure.
  */
 import type { AuthBan, Domain } from '../model/site.js';
 
@@ -32,15 +32,11 @@ export interface MailPolicy {
   aliasTargets: Map<string, string[]>;
   /** Catch-all per domain whose target still takes mail. */
   catchAlls: Array<{ domain: string; target: string }>;
-  /** Some alias or catch-all forwards to an address outside the site's domains (SRS is needed). */
-  forwardsOutside: boolean;
 }
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
 export function mailPolicy(domains: Domain[]): MailPolicy {
-  const local = new Set(domains.map((d) => d.name));
-  const isLocal = (address: string) => local.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
   const mailboxes = domains.flatMap((d) => d.mailboxes);
   const aliases = new Map(domains.flatMap((d) => d.aliases.map((a) => [a.address, a.targets] as const)));
   const disabled = new Set(mailboxes.filter((m) => !m.enabled).map((m) => m.address));
@@ -62,7 +58,6 @@ export function mailPolicy(domains: Domain[]): MailPolicy {
     aliasTargets.set(address, targets.filter((t) => !refused.has(t)));
   }
   const catchAlls = domains.filter((d) => d.catchAll !== undefined && !refused.has(d.catchAll)).map((d) => ({ domain: d.name, target: d.catchAll! }));
-  const forwardsOutside = [...aliasTargets.values()].flat().some((t) => !isLocal(t)) || catchAlls.some((c) => !isLocal(c.target));
   return {
     sendBlocked: sorted(mailboxes.filter((m) => m.enabled && !m.send).map((m) => m.address)),
     sendLimits: mailboxes
@@ -73,7 +68,6 @@ export function mailPolicy(domains: Domain[]): MailPolicy {
     disabledLogins: sorted(disabled),
     aliasTargets,
     catchAlls,
-    forwardsOutside,
   };
 }
 

@@ -87,6 +87,13 @@ interface ApplyJson {
   hosts: Array<{ ok: boolean; changes: number; error?: string; plan?: Array<{ kind: string; action: string; path?: string; unit?: string }> }>;
 }
 
+/** What the servers answered, per MTA and case, printed at the end (for the release note). */
+const observed: Record<Mta, Array<[what: string, reply: string]>> = { postfix: [], exim: [] };
+function seen<T extends string | undefined>(t: Ctx, what: string, reply: T): T {
+  observed[t.mta].push([what, String(reply)]);
+  return reply;
+}
+
 let world: World;
 /** a: brute-forces SMTP AUTH; b: an ordinary client, never banned; c: IMAP; d: POP3; e: the short ban. */
 let clients: Record<'a' | 'b' | 'c' | 'd' | 'e', WorldClient>;
@@ -103,7 +110,12 @@ beforeAll(async () => {
   const [a, b, c, d, e] = world.clients;
   clients = { a: a!, b: b!, c: c!, d: d!, e: e! };
 });
-afterAll(async () => world?.stop());
+afterAll(async () => {
+  for (const mta of ['postfix', 'exim'] as const) {
+    if (observed[mta].length) console.log(`replies observed with ${mta}:\n${observed[mta].map(([w, r]) => `  ${w}: ${r}`).join('\n')}`);
+  }
+  await world?.stop();
+});
 
 /** What each case sees of one MTA's host. */
 interface Ctx {
@@ -117,20 +129,22 @@ interface Ctx {
 
 /** Fails the login `n` times from `client` (by protocol), expecting the exact failure reply each time. */
 async function failLogins(t: Ctx, client: WorldClient, how: 'smtp' | 'imap' | 'pop3', n: number): Promise<string[]> {
-  const seen: string[] = [];
+  const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const user = `alice@${t.dom}`;
-    if (how === 'smtp') seen.push(String(await smtpAuth(world, client, t.host.ip, 587, user, `wrong-${i}`)));
-    else seen.push(await mailLogin(world, client, t.host.ip, how, user, `wrong-${i}`));
+    if (how === 'smtp') out.push(String(await smtpAuth(world, client, t.host.ip, 587, user, `wrong-${i}`)));
+    else out.push(await mailLogin(world, client, t.host.ip, how, user, `wrong-${i}`));
   }
-  return seen;
+  seen(t, `${n} failed ${how === 'smtp' ? 'SMTP AUTH (587)' : how.toUpperCase()} logins from ${client.name}`, out.join(' | '));
+  return out;
 }
 
 /** Every mail port refused to the client (polled: fail2ban bans a moment after the log line). */
 async function expectBanned(client: WorldClient, t: Ctx, ports = BANNED_PORTS): Promise<void> {
   expect(await until(() => tcpConnect(world, client, t.host.ip, ports[0]!), (s) => s === 'refused', 30), `${client.name} → ${ports[0]}`).toBe('refused');
-  const seen = Object.fromEntries(await Promise.all(ports.map(async (p) => [p, await tcpConnect(world, client, t.host.ip, p)] as const)));
-  expect(seen).toEqual(Object.fromEntries(ports.map((p) => [p, 'refused'])));
+  const got = Object.fromEntries(await Promise.all(ports.map(async (p) => [p, await tcpConnect(world, client, t.host.ip, p)] as const)));
+  seen(t, `banned ${client.name} connecting to ${ports.join(', ')}`, [...new Set(Object.values(got))].join(', '));
+  expect(got).toEqual(Object.fromEntries(ports.map((p) => [p, 'refused'])));
 }
 
 async function expectOpen(client: WorldClient, t: Ctx, ports: number[]): Promise<void> {
@@ -157,12 +171,12 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
     'send: false: the mailbox logs in over IMAP; submission is refused at RCPT with a 5xx',
     async (t) => {
       const login = `nosend@${t.dom}`;
-      expect(await mailLogin(world, clients.b, t.host.ip, 'imap', login, PASSWORD)).toMatch(/^OK (\[CAPABILITY [^\]]*\] )?Logged in$/);
+      expect(seen(t, 'send: false, IMAP login', await mailLogin(world, clients.b, t.host.ip, 'imap', login, PASSWORD))).toMatch(/^OK (\[CAPABILITY [^\]]*\] )?Logged in$/);
       for (const port of [587, 465] as const) {
         const s = await swaks(world, clients.b, t.host.ip, port, ['--ehlo', 'client.outside.test', '--auth', 'PLAIN', '--auth-user', login, '--auth-password', PASSWORD, '--from', login, '--to', `alice@${t.dom}`]);
         expect(s.replyTo('AUTH'), s.transcript).toMatch(/^235 /);
         expect(s.replyTo('MAIL FROM'), s.transcript).toMatch(/^250 /);
-        expect(s.replyTo('RCPT TO'), s.transcript).toBe(R.sendDisabled(login));
+        expect(seen(t, `send: false, RCPT on ${port}`, s.replyTo('RCPT TO')), s.transcript).toBe(R.sendDisabled(login));
       }
     },
   ],
@@ -176,7 +190,7 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
         expect(ok.replyTo('.'), `message ${i}\n${ok.transcript}`).toMatch(/^250 /);
       }
       const third = await send();
-      expect(third.replyTo('RCPT TO'), third.transcript).toBe(R.sendLimit(login));
+      expect(seen(t, 'send_limit 2/hour, third message, RCPT', third.replyTo('RCPT TO')), third.transcript).toBe(R.sendLimit(login));
       // Other mailboxes are not limited.
       const alice = await swaks(world, clients.b, t.host.ip, 587, ['--ehlo', 'client.outside.test', '--auth', 'PLAIN', '--auth-user', `alice@${t.dom}`, '--auth-password', PASSWORD, '--from', `alice@${t.dom}`, '--to', `limited@${t.dom}`]);
       expect(alice.replyTo('.'), alice.transcript).toMatch(/^250 /);
@@ -188,9 +202,9 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       const subj = subject(`forwarded by ${t.mta}`);
       await world.peer!.send({ from: 'sender@peer.test', to: `fwd@${t.dom}`, subject: subj });
       const raw = await world.peer!.waitFor((m) => m.includes(subj) && /^X-Original-To: someone@peer\.test$/m.test(m), 60_000);
-      const srs = /^Return-Path: <(SRS0=[^>]+)>$/m.exec(raw)?.[1];
+      const srs = seen(t, 'forwarded, Return-Path at the peer', /^Return-Path: <(SRS0=[^>]+)>$/m.exec(raw)?.[1]);
       expect(srs, raw.split(/\r?\n\r?\n/)[0]).toMatch(new RegExp(`^SRS0=[^=@]+=[^=@]+=peer\\.test=sender@${t.dom.replace('.', '\\.')}$`));
-      const spf = raw.split('\n').find((l) => /^Authentication-Results: mx\.peer\.test; spf=/.test(l));
+      const spf = seen(t, 'forwarded, SPF at the peer', raw.split('\n').find((l) => /^Authentication-Results: mx\.peer\.test; spf=/.test(l)));
       expect(spf).toBe(`Authentication-Results: mx.peer.test; spf=pass (sender SPF authorized) smtp.mailfrom=${t.dom} (client-ip=${t.host.ip}; helo=mail.${t.dom}; envelope-from=${srs!.toLowerCase()}; receiver=peer.test)`);
       expect(raw).toMatch(/dmarc=pass \(p=reject dis=none\) header\.from=peer\.test/);
 
@@ -199,7 +213,7 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       const dsn = ['From: Mail Delivery System <MAILER-DAEMON@mailops.test>', 'To: sender@peer.test', `Subject: ${bounce}`, `Date: ${new Date().toUTCString()}`, `Message-ID: <${randomBytes(6).toString('hex')}@mailops.test>`, '', 'Your message could not be delivered.', ''].join('\r\n');
       await world.exec(clients.b.container, `cat > /tmp/dsn.eml`, dsn);
       const b = await swaks(world, clients.b, t.host.ip, 25, ['--ehlo', 'mx.outside.test', '--from', '<>', '--to', srs!, '--data', '@/tmp/dsn.eml']);
-      expect(b.replyTo('RCPT TO'), b.transcript).toMatch(/^250 /);
+      expect(seen(t, 'bounce to the SRS address, RCPT', b.replyTo('RCPT TO')), b.transcript).toMatch(/^250 /);
       expect(b.replyTo('.'), b.transcript).toMatch(/^250 /);
       const back = await world.peer!.waitFor((m) => m.includes(bounce), 60_000);
       expect(back).toMatch(/^X-Original-To: sender@peer\.test$/m);
@@ -208,7 +222,7 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       // An SRS address that this host did not make (a wrong hash): refused at RCPT, nothing is relayed.
       const forged = srs!.replace(/^SRS0=[^=]+=/, 'SRS0=AAAA=').replace('=sender@', '=victim@');
       const f = await swaks(world, clients.b, t.host.ip, 25, ['--ehlo', 'mx.outside.test', '--from', '<>', '--to', forged, '--quit-after', 'RCPT']);
-      expect(f.replyTo('RCPT TO'), f.transcript).toBe(R.unknownUser(forged));
+      expect(seen(t, 'forged SRS address, RCPT', f.replyTo('RCPT TO')), f.transcript).toBe(R.unknownUser(forged));
     },
   ],
   [
@@ -219,7 +233,7 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       expect(replies.slice(0, 2)).toEqual([R.authFailed[t.mta], R.authFailed[t.mta]]);
       expect(t.mta === 'postfix' ? [R.authFailed.postfix, R.authLost] : [R.authFailed.exim]).toContain(replies[2]);
       await expectBanned(clients.a, t);
-      expect(await sshGreeting(world, clients.a, t.host.ip)).toMatch(/^SSH-2\.0-OpenSSH_/);
+      expect(seen(t, 'banned a, SSH greeting', await sshGreeting(world, clients.a, t.host.ip))).toMatch(/^SSH-2\.0-OpenSSH_/);
       await expectOpen(clients.b, t, BANNED_PORTS);
       expect(await t.sh(`fail2ban-client get mailops-auth banned ${clients.a.ip}`)).toBe('1');
     },
@@ -254,15 +268,15 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       await expectOpen(clients.b, t, [587, 465, 25, 993, 143]);
 
       const login = `gone@${t.dom}`;
-      expect(await mailLogin(world, clients.b, t.host.ip, 'imap', login, PASSWORD)).toBe(R.imapFailed);
-      expect(await smtpAuth(world, clients.b, t.host.ip, 587, login, PASSWORD)).toBe(R.authFailed[t.mta]);
+      expect(seen(t, 'enabled: false, IMAP login (right password)', await mailLogin(world, clients.b, t.host.ip, 'imap', login, PASSWORD))).toBe(R.imapFailed);
+      expect(seen(t, 'enabled: false, SMTP AUTH (right password)', await smtpAuth(world, clients.b, t.host.ip, 587, login, PASSWORD))).toBe(R.authFailed[t.mta]);
       for (const rcpt of [login, `gone+tag@${t.dom}`]) {
         const m = await swaks(world, clients.b, t.host.ip, 25, ['--ehlo', 'mx.outside.test', '--from', 'someone@peer.test', '--to', rcpt, '--quit-after', 'RCPT']);
-        expect(m.replyTo('RCPT TO'), m.transcript).toBe(R.mailboxDisabled(rcpt));
+        expect(seen(t, `enabled: false, RCPT on 25 to ${rcpt}`, m.replyTo('RCPT TO')), m.transcript).toBe(R.mailboxDisabled(rcpt));
       }
       // Authenticated users are refused too.
       const a = await swaks(world, clients.b, t.host.ip, 587, ['--ehlo', 'client.outside.test', '--auth', 'PLAIN', '--auth-user', `alice@${t.dom}`, '--auth-password', PASSWORD, '--from', `alice@${t.dom}`, '--to', login, '--quit-after', 'RCPT']);
-      expect(a.replyTo('RCPT TO'), a.transcript).toBe(R.mailboxDisabled(login));
+      expect(seen(t, 'enabled: false, RCPT on 587 from alice', a.replyTo('RCPT TO')), a.transcript).toBe(R.mailboxDisabled(login));
       expect(await t.sh(stored)).toBe('1');
       // Refused logins of a disabled mailbox are not counted as brute force: b is still not banned.
       expect(await t.sh(`fail2ban-client get mailops-auth banned ${clients.b.ip}`)).toBe('0');
@@ -274,12 +288,13 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       const r = await t.apply({ pop3: true, goneEnabled: false, ban: '20s' });
       expect(r.hosts[0]!.ok, r.hosts[0]!.error).toBe(true);
       expect(await t.sh('fail2ban-client get mailops-auth bantime')).toBe('20');
-      expect(await mailLogin(world, clients.b, t.host.ip, 'pop3', `gone@${t.dom}`, PASSWORD)).toBe(R.pop3Failed);
+      expect(seen(t, 'enabled: false, POP3 login (right password)', await mailLogin(world, clients.b, t.host.ip, 'pop3', `gone@${t.dom}`, PASSWORD))).toBe(R.pop3Failed);
       expect(await failLogins(t, clients.d, 'pop3', 3)).toEqual(Array(3).fill(R.pop3Failed));
       await expectBanned(clients.d, t);
       const t0 = Date.now();
       // The ban lifts by itself: 20 s after it began (fail2ban checks expiry every few seconds).
       expect(await until(() => tcpConnect(world, clients.d, t.host.ip, 110), (s) => s === 'open', 60)).toBe('open');
+      seen(t, 'ban: 20s, port 110 open again after (s)', String(Math.round((Date.now() - t0) / 1000)));
       expect(Date.now() - t0).toBeLessThan(45_000);
       await expectOpen(clients.d, t, BANNED_PORTS);
       // A short ban from SMTP AUTH on 465 lifts the same way.

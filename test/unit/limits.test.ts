@@ -55,18 +55,6 @@ describe('mailPolicy', () => {
     ]);
     expect(p.refused).toEqual(['chain@a.test', 'former@a.test', 'gone@a.test', 'old@a.test']);
     expect(p.catchAlls).toEqual([{ domain: 'b.test', target: 'bea@b.test' }]);
-    expect(p.forwardsOutside).toBe(true);
-  });
-
-  it('SRS is needed only when an alias or catch-all that still delivers points outside the site', () => {
-    const local = [dom('a.test', { mailboxes: [mb('ann@a.test')], aliases: [alias('x@a.test', ['ann@a.test', 'bea@b.test'])] }), dom('b.test', { mailboxes: [mb('bea@b.test')] })];
-    expect(mailPolicy(local).forwardsOutside).toBe(false);
-    expect(mailPolicy([dom('a.test', { mailboxes: [mb('ann@a.test')], catchAll: 'someone@other.example' })]).forwardsOutside).toBe(true);
-    // External targets are never disabled: an alias to one always forwards.
-    expect(mailPolicy([dom('a.test', { aliases: [alias('f@a.test', ['ext@other.example'])] })]).forwardsOutside).toBe(true);
-    // A forward that only a disabled mailbox had (the alias is gone with it) does not count.
-    const gone = mailPolicy([dom('a.test', { mailboxes: [mb('old@a.test', { enabled: false })], aliases: [alias('f@a.test', ['old@a.test'])] })]);
-    expect(gone.forwardsOutside).toBe(false);
   });
 });
 
@@ -160,5 +148,42 @@ describe('credentialFor (the mailbox verify logs in with)', () => {
     expect(credentialFor(s)?.user).toBe('capped@a.test');
     s.domains[0]!.mailboxes.pop();
     expect(credentialFor(s)).toBeUndefined();
+  });
+});
+
+/** The hash of the contract's example (of 'correct horse battery staple'). */
+const HASH = '{SHA512-CRYPT}$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0';
+
+describe('validation of the per-mailbox switches', () => {
+  it('warns where an alias or catch-all points at a disabled mailbox', async () => {
+    const { checkSite } = await import('../../src/site/load.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'mailops-limits-')), 'site.yaml');
+    writeFileSync(
+      file,
+      [
+        'site: s',
+        'hosts: [{ name: mx1, ssh: { address: 192.0.2.1 }, hostname: mail.a.test, ipv4: 192.0.2.1 }]',
+        'dns: { nameservers: [ns1.dns.test] }',
+        'domains:',
+        '  - name: a.test',
+        '    mailboxes:',
+        `      - { name: ann, password_hash: "${HASH}" }`,
+        `      - { name: old, password_hash: "${HASH}", enabled: false }`,
+        '    aliases:',
+        '      team: [ann, old]',
+        '    catch_all: old',
+        '',
+      ].join('\n'),
+    );
+    const r = checkSite(file, { secrets: 'ignore' });
+    expect(r.ok).toBe(true);
+    const warnings = r.diagnostics.filter((d) => d.severity === 'warning').map((d) => `${d.path} ${d.message}`);
+    expect(warnings).toEqual([
+      'domains[0].aliases.team[1] old@a.test is disabled (enabled: false): this alias does not deliver to it, and mail to the alias is refused when no other target takes it',
+      'domains[0].catch_all old@a.test is disabled (enabled: false): unknown local parts of a.test are refused as unknown',
+    ]);
   });
 });
