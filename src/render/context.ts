@@ -5,7 +5,7 @@
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
 import { hostKeys } from './dkim.js';
-import { PERIOD_SECONDS, authBanView, mailPolicy } from './limits.js';
+import { authBanView, mailPolicy } from './limits.js';
 import type { AuthBanView, SendLimitView } from './limits.js';
 
 export interface MailboxView {
@@ -19,10 +19,6 @@ export interface MailboxView {
   home: string;
   maildir: string;
   sendAs: string[];
-  /** May submit mail (send: true). */
-  send: boolean;
-  sendLimit?: SendLimitView;
-  enabled: boolean;
 }
 
 export interface AliasView {
@@ -134,9 +130,6 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
         home,
         maildir: `${home}/Maildir`,
         sendAs: m.sendAs,
-        send: m.send,
-        ...(m.sendLimit ? { sendLimit: { login: m.address, ...m.sendLimit, seconds: PERIOD_SECONDS[m.sendLimit.per] } } : {}),
-        enabled: m.enabled,
       };
     });
     // Aliases deliver to the mailboxes that still take mail; one that reaches none is refused instead.

@@ -6,7 +6,7 @@
 import type { AuthBan, Domain } from '../model/site.js';
 
 /** Seconds of a send_limit period. */
-export const PERIOD_SECONDS = { hour: 3600, day: 86400 } as const;
+const PERIOD_SECONDS = { hour: 3600, day: 86400 } as const;
 
 export interface SendLimitView {
   /** The SASL login (the mailbox address). */
