@@ -37,6 +37,7 @@ export function formatPlan(p: HostPlan, withDiffs = true, steps?: (c: Change) =>
     if (steps) lines.push(...steps(c).map((x) => `      $ ${x}`));
   }
   if (n > 0 && p.ports.length) lines.push(`  firewall: inbound tcp ${p.ports.join(', ')} allowed, the rest dropped`);
+  for (const note of p.notes ?? []) lines.push(`  note: ${note}`);
   for (const w of p.warnings) lines.push(`  ${yellow('warning:')} ${w}`);
   return lines.join('\n');
 }

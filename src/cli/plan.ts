@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { closeAll, planSite, planState } from '../apply/site.js';
-import { dnsTarget, planZones } from '../dns/publish.js';
+import { dnsTarget, planZones, txtResolver } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
 import { connect } from '../ssh/ssh2.js';
 import { stepOf, withSteps } from '../apply/steps.js';
@@ -21,7 +21,7 @@ export function registerPlan(p: Command): void {
       const site = sandboxSite(loaded.site, o);
       const target = dnsTarget(site, o, sandboxDns(o));
       const progress = progressView(false);
-      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, progress: progress.update });
+      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, state: loaded.state, resolveTxt: txtResolver(target, o.resolver), progress: progress.update });
       progress.done();
       await closeAll(planned);
       // The DNS changes against what the hosts hold now (a key that apply has yet to generate is not there).
@@ -52,7 +52,7 @@ export function registerPlan(p: Command): void {
             name: p.host.name,
             changes: p.planned?.plan.changes.length ?? 0,
             ok: !p.error,
-            ...(p.planned ? { os: p.planned.plan.os, plan: withSteps(p.planned.plan.changes, p.planned.desired), warnings: p.planned.plan.warnings } : { error: p.error }),
+            ...(p.planned ? { os: p.planned.plan.os, plan: withSteps(p.planned.plan.changes, p.planned.desired), warnings: p.planned.plan.warnings, ...(p.planned.plan.notes ? { notes: p.planned.plan.notes } : {}) } : { error: p.error }),
           })),
           ...(target
             ? { dns: { server: target.server, changes: dnsChanges, ok: dnsFailed.length === 0, zones: zones.map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })) } }

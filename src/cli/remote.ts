@@ -13,6 +13,7 @@ export interface RemoteFlags {
   sandbox?: boolean;
   dnsServer?: string;
   tsigKey?: string;
+  resolver?: string;
 }
 
 export function remoteOptions(c: Command): Command {
@@ -29,7 +30,8 @@ export function remoteOptions(c: Command): Command {
 export function dnsOptions(c: Command): Command {
   return c
     .option('--dns-server <host[:port]>', "push the zones to this primary server with DNS UPDATE (overrides dns.update.server)")
-    .option('--tsig-key <file>', 'the TSIG key (a BIND key file, as tsig-keygen writes it) that signs the updates (overrides dns.update.key)');
+    .option('--tsig-key <file>', 'the TSIG key (a BIND key file, as tsig-keygen writes it) that signs the updates (overrides dns.update.key)')
+    .option('--resolver <ip[:port]>', 'the DNS server asked whether a new DKIM key is published before it signs (default: the dns.update server, else the system resolver)');
 }
 
 export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p));

@@ -36,6 +36,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     services: [],
     ports: [],
     dkimKeys: [],
+    dkimNotes: [],
     tlsCert: ctx.tls.cert,
     tlsKey: ctx.tls.key,
     inbound: [],
@@ -122,8 +123,9 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     }
   }
   if (out.components.includes('dkim-keys')) {
-    out.dkimKeys = ctx.dkim.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.keyType, bits: k.bits, keyFile: k.keyFile }));
+    out.dkimKeys = ctx.dkimKeys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.keyType, bits: k.bits, keyFile: k.keyFile, status: k.status, ...(k.since !== undefined ? { since: k.since } : {}) }));
   }
+  out.dkimNotes = ctx.dkimNotes;
   out.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;
 }

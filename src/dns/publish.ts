@@ -4,6 +4,8 @@
  * per zone. Only the rendered sets (name + type) are managed; every other record stays. The pure parts
  * (desiredRrsets, diffZone, nsupdateScript) live beside this file; this is the thin I/O around them.
  */
+import { Resolver, lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
@@ -107,4 +109,23 @@ export async function pushZones(site: Site, state: SiteState, target: DnsTarget)
   );
   const ok = zones.every((z) => !z.error);
   return { zones, ok, changes: zones.reduce((n, z) => n + (z.error ? 0 : z.changes.length), 0) };
+}
+
+/**
+ * TXT lookups for DKIM's publish-first rule: at the resolver given, else at the server mailops pushes to
+ * (it serves what was pushed at once), else at the system's resolver (zones published some other way).
+ */
+export function txtResolver(target?: DnsTarget, resolver?: string): (name: string) => Promise<string[][]> {
+  const server = resolver ?? target?.server;
+  let made: Promise<Resolver> | undefined;
+  const make = async (): Promise<Resolver> => {
+    const r = new Resolver({ timeout: 3000, tries: 2 });
+    if (server) {
+      const s = parseServer(server);
+      const ip = isIP(s.host) ? s.host : (await lookup(s.host)).address;
+      r.setServers([formatServer({ host: ip, port: s.port })]);
+    }
+    return r;
+  };
+  return async (name) => (await (made ??= make())).resolveTxt(name);
 }

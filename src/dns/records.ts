@@ -1,7 +1,8 @@
 /** The DNS records of one mail domain, as data. Pure. */
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { domainKeys } from '../render/dkim.js';
+import { ownerOf, record, stateDkim } from '../plan/dkim.js';
+import type { DkimStatus } from '../plan/dkim.js';
 
 export interface DnsRecord {
   /** Owner name relative to the zone origin ("@" for the apex). */
@@ -103,12 +104,17 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   records.push({ name: '@', type: 'TXT', data: splitTxt(spfValue(site, d)), comment: 'SPF' });
   records.push({ name: '_dmarc', type: 'TXT', data: splitTxt(dmarcValue(d)), comment: 'DMARC' });
   if (site.dns.tlsrpt) records.push({ name: '_smtp._tls', type: 'TXT', data: splitTxt(tlsrptValue(site.dns.tlsrpt)), comment: 'TLS reporting (RFC 8460)' });
-  // One key per host (and an RSA companion per Ed25519 key): each host signs with keys of its own.
-  for (const k of domainKeys(site, d)) {
-    const owner = `${k.selector}._domainkey`;
-    const key = state.dkim[k.record];
-    if (key) records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: `DKIM of ${k.host.name}` });
-    else notes.push(`DKIM: ${k.record}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${k.host.name} and records its public half), then render this zone again.`);
+  // Each host's keys (and an RSA companion per Ed25519 key): signing ones, new ones published before they
+  // sign, and retired ones for their grace period; as the last apply recorded them.
+  for (const k of publishedKeys(site, d, state)) {
+    records.push({ name: `${k.selector}._domainkey`, type: 'TXT', data: splitTxt(dkimValue(k.algorithm, k.publicKey)), comment: `DKIM of ${k.host}` });
+  }
+  // The keys a host makes at its next apply (what it signs with while nothing is recorded for it).
+  for (const h of d.dkim ? site.hosts : []) {
+    const published = new Set(publishedKeys(site, d, state).filter((k) => k.host === h.name).map((k) => k.record));
+    for (const k of stateDkim(site, h, state, 0).keys.filter((x) => x.domain === d.name && !published.has(record(x)))) {
+      notes.push(`DKIM: ${record(k)}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
+    }
   }
   const primary = site.hosts[0]!;
   const target = fq(primary.hostname);
@@ -134,4 +140,31 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
     if (h.ipv6) notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv6)} PTR ${fq(h.hostname)}`);
   }
   return { domain: d.name, ttl: site.dns.ttl, records, notes };
+}
+
+export interface PublishedKey {
+  host: string;
+  selector: string;
+  algorithm: 'rsa' | 'ed25519';
+  publicKey: string;
+  status: DkimStatus;
+  /** <selector>._domainkey.<domain> */
+  record: string;
+}
+
+/**
+ * The DKIM keys a domain publishes, from the state: each host's keys with their lifecycle. An entry of an
+ * older state file (no host) belongs to the host whose selector it is; keys of hosts the playbook no
+ * longer has are not published.
+ */
+export function publishedKeys(site: Site, d: Domain, state: SiteState): PublishedKey[] {
+  const suffix = `._domainkey.${d.name}`;
+  return Object.entries(state.dkim)
+    .filter(([rec]) => rec.endsWith(suffix) && !rec.slice(0, -suffix.length).includes('.'))
+    .flatMap(([rec, e]) => {
+      const host = ownerOf(site, rec, e);
+      if (!host || !site.hosts.some((h) => h.name === host)) return [];
+      return [{ host, selector: e.selector, algorithm: e.algorithm, publicKey: e.publicKey, status: e.status ?? 'signing', record: rec }];
+    })
+    .sort((a, b) => (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0));
 }

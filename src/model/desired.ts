@@ -85,7 +85,9 @@ export interface DesiredHost {
   /** Every inbound TCP port the host's firewall allows: SSH and the active components' ports. */
   inbound: number[];
   /** DKIM private keys the host holds (generated there); their public halves are gathered as facts. */
-  dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; bits: number; keyFile: string }>;
+  dkimKeys: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; bits: number; keyFile: string; status: 'signing' | 'pending' | 'retired'; since?: number }>;
+  /** What the DKIM key lifecycle does in this run, in words. */
+  dkimNotes: string[];
   /** The TLS certificate the mail services present (its fingerprint is gathered as a fact). */
   tlsCert?: string;
   tlsKey?: string;

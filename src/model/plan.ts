@@ -24,6 +24,8 @@ export interface HostPlan {
   os: string;
   changes: Change[];
   warnings: string[];
+  /** What the run does beyond its changes, in words (the DKIM key lifecycle). */
+  notes?: string[];
   /** Inbound TCP ports the firewall allows after apply. */
   ports: number[];
 }

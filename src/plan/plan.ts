@@ -8,7 +8,6 @@ import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { fileDiff } from './diff.js';
 import { interruptedRuns } from './interrupted.js';
-import { dkimKeyWarnings } from './dkim.js';
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -96,13 +95,14 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
 
   const interrupted = interruptedRuns(desired, facts, changes);
   changes.push(...interrupted.changes);
-  warnings.push(...interrupted.warnings, ...dkimKeyWarnings(desired, facts));
+  warnings.push(...interrupted.warnings);
   return {
     host: desired.host.name,
     family: desired.os.family,
     os: '',
     changes,
     warnings,
+    ...(desired.dkimNotes.length ? { notes: desired.dkimNotes } : {}),
     ports: desired.inbound,
   };
 }

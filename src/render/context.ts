@@ -4,7 +4,8 @@
  */
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
-import { hostKeys } from './dkim.js';
+import { lifecycleText, planDkim } from '../plan/dkim.js';
+import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 
 export interface MailboxView {
   local: string;
@@ -35,6 +36,9 @@ export interface DkimView {
   keyFile: string;
   /** DNS name: <selector>._domainkey.<domain> */
   record: string;
+  status: DkimStatus;
+  /** Unix seconds: when a retired key stopped signing. */
+  since?: number;
 }
 
 export interface TemplateContext {
@@ -57,7 +61,16 @@ export interface TemplateContext {
   postmaster?: string;
   /** address → SASL logins allowed to use it as envelope sender (own address + send_as). */
   senderLogins: Array<{ address: string; logins: string[] }>;
+  /** The keys this host signs with. */
   dkim: DkimView[];
+  /** Every key the host keeps (signing, pending publication, retired but still published). */
+  dkimKeys: DkimView[];
+  /** Keys to delete (retired past their grace, or pending keys no longer wanted). */
+  dkimRemove: DkimView[];
+  /** The host's DKIM lifecycle file. */
+  dkimLifecycle: string;
+  /** What the DKIM lifecycle does in this run, in words. */
+  dkimNotes: string[];
   /** Per domain, the selectors this host signs with. */
   dkimDomains: Array<{ domain: string; selectors: string[] }>;
   vmail: { user: string; group: string; uid: number; gid: number; home: string };
@@ -77,14 +90,21 @@ export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string;
 
 export { hostSelector } from './dkim.js';
 
-export function dkimViews(site: Site, host: Host, os: OsProfile): DkimView[] {
-  return hostKeys(site, host).map((k) => ({
+/** The DKIM keys of a host before anything is known of it: a first key per domain and algorithm, signing. */
+export function initialDkim(site: Site, host: Host): DkimPlan {
+  return planDkim({ site, host, held: [], taken: new Set(), served: () => false, now: 0 });
+}
+
+export function dkimViews(keys: DkimPlan['keys'], os: OsProfile): DkimView[] {
+  return keys.map((k) => ({
     domain: k.domain,
     selector: k.selector,
-    keyType: k.keyType,
+    keyType: k.algorithm,
     bits: k.bits,
     keyFile: `${os.paths.dkimKeys}/${k.domain}.${k.selector}.key`,
-    record: k.record,
+    record: `${k.selector}._domainkey.${k.domain}`,
+    status: k.status,
+    ...(k.since !== undefined ? { since: k.since } : {}),
   }));
 }
 
@@ -95,7 +115,8 @@ export function dkimDomains(views: DkimView[]): Array<{ domain: string; selector
   return [...out.entries()].map(([domain, selectors]) => ({ domain, selectors }));
 }
 
-export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials): TemplateContext {
+/** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
+export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host)): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
   const domains = site.domains.map((d) => {
     const mailboxViews: MailboxView[] = d.mailboxes.map((m) => {
@@ -125,7 +146,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       owners.set(a, set);
     }
   }
-  const dkim = dkimViews(site, host, os);
+  const dkimKeys = dkimViews(dkimPlan.keys, os);
+  const dkim = dkimKeys.filter((k) => k.status === 'signing');
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
   return {
@@ -148,6 +170,10 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     catchAlls: site.domains.filter((d) => d.catchAll).map((d) => ({ domain: d.name, target: d.catchAll! })),
     senderLogins: [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, s]) => ({ address, logins: [...s].sort() })),
     dkim,
+    dkimKeys,
+    dkimRemove: dkimViews(dkimPlan.remove, os),
+    dkimLifecycle: lifecycleText(dkimPlan.keys),
+    dkimNotes: dkimPlan.notes,
     dkimDomains: dkimDomains(dkim),
     vmail,
     features: {
@@ -156,6 +182,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       imap: site.stack.imap,
       pop3: site.stack.pop3,
       dkim: dkim.length > 0,
+      // Keys are kept (pending, retired) or deleted even when none signs.
+      dkim_keys: dkimKeys.length > 0 || dkimPlan.remove.length > 0,
       // OpenDKIM 2.11 signs with one algorithm per process: RSA and Ed25519 keys need a process each.
       dkim_rsa: dkim.some((k) => k.keyType === 'rsa'),
       dkim_ed25519: dkim.some((k) => k.keyType === 'ed25519'),

@@ -7,12 +7,11 @@
  */
 import { isIPv6 } from 'node:net';
 import { Resolver } from 'node:dns/promises';
-import { zoneModel } from '../dns/records.js';
+import { publishedKeys, zoneModel } from '../dns/records.js';
 import type { DnsRecord } from '../dns/records.js';
 import { countSpfLookups } from '../dns/spf.js';
 import { canonicalName, canonicalRdata, normalizeIPv6 } from '../dns/rrset.js';
 import type { Host, Site } from '../model/site.js';
-import { domainKeys } from '../render/dkim.js';
 import type { SiteState } from '../state/state.js';
 
 export type DnsResolver = Pick<Resolver, 'resolve4' | 'resolve6' | 'resolveMx' | 'resolveTxt' | 'resolveCname' | 'resolveSrv' | 'resolveNs' | 'reverse'>;
@@ -142,10 +141,13 @@ export async function zoneChecks(site: Site, state: SiteState, r: DnsResolver, r
       return ok(describe(got));
     });
   }
+  // Every host signs every DKIM domain with a key that DNS publishes (compared above with the key the host holds).
   for (const d of site.domains) {
-    for (const k of domainKeys(site, d)) {
-      if (state.dkim[k.record]) continue;
-      await run(k.host.name, `DKIM ${k.record}`, async () => failed(`no DKIM key of ${k.host.name} is recorded for ${d.name} yet: run mailops apply (it generates the key and publishes it with dns.update)`));
+    if (!d.dkim) continue;
+    const keys = publishedKeys(site, d, state);
+    for (const h of site.hosts) {
+      if (keys.some((k) => k.host === h.name && k.status === 'signing')) continue;
+      await run(h.name, `DKIM signing key for ${d.name}`, async () => failed(`no DKIM key of ${h.name} is recorded for ${d.name} yet: run mailops apply (it generates the key and publishes it with dns.update)`));
     }
   }
 }
