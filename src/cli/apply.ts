@@ -67,7 +67,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), ...run, state, ...(rotate ? { rotate } : {}), progress: progress.update });
   const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
   if (!o.yes) {
-    const dnsPlan = target ? await planZones(site, planState(site, state, planned), target) : [];
+    const dnsPlan = target ? await planZones(site, planState(site, state, planned), target, state) : [];
     const dnsPending = dnsPlan.reduce((n, z) => n + z.changes.length, 0);
     if (pending + dnsPending > 0) {
       progress.done();
@@ -93,7 +93,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   let dns: DnsOutcome | undefined;
   let dnsSkipped: string | undefined;
   if (target && failedHosts.length === 0) {
-    dns = await pushZones(site, held, target);
+    dns = await pushZones(site, held, target, state);
   } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => x.name).join(', ')} failed (the zones would publish a host that does not work)`;
   recordState(site, held, dns);
   // Publish first, then sign: new DKIM keys that DNS now serves take over signing in this same run.

@@ -25,7 +25,7 @@ export function registerPlan(p: Command): void {
       progress.done();
       await closeAll(planned);
       // The DNS changes against what the hosts hold now (a key that apply has yet to generate is not there).
-      const zones: ZonePlan[] = target ? await planZones(site, planState(site, loaded.state, planned), target) : [];
+      const zones: ZonePlan[] = target ? await planZones(site, planState(site, loaded.state, planned), target, loaded.state) : [];
       const failed = planned.filter((p) => p.error);
       const dnsFailed = zones.filter((z) => z.error);
       const hostChanges = planned.reduce((n, p) => n + (p.planned?.plan.changes.length ?? 0), 0);

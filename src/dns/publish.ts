@@ -69,14 +69,18 @@ const message = (e: unknown) => {
   throw e;
 };
 
-/** What every zone needs, read from the server. Zones that cannot be read carry an error. */
-export async function planZones(site: Site, state: SiteState, target: DnsTarget): Promise<ZonePlan[]> {
+/**
+ * What every zone needs, read from the server. Zones that cannot be read carry an error. `previous`: the
+ * state the zones were last rendered from; what it published and `state` no longer does is deleted.
+ */
+export async function planZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<ZonePlan[]> {
   return Promise.all(
     site.domains.map(async (d): Promise<ZonePlan> => {
       try {
         const live = await axfr(target.server, d.name, target.key);
         const desired = desiredRrsets(zoneModel(site, d, state));
-        return { zone: d.name, changes: diffZone(d.name, desired, live.rrsets), serial: live.soa.serial };
+        const withdrawn = previous ? desiredRrsets(zoneModel(site, d, previous)) : [];
+        return { zone: d.name, changes: diffZone(d.name, desired, live.rrsets, withdrawn), serial: live.soa.serial };
       } catch (e) {
         return { zone: d.name, changes: [], error: message(e) };
       }
@@ -88,14 +92,14 @@ export async function planZones(site: Site, state: SiteState, target: DnsTarget)
  * Push every zone's changes (one atomic UPDATE per zone), then read the zone again: a server that took
  * the update but still differs (it silently drops what it must not hold, RFC 2136 §3.4.2) is an error.
  */
-export async function pushZones(site: Site, state: SiteState, target: DnsTarget): Promise<DnsOutcome> {
-  const plans = await planZones(site, state, target);
+export async function pushZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<DnsOutcome> {
+  const plans = await planZones(site, state, target, previous);
   const zones = await Promise.all(
     plans.map(async (p): Promise<ZonePlan> => {
       if (p.error || p.changes.length === 0) return p;
       try {
         await pushChanges(target.server, p.zone, p.changes, target.key);
-        const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target);
+        const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target, previous);
         if (after?.error) return { ...p, error: after.error };
         if (after && after.changes.length) {
           const left = after.changes.map((c) => `${c.name} ${c.type}`).join(', ');

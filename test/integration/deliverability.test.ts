@@ -34,7 +34,8 @@ beforeAll(async () => {
 });
 afterAll(async () => world?.stop());
 
-function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains = ''): string {
+function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains = '', dkim: { key?: string; grace?: string; update?: boolean } = {}): string {
+  const update = dkim.update === false ? '' : `  update:\n    server: 127.0.0.1:${world.dns.port}\n    key: { file: ${world.dns.keyFile} }\n`;
   return `site: deliver-${h.name}
 hosts:
   - name: ${h.name}
@@ -54,13 +55,10 @@ dns:
   ttl: 300
   nameservers:
     - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
-  update:
-    server: 127.0.0.1:${world.dns.port}
-    key: { file: ${world.dns.keyFile} }
-  tlsrpt: postmaster@${dom}
+${update}  tlsrpt: postmaster@${dom}
 domains:
   - name: ${dom}
-    dkim: { selector: mail, key: rsa-2048 }
+    dkim: { selector: mail, key: ${dkim.key ?? 'rsa-2048'}${dkim.grace ? `, grace: ${dkim.grace}` : ''} }
     dmarc: { policy: reject, rua: postmaster@${dom} }
     mailboxes:
       - name: alice
@@ -218,5 +216,80 @@ for (const [mta, name] of [
         expect(back.code, back.stderr).toBe(0);
       });
     }
+
+    /** Mail from alice to the peer: the DKIM selectors that signed it and passed there. */
+    async function signedWith(): Promise<string[]> {
+      const subject = `dkim selector ${Date.now()}`;
+      const sent = await smtp(ep, { port: 587, auth: { user: `alice@${dom}`, password: PW.IT_ALICE_PASSWORD }, from: `alice@${dom}`, to: ['someone@peer.test'], body: message(`alice@${dom}`, 'someone@peer.test', subject) });
+      expect(sent.stage, sent.reply.text).toBe('done');
+      const v = verdictOf(await world.peer!.waitFor(subject, 60_000), PEER_HOSTNAME);
+      expect(judge(v, dom, hostname).problems).toEqual([]);
+      return v.results.filter((x) => x.method === 'dkim' && x.props['header.d'] === dom).map((x) => `${x.result} ${x.props['header.s']}`);
+    }
+    const lifecycle = async () => (await world.vps.exec(host, 'cat /etc/dkimkeys/lifecycle')).stdout.split('\n').filter((l) => l.startsWith(`${dom} `)).map((l) => l.split(' ').slice(1, 5).join(' '));
+    const txt = async (sel: string) => (await world.resolve(`${sel}._domainkey.${dom}`, 'TXT')).join('');
+    const today = () => new Date().toISOString().slice(0, 10).replace(/-/g, '');
+
+    it('DKIM key lifecycle: a new size makes a new key under a new selector, published and then signing in one apply (dns.update); the old key stays published for its grace, then goes', async () => {
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1h' }));
+      const next = `mail-${today()}`;
+      const p = await cli(['plan', file], PW);
+      expect(p.code, p.stderr).toBe(0);
+      expect(p.stdout).toContain(`note: DKIM ${next}._domainkey.${dom}: new rsa-4096 key to replace mail._domainkey.${dom} (rsa-2048); it is published first and signs once DNS serves it (with dns.update, in this apply after the DNS push)`);
+      const r = await apply();
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`DKIM ${next}._domainkey.${dom}: DNS serves it, so it signs from now on; mail._domainkey.${dom} stops signing and stays published for 1 hour`);
+      expect(await lifecycle()).toEqual([`${next} rsa 4096 signing`, 'mail rsa 2048 retired']);
+      expect(await txt('mail')).toMatch(/^"v=DKIM1; k=rsa; p=MII/);
+      // A 4096-bit key's p= is 736 characters of base64, in 255-character strings.
+      expect((await txt(next)).replace(/" "/g, '')).toMatch(/^"v=DKIM1; k=rsa; p=MII[A-Za-z0-9+/]{733}"$/);
+      expect(await signedWith()).toEqual([`pass ${next}`]);
+      Object.assign(process.env, PW);
+      const { site } = loadSite(file, { secrets: 'error' });
+      const server = `127.0.0.1:${world.dns.port}`;
+      const checks = await verifySite(site, readState(file), site.hosts, () => ep, { resolver: resolverFor(server), resolverName: server });
+      expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
+      expect(checks.filter((c) => c.name.startsWith('DKIM ') && c.name.endsWith(dom)).map((c) => c.name).sort()).toEqual([`DKIM ${next}._domainkey.${dom}`, `DKIM mail._domainkey.${dom}`]);
+      const again = await apply();
+      expect(JSON.parse(again.stdout)).toMatchObject({ changes: 0, dns: { changes: 0 } });
+      // Past the grace period: the old key is deleted on the host and unpublished.
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1s' }));
+      const g = await apply();
+      expect(g.code, g.stderr).toBe(0);
+      expect(g.stderr).toMatch(new RegExp(`DKIM mail._domainkey.${dom.replace('.', '\\.')}: retired for \\d+ (seconds|minutes?) \\(grace 1 second\\): unpublished and deleted`));
+      expect(await lifecycle()).toEqual([`${next} rsa 4096 signing`]);
+      expect(await txt('mail')).toBe('');
+      expect((await world.vps.exec(host, `test -e /etc/dkimkeys/${dom}.mail.key || echo gone`)).stdout.trim()).toBe('gone');
+      expect(JSON.parse((await apply()).stdout)).toMatchObject({ changes: 0, dns: { changes: 0 } });
+    });
+
+    it('DKIM rotation without dns.update: dkim rotate makes a new key that waits until DNS serves it; published by hand, it signs at the next apply', async () => {
+      const current = `mail-${today()}`;
+      const next = `${current}-2`;
+      const server = `127.0.0.1:${world.dns.port}`;
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1s', update: false }));
+      const r = await cli(['dkim', 'rotate', '--yes', '--json', '--resolver', server, '--domain', dom, file], PW);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`DKIM ${next}._domainkey.${dom}: new rsa-4096 key to replace ${current}._domainkey.${dom} (rsa-4096)`);
+      expect(await lifecycle()).toEqual([`${current} rsa 4096 signing`, `${next} rsa 4096 pending`]);
+      expect(await signedWith()).toEqual([`pass ${current}`]);
+      const p = await cli(['plan', '--resolver', server, file], PW);
+      expect(p.stdout).toContain(`note: DKIM ${next}._domainkey.${dom}: waiting for DNS to serve it before it signs; ${current}._domainkey.${dom} signs until then`);
+      // The operator publishes the zone that mailops rendered (here: the new record, by hand).
+      const key = readState(file).dkim[`${next}._domainkey.${dom}`]!;
+      expect(key).toMatchObject({ host: name, status: 'pending', algorithm: 'rsa', bits: 4096 });
+      const chunks = `v=DKIM1; k=rsa; p=${key.publicKey}`.match(/.{1,255}/g)!.map((c) => `"${c}"`).join(' ');
+      await world.setRecords(dom, [`update add ${next}._domainkey.${dom}. 300 TXT ${chunks}`]);
+      const s = await cli(['apply', '--yes', '--json', '--resolver', server, file], PW);
+      expect(s.code, s.stderr).toBe(0);
+      expect(s.stderr).toContain(`DKIM ${next}._domainkey.${dom}: DNS serves it, so it signs from now on; ${current}._domainkey.${dom} stops signing and stays published for 1 second`);
+      expect(await signedWith()).toEqual([`pass ${next}`]);
+      // Back to dns.update: the retired key is unpublished, and all is converged.
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1s' }));
+      expect((await apply()).code).toBe(0);
+      expect(await lifecycle()).toEqual([`${next} rsa 4096 signing`]);
+      expect(await txt(current)).toBe('');
+      expect(JSON.parse((await apply()).stdout)).toMatchObject({ changes: 0, dns: { changes: 0 } });
+    });
   });
 }
