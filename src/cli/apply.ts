@@ -113,6 +113,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
       return { ...y, changes: x.changes + y.changes, plan: { ...y.plan!, changes: [...(x.plan?.changes ?? []), ...(y.plan?.changes ?? [])] }, warnings: [...(x.warnings ?? []), ...(y.warnings ?? [])] };
     });
     for (const y of second) if (!y.ok) failedHosts.push(y);
+    for (const y of second) for (const n of y.plan?.notes ?? []) info(`${y.name}: ${n}`);
     held = recordState(site, recordDkim(held, second, site), undefined);
   }
 
