@@ -13,6 +13,7 @@ import { registerSandbox } from './sandbox.js';
 import { registerPlan } from './plan.js';
 import { registerApply } from './apply.js';
 import { registerDkim } from './dkim.js';
+import { registerClients } from './clients.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -27,6 +28,7 @@ export function program(): Command {
   registerPlan(p);
   registerApply(p);
   registerDkim(p);
+  registerClients(p);
   registerVerify(p);
   registerSandbox(p);
   registerInit(p);

@@ -2,6 +2,7 @@
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { ownerOf, record, stateDkim } from '../plan/dkim.js';
+import { clientHost, serviceLabels } from '../render/names.js';
 import type { DkimStatus } from '../plan/dkim.js';
 
 export interface DnsRecord {
@@ -116,15 +117,11 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
       notes.push(`DKIM: ${record(k)}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
     }
   }
-  const primary = site.hosts[0]!;
+  const primary = clientHost(site);
   const target = fq(primary.hostname);
   const s = site.stack;
-  const cnames: Array<[string, boolean]> = [
-    ['imap', s.imap],
-    ['pop', s.pop3],
-    ['smtp', true],
-  ];
-  for (const [name, on] of cnames) if (on && !taken.has(name)) records.push({ name, type: 'CNAME', data: target });
+  // The names clients use (and the certificate of that host covers: src/render/names.ts).
+  for (const { label, on } of serviceLabels(site)) if (on && !taken.has(label)) records.push({ name: label, type: 'CNAME', data: target });
   // RFC 6186: "0 0 0 ." says a service is not offered.
   const srv: Array<[string, number, boolean]> = [
     ['_submission._tcp', 587, true],

@@ -5,6 +5,7 @@
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
 import { lifecycleText, planDkim } from '../plan/dkim.js';
+import { certificateNames } from './names.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 
 export interface MailboxView {
@@ -48,7 +49,8 @@ export interface TemplateContext {
   hosts: Host[];
   os: OsProfile;
   stack: Site['stack'];
-  tls: { mode: string; cert: string; key: string; email?: string; acmeServer?: string };
+  /** `names`: what the certificate covers; `san` its subjectAltName, `sanSorted` the same sorted (for comparing). */
+  tls: { mode: string; cert: string; key: string; email?: string; acmeServer?: string; names: string[]; san: string; sanSorted: string };
   domains: Array<Domain & { mailboxViews: MailboxView[]; aliasViews: AliasView[] }>;
   domainNames: string[];
   mailboxes: MailboxView[];
@@ -146,6 +148,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       owners.set(a, set);
     }
   }
+  const certNames = certificateNames(site, host);
   const dkimKeys = dkimViews(dkimPlan.keys, os);
   const dkim = dkimKeys.filter((k) => k.status === 'signing');
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address));
@@ -159,6 +162,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     tls: {
       mode: site.stack.tls.mode,
       ...tlsPaths(site, host, os),
+      names: certNames,
+      san: certNames.map((n) => `DNS:${n}`).join(','),
+      sanSorted: certNames.map((n) => `DNS:${n}`).sort().join(','),
       ...(site.stack.tls.email ? { email: site.stack.tls.email } : {}),
       ...(site.stack.tls.acmeServer ? { acmeServer: site.stack.tls.acmeServer } : {}),
     },

@@ -10,6 +10,7 @@ import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifyHost } from '../../src/verify/checks.js';
+import { Wire } from '../../src/verify/wire.js';
 import { PASSWORDS, cli, scenarioPlaybook, writePlaybook } from './support/env.js';
 import { dialogue, ehloKeywords, eventually, imapFetchAll, message, pop3Count, smtp } from './support/mail.js';
 import type { Ep, Turn } from './support/mail.js';
@@ -104,6 +105,33 @@ for (const mta of ['postfix', 'exim'] as const) {
       expect(p.code, p.stdout + p.stderr).toBe(0);
       const after = await cluster.exec(vps, 'systemctl show -p ActiveEnterTimestampMonotonic dovecot');
       expect(after.stdout).toBe(before.stdout);
+    });
+
+    it('the certificate covers the host name and every name the zone points at the host, lives 397 days, and is made again near its end', async () => {
+      const names = ['mail.example.test', ...['example.test', 'other.test'].flatMap((d) => ['imap', 'pop', 'smtp'].map((l) => `${l}.${d}`))];
+      const served = async () => {
+        const w = await Wire.open({ host: '127.0.0.1', port: vps.ports[993]!, tls: true, servername: 'imap.example.test' });
+        w.close();
+        return w.tlsInfo!;
+      };
+      const first = await served();
+      expect([...first.subjectNames].sort()).toEqual([...names].sort());
+      const days = (Date.parse(first.validTo) - Date.now()) / 86400_000;
+      expect(days).toBeGreaterThan(396);
+      expect(days).toBeLessThanOrEqual(397);
+      // Ten days left: the next apply makes a new one, and the services present it.
+      const cert = '/etc/mailops/tls/mail.example.test';
+      const short = await cluster.exec(vps, `openssl req -x509 -key ${cert}.key -sha256 -days 10 -subj /CN=mail.example.test -addext 'subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}' -out ${cert}.crt 2>&1`);
+      expect(short.code, short.stdout).toBe(0);
+      const p = await cli(['plan', file], PASSWORDS);
+      expect(p.stdout).toContain(`run: self-signed certificate for ${names.join(', ')}`);
+      const r = await apply();
+      expect(r.code, r.stderr).toBe(0);
+      const renewed = await served();
+      expect((Date.parse(renewed.validTo) - Date.now()) / 86400_000).toBeGreaterThan(396);
+      expect(renewed.fingerprint).not.toBe(first.fingerprint);
+      expect(readState(file).tls['mail.example.test']).toBe(renewed.fingerprint);
+      expect(json((await apply()).stdout).changes).toBe(0);
     });
 
     it('mailops verify passes every protocol check', async () => {
