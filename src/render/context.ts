@@ -6,6 +6,7 @@ import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
 import { lifecycleText, planDkim } from '../plan/dkim.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
+import { RELAY_PASSWORD } from './credentials.js';
 
 export interface MailboxView {
   local: string;
@@ -41,6 +42,19 @@ export interface DkimView {
   since?: number;
 }
 
+/** The smarthost as the MTAs need it (stack.relay with its password read). */
+export interface RelayView {
+  host: string;
+  port: number;
+  username: string;
+  /** Plaintext: rendered only into files marked secret. */
+  password: string;
+  /** 465: TLS from the first byte (Postfix smtp_tls_wrappermode, Exim protocol = smtps); else STARTTLS, required. */
+  wrapper: boolean;
+  /** Postfix's next hop, [host]:port (no MX lookup), also the key of its password map. */
+  nexthop: string;
+}
+
 export interface TemplateContext {
   site: { name: string };
   host: Host;
@@ -74,6 +88,10 @@ export interface TemplateContext {
   /** Per domain, the selectors this host signs with. */
   dkimDomains: Array<{ domain: string; selectors: string[] }>;
   vmail: { user: string; group: string; uid: number; gid: number; home: string };
+  /** The outbound smarthost, when the playbook has one. */
+  relay?: RelayView;
+  /** The host's role: mailbox (stores mail) or backup-mx (queues and forwards it). */
+  role: Host['role'];
   features: Record<string, string | boolean>;
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
@@ -113,6 +131,14 @@ export function dkimDomains(views: DkimView[]): Array<{ domain: string; selector
   const out = new Map<string, string[]>();
   for (const v of views) out.set(v.domain, [...(out.get(v.domain) ?? []), v.selector]);
   return [...out.entries()].map(([domain, selectors]) => ({ domain, selectors }));
+}
+
+export function relayView(r: NonNullable<Site['stack']['relay']>, credentials: Credentials): RelayView {
+  const password = credentials.get(RELAY_PASSWORD);
+  if (password === undefined) throw new Error('internal: no credential resolved for the relay');
+  const host = r.host.replace(/\.$/, '');
+  const bracketed = host.includes(':') ? `[ipv6:${host}]` : `[${host}]`;
+  return { host, port: r.port, username: r.username, password, wrapper: r.port === 465, nexthop: `${bracketed}:${r.port}` };
 }
 
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
@@ -176,6 +202,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     dkimNotes: dkimPlan.notes,
     dkimDomains: dkimDomains(dkim),
     vmail,
+    ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
+    role: host.role,
     features: {
       os: os.family,
       mta: site.stack.mta,
@@ -191,6 +219,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
       selinux: os.selinux,
+      relay: site.stack.relay !== undefined,
+      role: host.role,
+      replication: site.stack.replication && host.role === 'mailbox',
     },
     ports: [],
   };
