@@ -55,6 +55,16 @@ export interface RelayView {
   nexthop: string;
 }
 
+/** What a backup MX needs: the mailbox hosts it forwards to, and every recipient it may accept. */
+export interface BackupMxView {
+  /** Postfix next hops, "[mx1.example.com]:25, [mx2.example.com]:25": by name, never by MX (no loop back to itself). */
+  nexthops: string;
+  /** Host names of the mailbox hosts, in the playbook's order. */
+  targets: string[];
+  /** Every address a mailbox host accepts (mailboxes, aliases), and "@domain" for a domain with a catch-all. */
+  recipients: string[];
+}
+
 export interface TemplateContext {
   site: { name: string };
   host: Host;
@@ -92,6 +102,8 @@ export interface TemplateContext {
   relay?: RelayView;
   /** The host's role: mailbox (stores mail) or backup-mx (queues and forwards it). */
   role: Host['role'];
+  /** role backup-mx: what it forwards to and whom it accepts. */
+  backupMx?: BackupMxView;
   features: Record<string, string | boolean>;
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
@@ -139,6 +151,18 @@ export function relayView(r: NonNullable<Site['stack']['relay']>, credentials: C
   const host = r.host.replace(/\.$/, '');
   const bracketed = host.includes(':') ? `[ipv6:${host}]` : `[${host}]`;
   return { host, port: r.port, username: r.username, password, wrapper: r.port === 465, nexthop: `${bracketed}:${r.port}` };
+}
+
+/** The recipients a backup MX accepts and the mailbox hosts it forwards them to. Pure. */
+export function backupMxView(site: Site): BackupMxView {
+  const targets = site.hosts.filter((h) => h.role !== 'backup-mx').map((h) => h.hostname);
+  const recipients = new Set<string>();
+  for (const d of site.domains) {
+    for (const m of d.mailboxes) recipients.add(m.address.toLowerCase());
+    for (const a of d.aliases) recipients.add(a.address.toLowerCase());
+    if (d.catchAll) recipients.add(`@${d.name.toLowerCase()}`);
+  }
+  return { nexthops: targets.map((t) => `[${t}]:25`).join(', '), targets, recipients: [...recipients].sort() };
 }
 
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
@@ -204,6 +228,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     vmail,
     ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
     role: host.role,
+    ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
     features: {
       os: os.family,
       mta: site.stack.mta,

@@ -2,7 +2,8 @@
  * Several hosts done right, in the mail world: the outbound smarthost (stack.relay) for Postfix (port 465,
  * TLS from the first byte) and Exim (587, STARTTLS): every outbound message leaves through the world's
  * relay, which requires AUTH, and the strict peer judges it dkim=pass for our domain; verify checks the
- * relay accepts our login and reports the exact refusal for a wrong password.
+ * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix) refuses
+ * unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it is back.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PEER_HOSTNAME, RELAY_HOSTNAME, startWorld } from '../../src/testbed/world.js';
@@ -10,7 +11,7 @@ import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { judge, verdictOf } from '../../src/verify/verdict.js';
 import { cli, writePlaybook } from './support/env.js';
-import { message, smtp } from './support/mail.js';
+import { dialogue, eventually, imapFetchAll, message, smtp } from './support/mail.js';
 import type { Ep } from './support/mail.js';
 
 const RELAY_USER = 'relay-user';
@@ -25,6 +26,8 @@ beforeAll(async () => {
     hosts: [
       { name: 'pf', hostname: 'mail.pf.test' },
       { name: 'ex', hostname: 'mail.ex.test' },
+      { name: 'mb', hostname: 'mx1.bx.test' },
+      { name: 'bk', hostname: 'mx2.bx.test' },
     ],
   });
 });
@@ -142,3 +145,85 @@ for (const [mta, name, port] of [
     });
   });
 }
+
+describe('backup MX (postfix)', () => {
+  const dom = 'bx.test';
+  let mb: VpsHost;
+  let bk: VpsHost;
+  let file: string;
+  const hostYaml = (h: VpsHost, hostname: string, role: string) => `  - name: ${h.name}
+    ssh: { address: 127.0.0.1, port: ${h.ports[22]}, identity: ${world.vps.identity}, host_key: "${h.hostKey}" }
+    hostname: ${hostname}
+    ipv4: ${h.ip}
+    role: ${role}`;
+
+  beforeAll(async () => {
+    mb = world.vps.hosts.find((h) => h.name === 'mb')!;
+    bk = world.vps.hosts.find((h) => h.name === 'bk')!;
+    file = writePlaybook(`site: backup
+hosts:
+${hostYaml(mb, 'mx1.bx.test', 'mailbox')}
+${hostYaml(bk, 'mx2.bx.test', 'backup-mx')}
+stack: { mta: postfix, imap: true, pop3: false, tls: { mode: self-signed } }
+dns:
+  ttl: 300
+  nameservers:
+    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
+  update: { server: "127.0.0.1:${world.dns.port}", key: { file: ${world.dns.keyFile} } }
+domains:
+  - name: ${dom}
+    dkim: { selector: mail }
+    dmarc: { policy: reject }
+    mailboxes:
+      - name: alice
+        password: { env: IT_ALICE_PASSWORD }
+    aliases:
+      postmaster: alice
+`);
+    await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
+  });
+
+  it('apply converges both hosts; MX: the mailbox host at 10, the backup at 20', async () => {
+    const r = await cli(['apply', '--yes', '--json', file], PW);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { hosts: Array<{ name: string; ok: boolean }> }).hosts.map((h) => [h.name, h.ok])).toEqual([
+      ['mb', true],
+      ['bk', true],
+    ]);
+    expect((await world.resolve(dom, 'MX')).sort()).toEqual(['10 mx1.bx.test.', '20 mx2.bx.test.']);
+    // No Dovecot and no submission on the backup MX.
+    const bkState = await world.exec(bk.container, 'systemctl is-active dovecot; ss -ltn | grep -cE ":(587|465|993) "');
+    expect(bkState.stdout.trim().split('\n')).toEqual(['inactive', '0']);
+  });
+
+  it('the backup MX refuses an unknown recipient at RCPT with an exact 550; it accepts a known one', async () => {
+    const ep: Ep = { host: '127.0.0.1', port: (p) => bk.ports[p]! };
+    const t = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<nobody@${dom}>`, `RCPT TO:<alice@${dom}>`, 'QUIT']);
+    expect(t.map((x) => x.text)).toEqual([
+      '220 mx2.bx.test ESMTP',
+      expect.stringMatching(/^250 mx2\.bx\.test/),
+      '250 2.1.0 Ok',
+      `550 5.1.1 <nobody@${dom}>: Recipient address rejected: User unknown in relay recipient table`,
+      '250 2.1.5 Ok',
+      '221 2.0.0 Bye',
+    ]);
+  });
+
+  it('mailbox host down: mail from the peer is queued on the backup MX; mailbox host back: delivered exactly once', async () => {
+    expect((await world.exec(mb.container, 'systemctl stop postfix')).code).toBe(0);
+    const subject = `queued on the backup ${Date.now()}`;
+    await world.peer!.send({ from: 'someone@peer.test', to: `alice@${dom}`, subject });
+    const queued = await eventually(async () => (await world.exec(bk.container, 'postqueue -j')).stdout, (q) => q.includes(`"alice@${dom}"`), 60);
+    expect(JSON.parse(queued.trim().split('\n')[0]!)).toMatchObject({ queue_name: 'deferred', recipients: [{ address: `alice@${dom}`, delay_reason: expect.stringMatching(/connect to mx1\.bx\.test\[[0-9.]+\]:25: Connection refused/) }] });
+    expect((await world.exec(mb.container, 'systemctl start postfix')).code).toBe(0);
+    // The backup retries every minute (minimal_backoff_time); flushing the queue is what an admin does to not wait.
+    await world.exec(bk.container, 'postqueue -f');
+    const ep: Ep = { host: '127.0.0.1', port: (p) => mb.ports[p]! };
+    const msgs = await eventually(() => imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD), (m) => m.some((x) => x.includes(subject)), 90);
+    await new Promise((r) => setTimeout(r, 3000));
+    const again = await imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD);
+    expect(again.filter((x) => x.includes(subject)).length).toBe(1);
+    expect(msgs.find((x) => x.includes(subject))).toMatch(/^Received: from mx2\.bx\.test \(mx2\.bx\.test \[/m);
+    expect((await world.exec(bk.container, 'postqueue -j')).stdout.trim()).toBe('');
+  });
+});

@@ -6,6 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
 import type { DesiredHost } from '../../src/model/desired.js';
+import { zoneModel } from '../../src/dns/records.js';
+import { emptyState } from '../../src/state/state.js';
+import { wantedSlots } from '../../src/plan/dkim.js';
+import { backupMxView } from '../../src/render/context.js';
 
 const RELAY_PASSWORD = 'Relay^pass word$1';
 process.env['UT_RELAY_PASSWORD'] = RELAY_PASSWORD;
@@ -84,5 +88,61 @@ describe('outbound smarthost', () => {
     const [h] = render(site());
     expect(fileOf(h!, '/etc/postfix/main.cf')!.content).not.toContain('default_transport');
     expect(fileOf(h!, '/etc/postfix/relay_password')).toBeUndefined();
+  });
+});
+
+describe('host roles', () => {
+  const zone = (file: string) => zoneModel(loadSite(file).site, loadSite(file).site.domains[0]!, emptyState());
+  const data = (z: ReturnType<typeof zone>, type: string, name?: string) => z.records.filter((r) => r.type === type && (name === undefined || r.name === name)).map((r) => r.data);
+
+  it('MX: the mailbox hosts first, the backup MX after them; clients (CNAME, SRV) go to the first mailbox host only', () => {
+    const z = zone(site({ roles: ['backup-mx', 'mailbox', 'mailbox'] }));
+    expect(data(z, 'MX')).toEqual(['10 mx2.example.com.', '20 mx3.example.com.', '30 mx1.example.com.']);
+    expect(z.records.filter((r) => r.type === 'CNAME').map((r) => `${r.name} ${String(r.data)}`)).toEqual(['imap mx2.example.com.', 'smtp mx2.example.com.']);
+    expect(data(z, 'SRV', '_submission._tcp')).toEqual(['0 1 587 mx2.example.com.']);
+    expect(data(z, 'SRV', '_imaps._tcp')).toEqual(['0 1 993 mx2.example.com.']);
+  });
+
+  it('MX with replication: both mailbox hosts at the same preference, the backup MX after', () => {
+    expect(data(zone(site({ roles: ['mailbox', 'mailbox', 'backup-mx'], replication: true })), 'MX')).toEqual(['10 mx1.example.com.', '10 mx2.example.com.', '20 mx3.example.com.']);
+    expect(data(zone(site({ roles: ['mailbox', 'mailbox'] })), 'MX')).toEqual(['10 mx1.example.com.', '20 mx2.example.com.']);
+  });
+
+  it('a backup MX has no DKIM key (it sends no mail of its own); the mailbox host keeps its selector', () => {
+    const { site: s } = loadSite(site({ roles: ['mailbox', 'backup-mx'] }));
+    const d = s.domains[0]!;
+    expect(wantedSlots(s, d, s.hosts[1]!)).toEqual([]);
+    expect(wantedSlots(s, d, s.hosts[0]!)).toEqual([{ algorithm: 'rsa', bits: 2048, base: 'mail' }]);
+  });
+
+  it('recipients of a backup MX: every mailbox and alias, @domain for a catch-all; forwarded to the mailbox hosts by name', () => {
+    const v = backupMxView(loadSite(site({ roles: ['mailbox', 'backup-mx', 'mailbox'] })).site);
+    expect(v.recipients).toEqual(['@example.com', 'alice@example.com', 'bob@example.com', 'carol@other.example', 'partners@example.com', 'postmaster@example.com', 'sales@example.com']);
+    expect(v.nexthops).toBe('[mx1.example.com]:25, [mx3.example.com]:25');
+  });
+
+  it('Postfix backup MX: relay_domains with a recipient map and a transport by name, days of queue, no mailboxes, no Dovecot, no submission, no DKIM', () => {
+    const [, b] = render(site({ roles: ['mailbox', 'backup-mx'] }));
+    const main = fileOf(b!, '/etc/postfix/main.cf')!.content;
+    expect(main).toMatch(/^virtual_mailbox_domains = $/m);
+    expect(main).toMatch(/^relay_domains = example\.com other\.example$/m);
+    expect(main).toMatch(/^relay_recipient_maps = texthash:\/etc\/postfix\/relay_recipients$/m);
+    expect(main).toMatch(/^maximal_queue_lifetime = 10d$/m);
+    expect(main).toMatch(/^smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, permit$/m);
+    expect(main).not.toContain('smtpd_milters');
+    expect(fileOf(b!, '/etc/postfix/transport')!.content).toBe('# Backup MX of hosts: mail for the domains goes to the mailbox hosts by name (no MX lookup).\nexample.com relay:[mx1.example.com]:25\nother.example relay:[mx1.example.com]:25\n');
+    expect(fileOf(b!, '/etc/postfix/relay_recipients')!.content).toContain('\nalice@example.com OK\n');
+    const master = fileOf(b!, '/etc/postfix/master.cf')!.content;
+    expect(master).not.toMatch(/^submissions? /m);
+    expect(b!.files.some((f) => f.path.startsWith('/etc/dovecot/'))).toBe(false);
+    expect(b!.packages.some((p) => p.startsWith('dovecot'))).toBe(false);
+    // The mailbox host is unchanged by having a backup.
+    const [a] = render(site({ roles: ['mailbox', 'backup-mx'] }));
+    expect(fileOf(a!, '/etc/postfix/main.cf')!.content).not.toMatch(/^relay_domains =/m);
+    expect(fileOf(a!, '/etc/postfix/master.cf')!.content).toMatch(/^submission inet/m);
+  });
+
+  it('Exim with a backup MX is refused at validation, naming the field', () => {
+    expect(() => loadSite(site({ mta: 'exim', roles: ['mailbox', 'backup-mx'] }))).toThrow(/role backup-mx is not available with mta exim yet/);
   });
 });
