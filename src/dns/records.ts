@@ -2,7 +2,7 @@
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { ownerOf, record, stateDkim } from '../plan/dkim.js';
-import { clientHost, serviceLabels } from '../render/names.js';
+import { clientHost, mailboxHosts, serviceLabels } from '../render/names.js';
 import type { DkimStatus } from '../plan/dkim.js';
 
 export interface DnsRecord {
@@ -50,6 +50,21 @@ export function reverseName(ip: string): string {
   return `${ip.split('.').reverse().join('.')}.in-addr.arpa.`;
 }
 
+
+/**
+ * MX records: the mailbox hosts first, then the backup MXs (a higher preference number, so a sender tries
+ * them only when no mailbox host answers). With replication both mailbox hosts hold every mailbox and
+ * share the lowest preference; otherwise they keep the playbook's order (10, 20, ...).
+ */
+export function mxRecords(site: Site): Array<{ preference: number; host: string }> {
+  const out: Array<{ preference: number; host: string }> = [];
+  let pref = 0;
+  for (const h of mailboxHosts(site)) out.push({ preference: site.stack.replication ? 10 : (pref += 10), host: h.hostname });
+  pref = Math.max(...out.map((m) => m.preference));
+  for (const h of site.hosts.filter((x) => x.role === 'backup-mx')) out.push({ preference: (pref += 10), host: h.hostname });
+  return out;
+}
+
 export function spfValue(site: Site, d: Domain): string {
   const ips = site.hosts.flatMap((h) => [`ip4:${h.ipv4}`, ...(h.ipv6 ? [`ip6:${h.ipv6}`] : [])]);
   return ['v=spf1', ...new Set(ips), ...d.spf.include.map((i) => `include:${i}`), d.spf.policy].join(' ');
@@ -78,7 +93,7 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   const records: DnsRecord[] = [];
   const notes: string[] = [];
   for (const ns of site.dns.nameservers) records.push({ name: '@', type: 'NS', data: fq(ns) });
-  site.hosts.forEach((h, i) => records.push({ name: '@', type: 'MX', data: `${10 * (i + 1)} ${fq(h.hostname)}` }));
+  for (const mx of mxRecords(site)) records.push({ name: '@', type: 'MX', data: `${mx.preference} ${fq(mx.host)}` });
   const taken = new Set<string>();
   // Glue: a name server inside this zone needs its address here, or no server loads the zone.
   for (const ns of site.dns.nameservers) {
@@ -117,6 +132,7 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
       notes.push(`DKIM: ${record(k)}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
     }
   }
+  // Clients (IMAP, POP3, submission, autoconfiguration) go to the first mailbox host: a backup MX has none.
   const primary = clientHost(site);
   const target = fq(primary.hostname);
   const s = site.stack;

@@ -76,7 +76,8 @@ const ORDER: Record<DkimStatus, number> = { signing: 0, pending: 1, retired: 2 }
 
 /** The keys a domain wants a host to sign with: one per algorithm, and the selector a first key takes. */
 export function wantedSlots(site: Site, d: Domain, host: Host): Array<{ algorithm: DkimAlgorithm; bits: number; base: string }> {
-  if (!d.dkim) return [];
+  // A backup MX sends no mail of its own (it forwards what it queued, signed or not by its sender): no keys.
+  if (!d.dkim || host.role === 'backup-mx') return [];
   const i = site.hosts.findIndex((h) => h.name === host.name);
   if (d.dkim.key === 'ed25519') {
     return [

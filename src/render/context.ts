@@ -7,6 +7,7 @@ import type { OsProfile } from '../os/profile.js';
 import { lifecycleText, planDkim } from '../plan/dkim.js';
 import { certificateNames } from './names.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
+import { RELAY_PASSWORD } from './credentials.js';
 
 export interface MailboxView {
   local: string;
@@ -40,6 +41,29 @@ export interface DkimView {
   status: DkimStatus;
   /** Unix seconds: when a retired key stopped signing. */
   since?: number;
+}
+
+/** The smarthost as the MTAs need it (stack.relay with its password read). */
+export interface RelayView {
+  host: string;
+  port: number;
+  username: string;
+  /** Plaintext: rendered only into files marked secret. */
+  password: string;
+  /** 465: TLS from the first byte (Postfix smtp_tls_wrappermode, Exim protocol = smtps); else STARTTLS, required. */
+  wrapper: boolean;
+  /** Postfix's next hop, [host]:port (no MX lookup), also the key of its password map. */
+  nexthop: string;
+}
+
+/** What a backup MX needs: the mailbox hosts it forwards to, and every recipient it may accept. */
+export interface BackupMxView {
+  /** Postfix next hops, "[mx1.example.com]:25, [mx2.example.com]:25": by name, never by MX (no loop back to itself). */
+  nexthops: string;
+  /** Host names of the mailbox hosts, in the playbook's order. */
+  targets: string[];
+  /** Every address a mailbox host accepts (mailboxes, aliases), and "@domain" for a domain with a catch-all. */
+  recipients: string[];
 }
 
 export interface TemplateContext {
@@ -76,6 +100,12 @@ export interface TemplateContext {
   /** Per domain, the selectors this host signs with. */
   dkimDomains: Array<{ domain: string; selectors: string[] }>;
   vmail: { user: string; group: string; uid: number; gid: number; home: string };
+  /** The outbound smarthost, when the playbook has one. */
+  relay?: RelayView;
+  /** The host's role: mailbox (stores mail) or backup-mx (queues and forwards it). */
+  role: Host['role'];
+  /** role backup-mx: what it forwards to and whom it accepts. */
+  backupMx?: BackupMxView;
   features: Record<string, string | boolean>;
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
@@ -115,6 +145,26 @@ export function dkimDomains(views: DkimView[]): Array<{ domain: string; selector
   const out = new Map<string, string[]>();
   for (const v of views) out.set(v.domain, [...(out.get(v.domain) ?? []), v.selector]);
   return [...out.entries()].map(([domain, selectors]) => ({ domain, selectors }));
+}
+
+export function relayView(r: NonNullable<Site['stack']['relay']>, credentials: Credentials): RelayView {
+  const password = credentials.get(RELAY_PASSWORD);
+  if (password === undefined) throw new Error('internal: no credential resolved for the relay');
+  const host = r.host.replace(/\.$/, '');
+  const bracketed = host.includes(':') ? `[ipv6:${host}]` : `[${host}]`;
+  return { host, port: r.port, username: r.username, password, wrapper: r.port === 465, nexthop: `${bracketed}:${r.port}` };
+}
+
+/** The recipients a backup MX accepts and the mailbox hosts it forwards them to. Pure. */
+export function backupMxView(site: Site): BackupMxView {
+  const targets = site.hosts.filter((h) => h.role !== 'backup-mx').map((h) => h.hostname);
+  const recipients = new Set<string>();
+  for (const d of site.domains) {
+    for (const m of d.mailboxes) recipients.add(m.address.toLowerCase());
+    for (const a of d.aliases) recipients.add(a.address.toLowerCase());
+    if (d.catchAll) recipients.add(`@${d.name.toLowerCase()}`);
+  }
+  return { nexthops: targets.map((t) => `[${t}]:25`).join(', '), targets, recipients: [...recipients].sort() };
 }
 
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
@@ -182,6 +232,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     dkimNotes: dkimPlan.notes,
     dkimDomains: dkimDomains(dkim),
     vmail,
+    ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
+    role: host.role,
+    ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
     features: {
       os: os.family,
       mta: site.stack.mta,
@@ -197,6 +250,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
       selinux: os.selinux,
+      relay: site.stack.relay !== undefined,
+      role: host.role,
+      replication: site.stack.replication && host.role === 'mailbox',
     },
     ports: [],
   };

@@ -7,9 +7,12 @@
  */
 import type { Domain, Host, Site } from '../model/site.js';
 
-/** The host that serves mail clients. */
+/** The hosts that store mailboxes (every host but the backup MXs). */
+export const mailboxHosts = (site: Site): Site['hosts'] => site.hosts.filter((h) => h.role !== 'backup-mx');
+
+/** The host that serves mail clients: the first mailbox host (validation makes sure there is one). */
 export function clientHost(site: Site): Host {
-  return site.hosts.find((h) => h.role !== 'backup-mx') ?? site.hosts[0]!;
+  return mailboxHosts(site)[0] ?? site.hosts[0]!;
 }
 
 /** The service labels of a domain that point at the client host, and whether each is published. */

@@ -6,6 +6,7 @@
  *   alone, and it is published on 127.0.0.1 (the same port for TCP and UDP);
  * - `peer`: a strict receiving MTA of the domain peer.test (images/peer) that judges mail like a large
  *   provider (TLS, HELO, FCrDNS, SPF, DKIM, DMARC) and keeps every message it accepts; it also sends;
+ * - `relay` (optional): a smarthost (images/relay) that relays for one login on 587/2525/465, to the peer;
  * - the VPS containers mailops applies to, each with a PTR record for its mail host name.
  * Started in that order through testcontainers; stop() (or SIGINT/SIGTERM, unless persistent) removes
  * everything.
@@ -29,6 +30,9 @@ import { silent } from './log.js';
 export const DNS_NAME = 'ns.mailops.test';
 export const PEER_DOMAIN = 'peer.test';
 export const PEER_HOSTNAME = 'mx.peer.test';
+/** The smarthost's domain and host name (its A, PTR and an SPF record to include are in the world's DNS). */
+export const RELAY_DOMAIN = 'relay.test';
+export const RELAY_HOSTNAME = 'smtp.relay.test';
 export const TSIG_KEY_NAME = 'mailops-tsig';
 /** TTL of the records the world writes: short, so caches (OpenDKIM's libunbound) follow changes. */
 export const WORLD_TTL = 60;
@@ -44,7 +48,9 @@ export const inboxMessages = (stdout: string): string[] =>
     .map((b) => Buffer.from(b, 'base64').toString('utf8'));
 
 export interface WorldOptions {
-  images: { vps: string; dns: string; peer?: string };
+  images: { vps: string; dns: string; peer?: string; relay?: string };
+  /** Start the smarthost (needs images.relay) with this one login. */
+  relay?: { username: string; password: string };
   /** The VPS containers; hostname is the mail host name (its PTR record). */
   hosts: Array<{ name: string; hostname: string }>;
   /** Start the strict peer (default true; needs images.peer). */
@@ -103,8 +109,19 @@ export interface WorldPeer {
   log(): string;
 }
 
+export interface WorldRelay {
+  container: string;
+  ip: string;
+  hostname: typeof RELAY_HOSTNAME;
+  /** The SPF record senders include to allow it (`include:_spf.relay.test`: ip4 of the relay). */
+  spfInclude: string;
+  /** The smarthost's log so far (Postfix: every connection, login and relayed message). */
+  log(): string;
+}
+
 export interface World {
   network: string;
+  relay?: WorldRelay;
   /** The network's IPv4 subnet, e.g. 172.18.0.0/16. */
   subnet: string;
   dns: WorldDns;
@@ -203,7 +220,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
   const wantPeer = o.peer ?? true;
   if (wantPeer && !o.images.peer) throw new Error('startWorld: the peer needs images.peer');
   const hostNames = o.hosts.map((h) => h.name);
-  if (new Set(hostNames).size !== hostNames.length || hostNames.some((n) => n === 'dns' || n === 'peer')) throw new Error(`startWorld: host names must be unique and not dns or peer: ${hostNames.join(', ')}`);
+  if (new Set(hostNames).size !== hostNames.length || hostNames.some((n) => n === 'dns' || n === 'peer' || n === 'relay')) throw new Error(`startWorld: host names must be unique and not dns, peer or relay: ${hostNames.join(', ')}`);
   for (const h of o.hosts) checkName(h.hostname, `host ${h.name}`);
   const ownKeyDir = !o.keyDir;
   const keyDir = o.keyDir ?? mkdtempSync(join(tmpdir(), 'mailops-world-'));
@@ -326,6 +343,25 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           startupTimeoutMs: 60_000,
         })
       : Promise.resolve(undefined);
+    const relayName = `${prefix}-relay`;
+    if (o.relay) {
+      if (!o.images.relay) throw new Error('startWorld: the relay needs images.relay');
+      containers.push(relayName);
+    }
+    const relayStart = o.relay
+      ? startBox({
+          image: o.images.relay!,
+          name: relayName,
+          hostname: RELAY_HOSTNAME,
+          network,
+          aliases: ['relay'],
+          labels,
+          env: { MAILOPS_RESOLVER: dnsIp, RELAY_USER: o.relay.username, RELAY_PASSWORD: o.relay.password },
+          ready: '/usr/local/sbin/relay-ready',
+          collectLog: true,
+          startupTimeoutMs: 60_000,
+        })
+      : Promise.resolve(undefined);
     const vpsStart = startVpsBoxes({
       image: o.images.vps,
       names: hostNames,
@@ -338,8 +374,11 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       track: (c) => containers.push(c),
     });
     // Both settle before a failure is thrown, so cleanup finds every container that was started.
-    const [peerSettled, vpsSettled] = await Promise.allSettled([peerStart, vpsStart]);
+    const [peerSettled, vpsSettled, relaySettled] = await Promise.allSettled([peerStart, vpsStart, relayStart]);
     if (peerSettled.status === 'rejected') throw peerSettled.reason;
+    if (relaySettled.status === 'rejected') throw relaySettled.reason;
+    const relayBox = relaySettled.value;
+    if (relayBox) boxes.set(relayName, relayBox);
     if (vpsSettled.status === 'rejected') throw vpsSettled.reason;
     const peerBox = peerSettled.value;
     const vpsBoxes = vpsSettled.value;
@@ -402,6 +441,18 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       };
     }
     for (const [i, h] of vpsBoxes.hosts.entries()) await setPtr(h.ip, o.hosts[i]!.hostname);
+    let relay: WorldRelay | undefined;
+    if (relayBox) {
+      await addZone(RELAY_DOMAIN);
+      await setRecords(RELAY_DOMAIN, [
+        `update add ${RELAY_HOSTNAME}. ${WORLD_TTL} A ${relayBox.ip}`,
+        `update add ${RELAY_HOSTNAME}. ${WORLD_TTL} TXT ${txtData('v=spf1 a -all')}`,
+        `update add _spf.${RELAY_DOMAIN}. ${WORLD_TTL} TXT ${txtData(`v=spf1 ip4:${relayBox.ip} -all`)}`,
+      ]);
+      await setPtr(relayBox.ip, RELAY_HOSTNAME);
+      const box = relayBox;
+      relay = { container: relayName, ip: box.ip, hostname: RELAY_HOSTNAME, spfInclude: `_spf.${RELAY_DOMAIN}`, log: () => box.log() };
+    }
 
     // The VPS cluster of the world: stop() removes only its containers.
     const vpsContainers = vpsBoxes.hosts.map((h) => h.container);
@@ -422,6 +473,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       subnet: net.subnet,
       dns: { container: dnsName, ip: dnsIp, port: dnsPort, keyFile, keyName: TSIG_KEY_NAME, name: DNS_NAME },
       ...(peer ? { peer } : {}),
+      ...(relay ? { relay } : {}),
       vps,
       addZone,
       setPtr,

@@ -1,0 +1,229 @@
+/**
+ * Several hosts done right, in the mail world: the outbound smarthost (stack.relay) for Postfix (port 465,
+ * TLS from the first byte) and Exim (587, STARTTLS): every outbound message leaves through the world's
+ * relay, which requires AUTH, and the strict peer judges it dkim=pass for our domain; verify checks the
+ * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix) refuses
+ * unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it is back.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PEER_HOSTNAME, RELAY_HOSTNAME, startWorld } from '../../src/testbed/world.js';
+import type { World } from '../../src/testbed/world.js';
+import type { VpsHost } from '../../src/testbed/harness.js';
+import { judge, verdictOf } from '../../src/verify/verdict.js';
+import { cli, writePlaybook } from './support/env.js';
+import { dialogue, eventually, imapFetchAll, message, smtp } from './support/mail.js';
+import type { Ep } from './support/mail.js';
+
+const RELAY_USER = 'relay-user';
+const PW = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_RELAY_PASSWORD: 'relay^Pass word-7' };
+
+let world: World;
+
+beforeAll(async () => {
+  world = await startWorld({
+    images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage'), relay: inject('relayImage') },
+    relay: { username: RELAY_USER, password: PW.IT_RELAY_PASSWORD },
+    hosts: [
+      { name: 'pf', hostname: 'mail.pf.test' },
+      { name: 'ex', hostname: 'mail.ex.test' },
+      { name: 'mb', hostname: 'mx1.bx.test' },
+      { name: 'bk', hostname: 'mx2.bx.test' },
+    ],
+  });
+});
+afterAll(async () => world?.stop());
+
+function relayPlaybook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, port: number): string {
+  return `site: relay-${h.name}
+hosts:
+  - name: ${h.name}
+    ssh:
+      address: 127.0.0.1
+      port: ${h.ports[22]}
+      identity: ${world.vps.identity}
+      host_key: "${h.hostKey}"
+    hostname: mail.${dom}
+    ipv4: ${h.ip}
+stack:
+  mta: ${mta}
+  imap: true
+  pop3: false
+  tls: { mode: self-signed }
+  relay:
+    host: ${RELAY_HOSTNAME}
+    port: ${port}
+    username: ${RELAY_USER}
+    password: { env: IT_RELAY_PASSWORD }
+dns:
+  ttl: 300
+  nameservers:
+    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
+  update:
+    server: 127.0.0.1:${world.dns.port}
+    key: { file: ${world.dns.keyFile} }
+domains:
+  - name: ${dom}
+    dkim: { selector: mail }
+    spf: { include: [${world.relay!.spfInclude}] }
+    dmarc: { policy: reject }
+    mailboxes:
+      - name: alice
+        password: { env: IT_ALICE_PASSWORD }
+    aliases:
+      postmaster: alice
+`;
+}
+
+interface VerifyJson {
+  ok: boolean;
+  checks: Array<{ host: string; name: string; ok: boolean; status: string; detail: string }>;
+}
+
+for (const [mta, name, port] of [
+  ['postfix', 'pf', 465],
+  ['exim', 'ex', 587],
+] as const) {
+  describe(`outbound smarthost with ${mta} (relay port ${port})`, () => {
+    const dom = `${name}.test`;
+    let host: VpsHost;
+    let file: string;
+    let ep: Ep;
+
+    beforeAll(async () => {
+      host = world.vps.hosts.find((h) => h.name === name)!;
+      file = writePlaybook(relayPlaybook(mta, host, dom, port));
+      ep = { host: '127.0.0.1', port: (p) => host.ports[p]! };
+      await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
+    });
+
+    it('apply converges; the SPF record includes the relay; the relay password is in no output', async () => {
+      const r = await cli(['apply', '--yes', '--json', file], PW);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).hosts[0].ok).toBe(true);
+      expect(r.stdout + r.stderr).not.toContain(PW.IT_RELAY_PASSWORD);
+      expect(await world.resolve(dom, 'TXT')).toEqual([`"v=spf1 ip4:${host.ip} include:${world.relay!.spfInclude} -all"`]);
+      const p = await cli(['plan', '--detailed-exitcode', file], PW);
+      expect(p.code, p.stdout + p.stderr).toBe(0);
+      expect(p.stdout + p.stderr).not.toContain(PW.IT_RELAY_PASSWORD);
+    });
+
+    it('verify: the relay accepts our login over TLS (AUTH PLAIN → 235); a wrong password is refused with the relay\'s exact 535', async () => {
+      const args = ['verify', '--json', '--resolver', `127.0.0.1:${world.dns.port}`, file];
+      const good = JSON.parse((await cli(args, PW)).stdout) as VerifyJson;
+      const check = good.checks.find((c) => c.name === 'relay accepts our login')!;
+      expect(check.host).toBe(`relay ${RELAY_HOSTNAME}:${port}`);
+      expect(check.detail).toBe(`TLSv1.3, login as ${RELAY_USER}: "235 2.7.0 Authentication successful"`);
+      expect(check.ok).toBe(true);
+      const bad = await cli(args, { ...PW, IT_RELAY_PASSWORD: 'not-the-password' });
+      const badCheck = (JSON.parse(bad.stdout) as VerifyJson).checks.find((c) => c.name === 'relay accepts our login')!;
+      expect(badCheck.ok).toBe(false);
+      expect(badCheck.detail).toBe(`login as ${RELAY_USER} refused over TLSv1.3: "535 5.7.8 Error: authentication failed: authentication failure"`);
+      expect(bad.stdout + bad.stderr).not.toContain('not-the-password');
+    });
+
+    it('mail submitted by alice leaves through the relay (logged in as our user) and the peer judges it dkim=pass for our domain', async () => {
+      const alice = { user: `alice@${dom}`, password: PW.IT_ALICE_PASSWORD };
+      const subject = `via the smarthost ${mta} ${Date.now()}`;
+      const s = await smtp(ep, { port: 587, auth: alice, from: alice.user, to: [`inbox@${world.peer!.domain}`], body: message(alice.user, `inbox@${world.peer!.domain}`, subject) });
+      expect(s.stage, s.reply.text).toBe('done');
+      const raw = await world.peer!.waitFor(subject, 60_000).catch(async (e: Error) => {
+        const mta = await world.exec(host.container, 'journalctl --no-pager -n 25 -u postfix -u exim4 2>&1');
+        throw new Error(`${e.message}\nthe host's MTA log:\n${mta.stdout}\nthe relay's log:\n${world.relay!.log().trim().split('\n').slice(-10).join('\n')}`);
+      });
+      // dkim=pass for our domain, spf=pass (the relay's address through our include), dmarc=pass; the
+      // client the peer saw is the relay (HELO = PTR = smtp.relay.test), over TLS.
+      const { problems, summary } = judge(verdictOf(raw, PEER_HOSTNAME), dom, RELAY_HOSTNAME);
+      expect(problems, summary).toEqual([]);
+      expect(summary).toMatch(/^dkim=pass \(rsa-sha256, s=mail\), spf=pass, dmarc=pass, HELO smtp\.relay\.test, PTR smtp\.relay\.test/);
+      // The peer received it from the relay, which received it from our host, authenticated as our login.
+      expect(raw).toMatch(new RegExp(`^Received: from ${RELAY_HOSTNAME.replace(/\./g, '\\.')} \\(${RELAY_HOSTNAME.replace(/\./g, '\\.')} \\[${world.relay!.ip.replace(/\./g, '\\.')}\\]\\)`, 'm'));
+      expect(raw).toMatch(new RegExp(`\\(Authenticated sender: ${RELAY_USER}@relay\\.test\\)`));
+      const relayLog = world.relay!.log();
+      expect(relayLog).toMatch(new RegExp(`client=mail\\.${name}\\.test\\[${host.ip.replace(/\./g, '\\.')}\\], sasl_method=PLAIN, sasl_username=${RELAY_USER}@relay\\.test`));
+      // Nothing went from our host to the peer directly: the peer's log shows only the relay as a client.
+      expect(world.peer!.log()).not.toContain(`[${host.ip}]`);
+    });
+  });
+}
+
+describe('backup MX (postfix)', () => {
+  const dom = 'bx.test';
+  let mb: VpsHost;
+  let bk: VpsHost;
+  let file: string;
+  const hostYaml = (h: VpsHost, hostname: string, role: string) => `  - name: ${h.name}
+    ssh: { address: 127.0.0.1, port: ${h.ports[22]}, identity: ${world.vps.identity}, host_key: "${h.hostKey}" }
+    hostname: ${hostname}
+    ipv4: ${h.ip}
+    role: ${role}`;
+
+  beforeAll(async () => {
+    mb = world.vps.hosts.find((h) => h.name === 'mb')!;
+    bk = world.vps.hosts.find((h) => h.name === 'bk')!;
+    file = writePlaybook(`site: backup
+hosts:
+${hostYaml(mb, 'mx1.bx.test', 'mailbox')}
+${hostYaml(bk, 'mx2.bx.test', 'backup-mx')}
+stack: { mta: postfix, imap: true, pop3: false, tls: { mode: self-signed } }
+dns:
+  ttl: 300
+  nameservers:
+    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
+  update: { server: "127.0.0.1:${world.dns.port}", key: { file: ${world.dns.keyFile} } }
+domains:
+  - name: ${dom}
+    dkim: { selector: mail }
+    dmarc: { policy: reject }
+    mailboxes:
+      - name: alice
+        password: { env: IT_ALICE_PASSWORD }
+    aliases:
+      postmaster: alice
+`);
+    await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
+  });
+
+  it('apply converges both hosts; MX: the mailbox host at 10, the backup at 20', async () => {
+    const r = await cli(['apply', '--yes', '--json', file], PW);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { hosts: Array<{ name: string; ok: boolean }> }).hosts.map((h) => [h.name, h.ok])).toEqual([
+      ['mb', true],
+      ['bk', true],
+    ]);
+    expect((await world.resolve(dom, 'MX')).sort()).toEqual(['10 mx1.bx.test.', '20 mx2.bx.test.']);
+    // No Dovecot and no submission on the backup MX.
+    const bkState = await world.exec(bk.container, 'systemctl is-active dovecot; ss -ltn | grep -cE ":(587|465|993) "');
+    expect(bkState.stdout.trim().split('\n')).toEqual(['inactive', '0']);
+  });
+
+  it('the backup MX refuses an unknown recipient at RCPT with an exact 550; it accepts a known one', async () => {
+    const ep: Ep = { host: '127.0.0.1', port: (p) => bk.ports[p]! };
+    const t = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<nobody@${dom}>`, `RCPT TO:<alice@${dom}>`, 'QUIT']);
+    expect(t.map((x) => x.text)).toEqual([
+      '220 mx2.bx.test ESMTP',
+      expect.stringMatching(/^250 mx2\.bx\.test/),
+      '250 2.1.0 Ok',
+      `550 5.1.1 <nobody@${dom}>: Recipient address rejected: User unknown in relay recipient table`,
+      '250 2.1.5 Ok',
+      '221 2.0.0 Bye',
+    ]);
+  });
+
+  it('mailbox host down: mail from the peer is queued on the backup MX; mailbox host back: delivered exactly once', async () => {
+    expect((await world.exec(mb.container, 'systemctl stop postfix')).code).toBe(0);
+    const subject = `queued on the backup ${Date.now()}`;
+    await world.peer!.send({ from: 'someone@peer.test', to: `alice@${dom}`, subject });
+    const queued = await eventually(async () => (await world.exec(bk.container, 'postqueue -j')).stdout, (q) => q.includes(`"alice@${dom}"`), 60);
+    expect(JSON.parse(queued.trim().split('\n')[0]!)).toMatchObject({ queue_name: 'deferred', recipients: [{ address: `alice@${dom}`, delay_reason: expect.stringMatching(/connect to mx1\.bx\.test\[[0-9.]+\]:25: Connection refused/) }] });
+    expect((await world.exec(mb.container, 'systemctl start postfix')).code).toBe(0);
+    // The backup retries every minute (minimal_backoff_time); flushing the queue is what an admin does to not wait.
+    await world.exec(bk.container, 'postqueue -f');
+    const ep: Ep = { host: '127.0.0.1', port: (p) => mb.ports[p]! };
+    const msgs = await eventually(() => imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD), (m) => m.some((x) => x.includes(subject)), 90);
+    await new Promise((r) => setTimeout(r, 3000));
+    const again = await imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD);
+    expect(again.filter((x) => x.includes(subject)).length).toBe(1);
+    expect(msgs.find((x) => x.includes(subject))).toMatch(/^Received: from mx2\.bx\.test \(mx2\.bx\.test \[/m);
+    expect((await world.exec(bk.container, 'postqueue -j')).stdout.trim()).toBe('');
+  });
+});

@@ -1,0 +1,148 @@
+/** Several hosts, with plain data: the smarthost's rendering (both MTAs), host roles in the zones and the DKIM slots. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadSite } from '../../src/site/load.js';
+import { renderHosts } from '../../src/render/site.js';
+import type { DesiredHost } from '../../src/model/desired.js';
+import { zoneModel } from '../../src/dns/records.js';
+import { emptyState } from '../../src/state/state.js';
+import { wantedSlots } from '../../src/plan/dkim.js';
+import { backupMxView } from '../../src/render/context.js';
+
+const RELAY_PASSWORD = 'Relay^pass word$1';
+process.env['UT_RELAY_PASSWORD'] = RELAY_PASSWORD;
+const HASH = '{SHA512-CRYPT}$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0';
+
+export function site(o: { mta?: 'postfix' | 'exim'; relayPort?: number; roles?: string[]; replication?: boolean } = {}): string {
+  const roles = o.roles ?? ['mailbox'];
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-hosts-'));
+  const file = join(dir, 'site.yaml');
+  writeFileSync(
+    file,
+    `site: hosts
+hosts:
+${roles.map((r, i) => `  - { name: mx${i + 1}, ssh: { address: 203.0.113.${10 + i} }, hostname: mx${i + 1}.example.com, ipv4: 203.0.113.${10 + i}, role: ${r} }`).join('\n')}
+stack:
+  mta: ${o.mta ?? 'postfix'}
+${o.replication ? '  replication: true\n' : ''}${o.relayPort ? `  relay: { host: smtp.relay.example, port: ${o.relayPort}, username: relay-user, password: { env: UT_RELAY_PASSWORD } }\n` : ''}dns: { nameservers: [ns1.example-dns.net] }
+domains:
+  - name: example.com
+    dkim: { selector: mail }
+    mailboxes:
+      - { name: alice, password_hash: "${HASH}" }
+      - { name: bob, password_hash: "${HASH}" }
+    aliases: { postmaster: alice, sales: [alice, bob], partners: [alice, someone@partner.example] }
+    catch_all: bob
+  - name: other.example
+    mailboxes:
+      - { name: carol, password_hash: "${HASH}" }
+`,
+  );
+  return file;
+}
+
+export const render = (file: string): DesiredHost[] => renderHosts(loadSite(file).site);
+export const fileOf = (h: DesiredHost, path: string) => h.files.find((f) => f.path === path);
+
+describe('outbound smarthost', () => {
+  it('Postfix on 465: every message leaves by the smarthost service, TLS from the first byte, SASL from a root-only secret map', () => {
+    const [h] = render(site({ relayPort: 465 }));
+    const main = fileOf(h!, '/etc/postfix/main.cf')!.content;
+    const master = fileOf(h!, '/etc/postfix/master.cf')!.content;
+    expect(main).toMatch(/^default_transport = smarthost:\[smtp\.relay\.example\]:465$/m);
+    expect(master).toContain('smarthost  unix  -       -       n       -       -       smtp\n  -o syslog_name=postfix/smarthost\n  -o smtp_tls_security_level=encrypt\n  -o smtp_tls_wrappermode=yes\n  -o smtp_sasl_auth_enable=yes\n  -o smtp_sasl_password_maps=texthash:/etc/postfix/relay_password\n');
+    const pw = fileOf(h!, '/etc/postfix/relay_password')!;
+    expect(pw).toMatchObject({ secret: true, owner: 'root', mode: '0600', content: `[smtp.relay.example]:465 relay-user:${RELAY_PASSWORD}\n` });
+    // The password is in that file only, and Cyrus SASL's client mechanisms are installed.
+    expect(h!.files.filter((f) => f.content.includes(RELAY_PASSWORD)).map((f) => f.path)).toEqual(['/etc/postfix/relay_password']);
+    expect(h!.packages).toContain('libsasl2-modules');
+  });
+
+  it('Postfix on 587: STARTTLS required (encrypt), no wrapper mode', () => {
+    const [h] = render(site({ relayPort: 587 }));
+    const master = fileOf(h!, '/etc/postfix/master.cf')!.content;
+    expect(master).toContain('-o smtp_tls_security_level=encrypt\n  -o smtp_sasl_auth_enable=yes');
+    expect(master).not.toContain('smtp_tls_wrappermode');
+    expect(fileOf(h!, '/etc/postfix/main.cf')!.content).toMatch(/^default_transport = smarthost:\[smtp\.relay\.example\]:587$/m);
+  });
+
+  it('Exim: a manualroute router before dnslookup, TLS and AUTH required, DKIM signed in the transport, the login in a secret file', () => {
+    const [h] = render(site({ mta: 'exim', relayPort: 587 }));
+    const conf = fileOf(h!, '/etc/exim4/exim4.conf')!.content;
+    expect(conf.indexOf('smarthost:\n  driver = manualroute')).toBeGreaterThan(0);
+    expect(conf.indexOf('smarthost:\n  driver = manualroute')).toBeLessThan(conf.indexOf('dnslookup:\n'));
+    expect(conf).toContain('  route_list = * smtp.relay.example byname\n');
+    expect(conf).toMatch(/smarthost_smtp:\n  driver = smtp\n  port = 587\n  hosts_require_tls = \*\n  hosts_require_auth = \*\n[\s\S]*?  dkim_domain = DKIM_DOMAIN\n/);
+    expect(conf).toContain('client_condition = ${if eq{$host}{RELAY_HOST}}');
+    const login = fileOf(h!, '/etc/exim4/relay_login')!;
+    expect(login).toMatchObject({ secret: true, mode: '0640', content: `relay-user\n${RELAY_PASSWORD}\n` });
+    expect(h!.files.filter((f) => f.content.includes(RELAY_PASSWORD)).map((f) => f.path)).toEqual(['/etc/exim4/relay_login']);
+    expect(h!.packages).not.toContain('libsasl2-modules');
+    const ex465 = fileOf(render(site({ mta: 'exim', relayPort: 465 }))[0]!, '/etc/exim4/exim4.conf')!.content;
+    expect(ex465).toContain('  port = 465\n  protocol = smtps\n');
+  });
+
+  it('no relay: nothing of it is rendered', () => {
+    const [h] = render(site());
+    expect(fileOf(h!, '/etc/postfix/main.cf')!.content).not.toContain('default_transport');
+    expect(fileOf(h!, '/etc/postfix/relay_password')).toBeUndefined();
+  });
+});
+
+describe('host roles', () => {
+  const zone = (file: string) => zoneModel(loadSite(file).site, loadSite(file).site.domains[0]!, emptyState());
+  const data = (z: ReturnType<typeof zone>, type: string, name?: string) => z.records.filter((r) => r.type === type && (name === undefined || r.name === name)).map((r) => r.data);
+
+  it('MX: the mailbox hosts first, the backup MX after them; clients (CNAME, SRV) go to the first mailbox host only', () => {
+    const z = zone(site({ roles: ['backup-mx', 'mailbox', 'mailbox'] }));
+    expect(data(z, 'MX')).toEqual(['10 mx2.example.com.', '20 mx3.example.com.', '30 mx1.example.com.']);
+    expect(z.records.filter((r) => r.type === 'CNAME').map((r) => `${r.name} ${String(r.data)}`)).toEqual(['imap mx2.example.com.', 'smtp mx2.example.com.']);
+    expect(data(z, 'SRV', '_submission._tcp')).toEqual(['0 1 587 mx2.example.com.']);
+    expect(data(z, 'SRV', '_imaps._tcp')).toEqual(['0 1 993 mx2.example.com.']);
+  });
+
+  it('MX with replication: both mailbox hosts at the same preference, the backup MX after', () => {
+    expect(data(zone(site({ roles: ['mailbox', 'mailbox', 'backup-mx'], replication: true })), 'MX')).toEqual(['10 mx1.example.com.', '10 mx2.example.com.', '20 mx3.example.com.']);
+    expect(data(zone(site({ roles: ['mailbox', 'mailbox'] })), 'MX')).toEqual(['10 mx1.example.com.', '20 mx2.example.com.']);
+  });
+
+  it('a backup MX has no DKIM key (it sends no mail of its own); the mailbox host keeps its selector', () => {
+    const { site: s } = loadSite(site({ roles: ['mailbox', 'backup-mx'] }));
+    const d = s.domains[0]!;
+    expect(wantedSlots(s, d, s.hosts[1]!)).toEqual([]);
+    expect(wantedSlots(s, d, s.hosts[0]!)).toEqual([{ algorithm: 'rsa', bits: 2048, base: 'mail' }]);
+  });
+
+  it('recipients of a backup MX: every mailbox and alias, @domain for a catch-all; forwarded to the mailbox hosts by name', () => {
+    const v = backupMxView(loadSite(site({ roles: ['mailbox', 'backup-mx', 'mailbox'] })).site);
+    expect(v.recipients).toEqual(['@example.com', 'alice@example.com', 'bob@example.com', 'carol@other.example', 'partners@example.com', 'postmaster@example.com', 'sales@example.com']);
+    expect(v.nexthops).toBe('[mx1.example.com]:25, [mx3.example.com]:25');
+  });
+
+  it('Postfix backup MX: relay_domains with a recipient map and a transport by name, days of queue, no mailboxes, no Dovecot, no submission, no DKIM', () => {
+    const [, b] = render(site({ roles: ['mailbox', 'backup-mx'] }));
+    const main = fileOf(b!, '/etc/postfix/main.cf')!.content;
+    expect(main).toMatch(/^virtual_mailbox_domains = $/m);
+    expect(main).toMatch(/^relay_domains = example\.com other\.example$/m);
+    expect(main).toMatch(/^relay_recipient_maps = texthash:\/etc\/postfix\/relay_recipients$/m);
+    expect(main).toMatch(/^maximal_queue_lifetime = 10d$/m);
+    expect(main).toMatch(/^smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, permit$/m);
+    expect(main).not.toContain('smtpd_milters');
+    expect(fileOf(b!, '/etc/postfix/transport')!.content).toBe('# Backup MX of hosts: mail for the domains goes to the mailbox hosts by name (no MX lookup).\nexample.com relay:[mx1.example.com]:25\nother.example relay:[mx1.example.com]:25\n');
+    expect(fileOf(b!, '/etc/postfix/relay_recipients')!.content).toContain('\nalice@example.com OK\n');
+    const master = fileOf(b!, '/etc/postfix/master.cf')!.content;
+    expect(master).not.toMatch(/^submissions? /m);
+    expect(b!.files.some((f) => f.path.startsWith('/etc/dovecot/'))).toBe(false);
+    expect(b!.packages.some((p) => p.startsWith('dovecot'))).toBe(false);
+    // The mailbox host is unchanged by having a backup.
+    const [a] = render(site({ roles: ['mailbox', 'backup-mx'] }));
+    expect(fileOf(a!, '/etc/postfix/main.cf')!.content).not.toMatch(/^relay_domains =/m);
+    expect(fileOf(a!, '/etc/postfix/master.cf')!.content).toMatch(/^submission inet/m);
+  });
+
+  it('Exim with a backup MX is refused at validation, naming the field', () => {
+    expect(() => loadSite(site({ mta: 'exim', roles: ['mailbox', 'backup-mx'] }))).toThrow(/role backup-mx is not available with mta exim yet/);
+  });
+});
