@@ -15,7 +15,8 @@ export function matches(when: When | undefined, features: Record<string, string 
 
 function items(ctx: TemplateContext, foreach: string | undefined): Array<Record<string, unknown>> {
   if (!foreach) return [ctx as unknown as Record<string, unknown>];
-  const list = (ctx as unknown as Record<string, unknown>)[foreach];
+  // A name of the context, or a dotted path into it ("web.domains").
+  const list = foreach.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], ctx);
   if (!Array.isArray(list)) throw new Error(`internal: foreach "${foreach}" is not a list of the template context`);
   return list.map((item: unknown) => ({ ...ctx, item }));
 }

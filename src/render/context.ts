@@ -5,7 +5,8 @@
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
 import { lifecycleText, planDkim } from '../plan/dkim.js';
-import { certificateNames } from './names.js';
+import { certificateNames, clientHost, servesWeb } from './names.js';
+import { appleProfile, autodiscoverJson, autodiscoverXml, mtaStsPolicy, thunderbirdConfig } from '../clients/autoconfig.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 import { RELAY_PASSWORD } from './credentials.js';
 
@@ -107,6 +108,11 @@ export interface TemplateContext {
   /** role backup-mx: what it forwards to and whom it accepts. */
   backupMx?: BackupMxView;
   features: Record<string, string | boolean>;
+  /** What the client host serves over HTTPS: per domain, autoconfiguration and the MTA-STS policy; per address, an Apple profile. */
+  web: {
+    domains: Array<{ name: string; autoconfig?: string; autodiscover?: string; autodiscoverJson?: string; mtaSts?: string }>;
+    profiles: Array<{ address: string; local: string; domain: string; profile: string }>;
+  };
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
 }
@@ -232,6 +238,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     dkimNotes: dkimPlan.notes,
     dkimDomains: dkimDomains(dkim),
     vmail,
+    web: webOf(site, host),
     ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
     role: host.role,
     ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
@@ -253,7 +260,27 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       relay: site.stack.relay !== undefined,
       role: host.role,
       replication: site.stack.replication && host.role === 'mailbox',
+      web: servesWeb(site) && clientHost(site).name === host.name,
+      autoconfig: site.stack.autoconfig,
+      mta_sts: site.stack.mtaSts !== 'none',
     },
     ports: [],
+  };
+}
+
+/** nginx's single-quoted string: the text on one line, quotes and backslashes escaped. */
+const nginxString = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\r?\n/g, '')}'`;
+
+function webOf(site: Site, host: Host): TemplateContext['web'] {
+  if (!servesWeb(site) || clientHost(site).name !== host.name) return { domains: [], profiles: [] };
+  const sts = mtaStsPolicy(site);
+  const on = site.stack.autoconfig;
+  return {
+    domains: site.domains.map((d) => ({
+      name: d.name,
+      ...(on ? { autoconfig: thunderbirdConfig(site, d), autodiscover: nginxString(autodiscoverXml(site, d)), autodiscoverJson: nginxString(autodiscoverJson(d)) } : {}),
+      ...(sts ? { mtaSts: sts.text } : {}),
+    })),
+    profiles: on ? site.domains.flatMap((d) => d.mailboxes.map((m) => ({ address: m.address, local: m.local, domain: d.name, profile: appleProfile(site, d, m) }))) : [],
   };
 }

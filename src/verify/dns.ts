@@ -80,6 +80,7 @@ function labelOf(r: DnsRecord, domain: string, name: string): string {
   if (r.type === 'TXT' && r.name === '@' && r.comment === 'SPF') return `SPF of ${domain}`;
   if (r.type === 'TXT' && r.name === '_dmarc') return `DMARC of ${domain}`;
   if (r.type === 'TXT' && r.name === '_smtp._tls') return `TLS-RPT of ${domain}`;
+  if (r.type === 'TXT' && r.name === '_mta-sts') return `MTA-STS of ${domain}`;
   if (r.type === 'TXT' && r.name.endsWith('._domainkey')) return `DKIM ${name.replace(/\.$/, '')}`;
   if (r.type === 'TXT') return `SPF of ${name.replace(/\.$/, '')} (HELO name)`;
   return `${r.type} of ${name.replace(/\.$/, '')}`;
@@ -89,6 +90,7 @@ const TXT_PREFIX: Array<[RegExp, string]> = [
   [/^v=spf1( |$)/i, 'v=spf1'],
   [/^v=DMARC1/i, 'v=DMARC1'],
   [/^v=TLSRPTv1/i, 'v=TLSRPTv1'],
+  [/^v=STSv1/i, 'v=STSv1'],
   [/^v=DKIM1/i, 'v=DKIM1'],
 ];
 

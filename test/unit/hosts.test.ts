@@ -98,7 +98,7 @@ describe('host roles', () => {
   it('MX: the mailbox hosts first, the backup MX after them; clients (CNAME, SRV) go to the first mailbox host only', () => {
     const z = zone(site({ roles: ['backup-mx', 'mailbox', 'mailbox'] }));
     expect(data(z, 'MX')).toEqual(['10 mx2.example.com.', '20 mx3.example.com.', '30 mx1.example.com.']);
-    expect(z.records.filter((r) => r.type === 'CNAME').map((r) => `${r.name} ${String(r.data)}`)).toEqual(['imap mx2.example.com.', 'smtp mx2.example.com.']);
+    expect(z.records.filter((r) => r.type === 'CNAME').map((r) => `${r.name} ${String(r.data)}`)).toEqual(['imap mx2.example.com.', 'smtp mx2.example.com.', 'autoconfig mx2.example.com.', 'autodiscover mx2.example.com.', 'mta-sts mx2.example.com.']);
     expect(data(z, 'SRV', '_submission._tcp')).toEqual(['0 1 587 mx2.example.com.']);
     expect(data(z, 'SRV', '_imaps._tcp')).toEqual(['0 1 993 mx2.example.com.']);
   });
