@@ -163,6 +163,10 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
       selinux: os.selinux,
+      // Inbound mail scored by rspamd (spam, and the SPF, DKIM and DMARC of the sender); junk filed by Sieve.
+      antispam: site.stack.antispam,
+      // DNS blocklists asked about the clients of port 25.
+      dnsbl: site.stack.dnsbl.length > 0,
     },
     ports: [],
   };

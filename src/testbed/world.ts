@@ -6,7 +6,9 @@
  *   alone, and it is published on 127.0.0.1 (the same port for TCP and UDP);
  * - `peer`: a strict receiving MTA of the domain peer.test (images/peer) that judges mail like a large
  *   provider (TLS, HELO, FCrDNS, SPF, DKIM, DMARC) and keeps every message it accepts; it also sends;
- * - the VPS containers mailops applies to, each with a PTR record for its mail host name.
+ * - the VPS containers mailops applies to, each with a PTR record for its mail host name;
+ * - outside clients (images/client: swaks, openssl, dig) that connect to the hosts like strangers on the
+ *   Internet, each with a PTR record for its host name (a test adds the forward record when it wants FCrDNS).
  * Started in that order through testcontainers; stop() (or SIGINT/SIGTERM, unless persistent) removes
  * everything.
  */
@@ -20,7 +22,7 @@ import type { Box } from './containers.js';
 import { removeContainers, startBox, startNetwork, testbedLabels } from './containers.js';
 import type { Net } from './containers.js';
 import type { RunResult } from './docker.js';
-import { MAIL_PORTS, cleanupOnSignals, clusterOps, sshIdentity, startVpsBoxes } from './harness.js';
+import { MAIL_PORTS, cleanupOnSignals, clusterOps, resolvConfCommand, sshIdentity, startVpsBoxes } from './harness.js';
 import type { VpsCluster } from './harness.js';
 import type { Log } from './log.js';
 import { silent } from './log.js';
@@ -44,9 +46,11 @@ export const inboxMessages = (stdout: string): string[] =>
     .map((b) => Buffer.from(b, 'base64').toString('utf8'));
 
 export interface WorldOptions {
-  images: { vps: string; dns: string; peer?: string };
+  images: { vps: string; dns: string; peer?: string; client?: string };
   /** The VPS containers; hostname is the mail host name (its PTR record). */
   hosts: Array<{ name: string; hostname: string }>;
+  /** Outside clients (needs images.client); hostname is their PTR record. */
+  clients?: Array<{ name: string; hostname: string }>;
   /** Start the strict peer (default true; needs images.peer). */
   peer?: boolean;
   /** Container and network names start with it (default mailops-t<random>). */
@@ -103,6 +107,14 @@ export interface WorldPeer {
   log(): string;
 }
 
+export interface WorldClient {
+  name: string;
+  container: string;
+  /** Address on the world's network: what the hosts see as the client's address. */
+  ip: string;
+  hostname: string;
+}
+
 export interface World {
   network: string;
   /** The network's IPv4 subnet, e.g. 172.18.0.0/16. */
@@ -111,6 +123,8 @@ export interface World {
   peer?: WorldPeer;
   /** The VPS containers (hosts have .ip on the world's network); vps.stop() removes only them. */
   vps: VpsCluster;
+  /** The outside clients, in the order asked for (run commands in them with exec(client.container, ...)). */
+  clients: WorldClient[];
   /** An empty primary zone (SOA + NS; in-zone NS names get an A record = the DNS server's IP); TSIG updates allowed. Idempotent. */
   addZone(domain: string, o?: { nameservers?: string[] }): Promise<void>;
   /** The PTR record of an address (replacing any), in the reverse zone of its /24, made on demand. */
@@ -203,8 +217,11 @@ export async function startWorld(o: WorldOptions): Promise<World> {
   const wantPeer = o.peer ?? true;
   if (wantPeer && !o.images.peer) throw new Error('startWorld: the peer needs images.peer');
   const hostNames = o.hosts.map((h) => h.name);
-  if (new Set(hostNames).size !== hostNames.length || hostNames.some((n) => n === 'dns' || n === 'peer')) throw new Error(`startWorld: host names must be unique and not dns or peer: ${hostNames.join(', ')}`);
-  for (const h of o.hosts) checkName(h.hostname, `host ${h.name}`);
+  const clientSpecs = o.clients ?? [];
+  if (clientSpecs.length && !o.images.client) throw new Error('startWorld: the clients need images.client');
+  const names = [...hostNames, ...clientSpecs.map((c) => c.name)];
+  if (new Set(names).size !== names.length || names.some((n) => n === 'dns' || n === 'peer')) throw new Error(`startWorld: host and client names must be unique and not dns or peer: ${names.join(', ')}`);
+  for (const h of [...o.hosts, ...clientSpecs]) checkName(h.hostname, `host ${h.name}`);
   const ownKeyDir = !o.keyDir;
   const keyDir = o.keyDir ?? mkdtempSync(join(tmpdir(), 'mailops-world-'));
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
@@ -337,10 +354,24 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       dns: dnsIp,
       track: (c) => containers.push(c),
     });
-    // Both settle before a failure is thrown, so cleanup finds every container that was started.
-    const [peerSettled, vpsSettled] = await Promise.allSettled([peerStart, vpsStart]);
+    // Outside clients: no systemd, they sleep until used; the world's DNS is their only resolver too.
+    const clientStart = Promise.all(
+      clientSpecs.map(async (c) => {
+        const name = `${prefix}-${c.name}`;
+        containers.push(name);
+        const box = await startBox({ image: o.images.client!, name, hostname: c.hostname, network, labels });
+        const r = await box.exec(resolvConfCommand(dnsIp));
+        if (r.code !== 0) throw new Error(`setting the resolver of ${name} failed: ${r.stderr}`);
+        return box;
+      }),
+    );
+    // All settle before a failure is thrown, so cleanup finds every container that was started.
+    const [peerSettled, vpsSettled, clientsSettled] = await Promise.allSettled([peerStart, vpsStart, clientStart]);
     if (peerSettled.status === 'rejected') throw peerSettled.reason;
     if (vpsSettled.status === 'rejected') throw vpsSettled.reason;
+    if (clientsSettled.status === 'rejected') throw clientsSettled.reason;
+    const clientBoxes = clientsSettled.value;
+    for (const b of clientBoxes) boxes.set(b.name, b);
     const peerBox = peerSettled.value;
     const vpsBoxes = vpsSettled.value;
     for (const b of vpsBoxes.boxes) boxes.set(b.name, b);
@@ -402,6 +433,8 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       };
     }
     for (const [i, h] of vpsBoxes.hosts.entries()) await setPtr(h.ip, o.hosts[i]!.hostname);
+    const clients: WorldClient[] = clientBoxes.map((b, i) => ({ name: clientSpecs[i]!.name, container: b.name, ip: b.ip, hostname: clientSpecs[i]!.hostname }));
+    for (const c of clients) await setPtr(c.ip, c.hostname);
 
     // The VPS cluster of the world: stop() removes only its containers.
     const vpsContainers = vpsBoxes.hosts.map((h) => h.container);
@@ -423,6 +456,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       dns: { container: dnsName, ip: dnsIp, port: dnsPort, keyFile, keyName: TSIG_KEY_NAME, name: DNS_NAME },
       ...(peer ? { peer } : {}),
       vps,
+      clients,
       addZone,
       setPtr,
       setRecords,
