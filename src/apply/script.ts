@@ -196,8 +196,7 @@ export function activationScript(input: ActivationInput): string {
         `listening() { if command -v ss >/dev/null 2>&1; then ss -Hltn 2>/dev/null | awk '{print $4}' | sed 's/.*://' | grep -qx "$1"; else h=$(printf '%04X' "$1"); cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$h" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'; fi; }`,
         ...ports.map(
           (p) =>
-            // Up to a minute: rspamd's first start compiles its matchers before it binds (20 s on a slow host).
-            `i=0; while ! listening ${p} && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done; listening ${p} || { say "${MARK} fail check nothing listens on port ${p}"; rollback; }`,
+            `i=0; while ! listening ${p} && [ $i -lt 30 ]; do sleep 0.5; i=$((i+1)); done; listening ${p} || { say "${MARK} fail check nothing listens on port ${p}"; rollback; }`,
         ),
       );
     }
