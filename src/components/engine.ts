@@ -42,11 +42,12 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     tlsKey: ctx.tls.key,
     inbound: [],
     replaces: [],
+    retired: { units: [], files: [] },
   };
   const active = specs.filter((spec) => matches(spec.when, f));
   // Ports first: templates (the firewall) see every port the active components open.
   const portSet = new Set<number>([22, ctx.host.ssh.port]);
-  for (const spec of active) for (const p of spec.ports ?? []) if (matches(p.when, f)) portSet.add(p.port);
+  for (const spec of active) for (const p of spec.ports ?? []) if (matches(p.when, f) && !p.local) portSet.add(p.port);
   ctx = { ...ctx, ports: [...portSet].sort((a, b) => a - b) };
   out.inbound = ctx.ports;
   const r = (s: string, c: object = ctx) => renderString(s, c);
@@ -121,6 +122,17 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     for (const p of spec.ports ?? []) {
       if (!matches(p.when, f)) continue;
       out.ports.push({ port: p.port, proto: p.proto ?? 'tcp', component, listen: p.listen ?? true });
+    }
+  }
+  // Retiring looks at every component, active or not: rspamd is off altogether, Dovecot's junk filter only.
+  for (const spec of specs) {
+    for (const x of spec.retire ?? []) {
+      if (!matches(x.when, f)) continue;
+      const reason = `retired by ${Object.entries(x.when).map(([k, v]) => `${k}: ${String(v)}`).join(', ')} (${spec.name})`;
+      const units = [...(x.all ? (spec.services ?? []).map((s) => s.unit) : []), ...(x.units ?? [])];
+      const files = [...(x.all ? (spec.files ?? []).flatMap((file) => items(ctx, file.foreach).map((c) => r(file.dest, c))) : []), ...(x.files ?? []).map((p) => r(p))];
+      for (const u of new Set(units.map((u) => r(u)))) out.retired.units.push({ unit: u, component: spec.name, reason });
+      for (const p of new Set(files)) out.retired.files.push({ path: p, component: spec.name, reason });
     }
   }
   if (out.components.includes('dkim-keys')) {

@@ -20,7 +20,9 @@ export const debian: OsProfile = {
     state: '/var/lib/mailops',
     caBundle: '/etc/ssl/certs/ca-certificates.crt',
     nftables: '/etc/nftables.conf',
+    rspamd: '/etc/rspamd',
+    sieve: '/var/lib/dovecot/sieve',
   },
-  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables' },
+  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables', rspamd: 'rspamd', redis: 'redis-server' },
   users: { postfix: 'postfix', exim: 'Debian-exim', eximGroup: 'Debian-exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
 };

@@ -263,6 +263,10 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       web: servesWeb(site) && clientHost(site).name === host.name,
       autoconfig: site.stack.autoconfig,
       mta_sts: site.stack.mtaSts !== 'none',
+      // Inbound mail scored by rspamd (spam, and the SPF, DKIM and DMARC of the sender); junk filed by Sieve.
+      antispam: site.stack.antispam,
+      // DNS blocklists asked about the clients of port 25.
+      dnsbl: site.stack.dnsbl.length > 0,
     },
     ports: [],
   };

@@ -6,13 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { startVps } from '../../src/testbed/harness.js';
 import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
+import type { World } from '../../src/testbed/world.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifyHost } from '../../src/verify/checks.js';
 import { Wire } from '../../src/verify/wire.js';
-import { PASSWORDS, cli, scenarioPlaybook, writePlaybook } from './support/env.js';
+import { PASSWORDS, cli, scenarioPlaybook, startVpsWorld, writePlaybook } from './support/env.js';
 import { dialogue, ehloKeywords, eventually, imapFetchAll, message, pop3Count, smtp } from './support/mail.js';
 import type { Ep, Turn } from './support/mail.js';
 
@@ -72,6 +72,7 @@ const QUOTA_UNBLOCK = 'nft delete table inet it_quota_block';
 
 for (const mta of ['postfix', 'exim'] as const) {
   describe(`scenario on ${mta}`, () => {
+    let world: World;
     let cluster: VpsCluster;
     let vps: VpsHost;
     let file: string;
@@ -80,12 +81,14 @@ for (const mta of ['postfix', 'exim'] as const) {
     const json = (s: string) => JSON.parse(s) as { changes: number; hosts: Array<{ ok: boolean; changes: number; error?: string; plan?: Array<{ kind: string; action: string; unit?: string }> }> };
 
     beforeAll(async () => {
-      cluster = await startVps({ image: inject('vpsImage'), count: 1 });
+      // Strangers on port 25 are this test process, a sender with FCrDNS and SPF in the world's DNS.
+      world = await startVpsWorld({ vps: inject('vpsImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
+      cluster = world.vps;
       vps = cluster.hosts[0]!;
       file = writePlaybook(scenarioPlaybook(cluster, vps, mta));
       ep = { host: '127.0.0.1', port: (p) => vps.ports[p]! };
     });
-    afterAll(async () => cluster?.stop());
+    afterAll(async () => world?.stop());
 
     it('a fresh host converges: apply succeeds, every service is active and listening', async () => {
       const r = await apply();

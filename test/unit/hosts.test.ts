@@ -129,7 +129,9 @@ describe('host roles', () => {
     expect(main).toMatch(/^relay_recipient_maps = texthash:\/etc\/postfix\/relay_recipients$/m);
     expect(main).toMatch(/^maximal_queue_lifetime = 10d$/m);
     expect(main).toMatch(/^smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, permit$/m);
-    expect(main).not.toContain('smtpd_milters');
+    // No DKIM signing (it sends no mail of its own); inbound mail is still scored (rspamd) before it is queued.
+    expect(main).not.toContain('8891');
+    expect(main).toContain('smtpd_milters = { inet:127.0.0.1:11332, default_action=tempfail }\n');
     expect(fileOf(b!, '/etc/postfix/transport')!.content).toBe('# Backup MX of hosts: mail for the domains goes to the mailbox hosts by name (no MX lookup).\nexample.com relay:[mx1.example.com]:25\nother.example relay:[mx1.example.com]:25\n');
     expect(fileOf(b!, '/etc/postfix/relay_recipients')!.content).toContain('\nalice@example.com OK\n');
     const master = fileOf(b!, '/etc/postfix/master.cf')!.content;
