@@ -4,8 +4,9 @@
  * relay, which requires AUTH, and the strict peer judges it dkim=pass for our domain; verify checks the
  * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix and Exim)
  * refuses unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it
- * is back.
+ * is back. Apply converges the mailbox host and the backup in the order that keeps their recipients in step.
  */
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PEER_HOSTNAME, RELAY_HOSTNAME, startWorld } from '../../src/testbed/world.js';
 import type { World } from '../../src/testbed/world.js';
@@ -189,6 +190,7 @@ for (const mta of ['postfix', 'exim'] as const) {
     let mb: VpsHost;
     let bk: VpsHost;
     let file: string;
+    let text: string;
     const hostYaml = (h: VpsHost, hostname: string, role: string) => `  - name: ${h.name}
     ssh: { address: 127.0.0.1, port: ${h.ports[22]}, identity: ${world.vps.identity}, host_key: "${h.hostKey}" }
     hostname: ${hostname}
@@ -198,7 +200,7 @@ for (const mta of ['postfix', 'exim'] as const) {
     beforeAll(async () => {
       mb = world.vps.hosts.find((h) => h.name === t.names[0])!;
       bk = world.vps.hosts.find((h) => h.name === t.names[1])!;
-      file = writePlaybook(`site: backup-${mta}
+      text = `site: backup-${mta}
 hosts:
 ${hostYaml(mb, `mx1.${dom}`, 'mailbox')}
 ${hostYaml(bk, `mx2.${dom}`, 'backup-mx')}
@@ -217,7 +219,8 @@ domains:
         password: { env: IT_ALICE_PASSWORD }
     aliases:
       postmaster: alice
-`);
+`;
+      file = writePlaybook(text);
       await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
     });
 
@@ -259,5 +262,29 @@ domains:
       expect(msgs.find((x) => x.includes(subject))).toMatch(t.received(bk.ip));
       expect((await world.exec(bk.container, t.empty)).stdout.trim()).toBe('');
     });
+
+    it('a new mailbox: the mailbox host converges before the backup learns it; removed: the backup forgets it first', async () => {
+      const step = (stderr: string, line: string) => stderr.split('\n').findIndex((l) => l.startsWith(line));
+      writeFileSync(file, text.replace('    aliases:\n', '      - name: bob\n        password: { env: IT_ALICE_PASSWORD }\n    aliases:\n'));
+      const add = await cli(['apply', '--yes', '--json', file], PW);
+      expect(add.code, add.stderr).toBe(0);
+      expect(add.stderr).toContain(`order: 1. ${mb.name} (${bk.name} will accept new recipients: the mailbox hosts accept them first); 2. ${bk.name} (after the mailbox hosts (${mb.name}))\n`);
+      expect(step(add.stderr, `${mb.name}: `)).toBeGreaterThanOrEqual(0);
+      expect(step(add.stderr, `${mb.name}: check services`)).toBeLessThan(step(add.stderr, `${bk.name}: lock ok`));
+      expect(JSON.parse(add.stdout).order).toEqual([
+        { hosts: [mb.name], why: `${bk.name} will accept new recipients: the mailbox hosts accept them first` },
+        { hosts: [bk.name], why: `after the mailbox hosts (${mb.name})` },
+      ]);
+      writeFileSync(file, text);
+      const remove = await cli(['apply', '--yes', '--json', file], PW);
+      expect(remove.code, remove.stderr).toBe(0);
+      expect(step(remove.stderr, `${bk.name}: check services`)).toBeLessThan(step(remove.stderr, `${mb.name}: lock ok`));
+      expect(JSON.parse(remove.stdout).order.map((p: { hosts: string[] }) => p.hosts)).toEqual([[bk.name], [mb.name]]);
+      // In step again: the backup refuses bob with the exact reply.
+      const ep: Ep = { host: '127.0.0.1', port: (p) => bk.ports[p]! };
+      const d = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<bob@${dom}>`, 'QUIT']);
+      expect(d[3]!.text).toBe(`550 5.1.1 <bob@${dom}>: Recipient address rejected: User unknown in relay recipient table`);
+    });
   });
 }
+
