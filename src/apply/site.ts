@@ -1,4 +1,8 @@
-/** plan/apply over every host of a site, in parallel; one failing host does not stop the others. */
+/**
+ * plan/apply over every host of a site: planned in parallel, applied in phases (src/apply/order.ts: mailbox
+ * hosts and backup MXs in the order that keeps their recipients in step), the hosts of a phase in parallel.
+ * A failing host does not stop the others of its phase; it stops the phases after it.
+ */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
@@ -13,6 +17,8 @@ import { domainOf, planDkim, record, stateDkim, takenBy, ownerOf } from '../plan
 import type { DkimKeyState, DkimPlan, HeldKey } from '../plan/dkim.js';
 import type { HostFacts } from '../model/facts.js';
 import { applyHost, planHost } from './host.js';
+import { applyOrder, notAppliedReason, recipientChange, runPhases } from './order.js';
+import type { Phase } from './order.js';
 import type { Planned, Progress } from './host.js';
 
 export interface SiteRunOptions {
@@ -46,6 +52,8 @@ export interface HostOutcome {
   tlsFingerprint?: string;
   /** What the run warned about (it went on). */
   warnings?: string[];
+  /** Not applied because a host of an earlier phase failed (error says which and what this host keeps). */
+  skipped?: boolean;
 }
 
 export function playbookDigest(site: Site): string {
@@ -120,21 +128,33 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   );
 }
 
+/** The phases apply runs the planned hosts in (src/apply/order.ts), from what their recipient maps gain and lose. */
+export function planOrder(planned: Array<{ host: Host; planned?: Planned }>): Phase[] {
+  return applyOrder(planned.map(({ host, planned: p }) => (p ? recipientChange(host, p.desired, p.facts) : { name: host.name, role: host.role, gained: [], lost: [] })));
+}
+
+/** Apply the planned hosts, phase after phase (planOrder); a phase runs only when the ones before it converged. */
 export async function applyPlanned(site: Site, planned: Array<{ host: Host; planned?: Planned; error?: string }>, opts: Pick<SiteRunOptions, 'progress'>): Promise<HostOutcome[]> {
   const digest = playbookDigest(site);
-  return Promise.all(
-    planned.map(async ({ host, planned: p, error }) => {
-      if (!p) return { name: host.name, ok: false, changes: 0, error: error ?? 'not planned' };
-      try {
-        const r = await applyHost(p, digest, opts.progress);
-        opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
-        return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, ...(r.error ? {} : { dkim: heldKeys(p, r.report.dkim) }), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
-      } catch (e) {
-        opts.progress(host.name, 'failed');
-        return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };
-      }
-    }),
-  );
+  const byName = new Map(planned.map((x) => [x.host.name, x]));
+  const skipped = (name: string, failed: string[]): HostOutcome => {
+    const x = byName.get(name)!;
+    opts.progress(name, `not applied (${failed.join(', ')} failed first)`);
+    return { name, ok: false, skipped: true, changes: 0, ...(x.planned ? { plan: x.planned.plan } : {}), error: notAppliedReason(x.host, failed) };
+  };
+  const one = async (name: string): Promise<HostOutcome> => {
+    const { host, planned: p, error } = byName.get(name)!;
+    if (!p) return { name: host.name, ok: false, changes: 0, error: error ?? 'not planned' };
+    try {
+      const r = await applyHost(p, digest, opts.progress);
+      opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
+      return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, ...(r.error ? {} : { dkim: heldKeys(p, r.report.dkim) }), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
+    } catch (e) {
+      opts.progress(host.name, 'failed');
+      return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };
+    }
+  };
+  return runPhases(planOrder(planned), planned.map((x) => x.host.name), one, skipped);
 }
 
 const tlsOf = (f: string | undefined) => (f ? { tlsFingerprint: f } : {});

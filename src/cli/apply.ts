@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { applyPlanned, closeAll, planSite, planState, recordDkim } from '../apply/site.js';
+import { applyPlanned, closeAll, planOrder, planSite, planState, recordDkim } from '../apply/site.js';
 import type { HostOutcome } from '../apply/site.js';
 import { dnsTarget, pushZones } from '../dns/publish.js';
 import type { DnsOutcome } from '../dns/publish.js';
@@ -79,6 +79,8 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
       }
     }
   }
+  const phases = planOrder(planned);
+  if (phases.length > 1) info(`order: ${phases.map((ph, i) => `${i + 1}. ${ph.hosts.join(', ')} (${ph.why})`).join('; ')}`);
   let outcomes: HostOutcome[];
   try {
     outcomes = await applyPlanned(site, planned, { progress: progress.update });
@@ -94,7 +96,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   let dnsSkipped: string | undefined;
   if (target && failedHosts.length === 0) {
     dns = await pushZones(site, held, target, state);
-  } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => x.name).join(', ')} failed (the zones would publish a host that does not work)`;
+  } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => `${x.name} ${x.skipped ? 'not applied' : 'failed'}`).join(', ')} (the zones would publish a host that does not work)`;
   recordState(site, held, dns);
   // Publish first, then sign: new DKIM keys that DNS now serves take over signing in this same run.
   const switching = dns?.ok ? waiting(outcomes) : [];
@@ -121,7 +123,8 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const total = hostChanges + (dns?.changes ?? 0);
   const say = o.json ? info : out;
   for (const x of outcomes) {
-    if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
+    if (x.skipped) say(red(`${x.name}: ${x.error ?? 'not applied'}`));
+    else if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
     else say(`${x.name}: ${x.changes ? green(`changed (${x.changes} change${x.changes === 1 ? '' : 's'})`) : 'unchanged'}`);
     for (const w of x.warnings ?? []) say(`${x.name}: ${yellow('warning:')} ${w}`);
   }
@@ -138,7 +141,8 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   if (o.json) {
     json({
       changes: total,
-      hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
+      ...(phases.length > 1 ? { order: phases } : {}),
+      hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.skipped ? { applied: false } : {}), ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
       ...(target
         ? {
             dns: {

@@ -135,6 +135,16 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
       for (const p of new Set(files)) out.retired.files.push({ path: p, component: spec.name, reason });
     }
   }
+  // A notification for a service of a component that does not run on this host (Dovecot on a backup MX,
+  // told to reload by a new certificate) has nothing to reload: it is dropped here. A service no component
+  // declares stays an error (the planner reports it).
+  const off = new Set(specs.filter((s) => !active.includes(s)).flatMap((s) => (s.services ?? []).map((x) => x.key)));
+  const on = new Set(out.services.map((s) => s.key));
+  const runs = (n: string) => {
+    const key = n.trim().split(/\s+/)[1] ?? '';
+    return on.has(key) || !off.has(key);
+  };
+  for (const x of [...out.files, ...out.commands]) x.notify = x.notify.filter(runs);
   if (out.components.includes('dkim-keys')) {
     out.dkimKeys = ctx.dkimKeys.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.keyType, bits: k.bits, keyFile: k.keyFile, status: k.status, ...(k.since !== undefined ? { since: k.since } : {}) }));
   }

@@ -183,10 +183,6 @@ function checkRoles(r: Report, hosts: unknown, stack: unknown): void {
   if (replication === true && mailbox !== 2) {
     r.error(['stack', 'replication'], `replication needs exactly two mailbox hosts (this playbook has ${mailbox}): Dovecot replicates one host with one other`);
   }
-  const mta = isObj(stack) ? str(stack['mta']) : undefined;
-  list.forEach((h, i) => {
-    if (roles[i] === 'backup-mx' && mta === 'exim') r.error(['hosts', i, 'role'], 'role backup-mx is not available with mta exim yet: use mta postfix for a site with a backup MX');
-  });
 }
 
 function checkDns(r: Report, dns: unknown, site: Record<string, unknown>): void {

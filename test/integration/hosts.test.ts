@@ -2,9 +2,11 @@
  * Several hosts done right, in the mail world: the outbound smarthost (stack.relay) for Postfix (port 465,
  * TLS from the first byte) and Exim (587, STARTTLS): every outbound message leaves through the world's
  * relay, which requires AUTH, and the strict peer judges it dkim=pass for our domain; verify checks the
- * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix) refuses
- * unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it is back.
+ * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix and Exim)
+ * refuses unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it
+ * is back. Apply converges the mailbox host and the backup in the order that keeps their recipients in step.
  */
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PEER_HOSTNAME, RELAY_HOSTNAME, startWorld } from '../../src/testbed/world.js';
 import type { World } from '../../src/testbed/world.js';
@@ -28,6 +30,8 @@ beforeAll(async () => {
       { name: 'ex', hostname: 'mail.ex.test' },
       { name: 'mb', hostname: 'mx1.bx.test' },
       { name: 'bk', hostname: 'mx2.bx.test' },
+      { name: 'emb', hostname: 'mx1.bxe.test' },
+      { name: 'ebk', hostname: 'mx2.bxe.test' },
     ],
   });
 });
@@ -146,25 +150,61 @@ for (const [mta, name, port] of [
   });
 }
 
-describe('backup MX (postfix)', () => {
-  const dom = 'bx.test';
-  let mb: VpsHost;
-  let bk: VpsHost;
-  let file: string;
-  const hostYaml = (h: VpsHost, hostname: string, role: string) => `  - name: ${h.name}
+/** What differs between the MTAs in the backup MX's story: service, replies, how its queue is read and flushed. */
+const BACKUP = {
+  postfix: {
+    names: ['mb', 'bk'],
+    dom: 'bx.test',
+    service: 'postfix',
+    replies: (dom: string) => ['250 2.1.0 Ok', `550 5.1.1 <nobody@${dom}>: Recipient address rejected: User unknown in relay recipient table`, '250 2.1.5 Ok', '221 2.0.0 Bye'],
+    /** The queue as text; a queued message's delay reason names the mailbox host's refused connection. */
+    queue: 'postqueue -j',
+    // Deferred, not still active: the first attempt has failed.
+    queuedFor: (q: string, dom: string) => q.includes(`"alice@${dom}"`) && /"queue_name": ?"deferred"/.test(q),
+    refused: (q: string) => {
+      expect(JSON.parse(q.trim().split('\n')[0]!)).toMatchObject({ queue_name: 'deferred', recipients: [{ delay_reason: expect.stringMatching(/connect to mx1\.bx\.test\[[0-9.]+\]:25: Connection refused/) }] });
+    },
+    flush: 'postqueue -f',
+    empty: 'postqueue -j',
+    /** How the mailbox host records the hop from the backup MX. */
+    received: (ip: string) => new RegExp(`^Received: from mx2\\.bx\\.test \\(mx2\\.bx\\.test \\[${ip.replace(/\./g, '\\.')}\\]\\)`, 'm'),
+  },
+  exim: {
+    names: ['emb', 'ebk'],
+    dom: 'bxe.test',
+    service: 'exim4',
+    replies: (dom: string) => ['250 OK', `550 5.1.1 <nobody@${dom}>: Recipient address rejected: User unknown in relay recipient table`, '250 Accepted', '221 mx2.bxe.test closing connection'],
+    queue: 'exim -bp; grep -h "alice@bxe.test" /var/log/exim4/mainlog',
+    queuedFor: (q: string, dom: string) => q.includes(`alice@${dom}`) && /Connection refused/.test(q),
+    refused: (q: string) => expect(q).toMatch(/== alice@bxe\.test R=backup_mx T=remote_smtp defer \(111\): Connection refused/),
+    flush: 'exim -qff',
+    empty: 'exim -bp',
+    received: (ip: string) => new RegExp(`^Received: from \\[${ip.replace(/\./g, '\\.')}\\] \\(helo=mx2\\.bxe\\.test\\)\r?\n\tby mx1\\.bxe\\.test with esmtps`, 'm'),
+  },
+} as const;
+
+for (const mta of ['postfix', 'exim'] as const) {
+  describe(`backup MX (${mta})`, () => {
+    const t = BACKUP[mta];
+    const dom = t.dom;
+    let mb: VpsHost;
+    let bk: VpsHost;
+    let file: string;
+    let text: string;
+    const hostYaml = (h: VpsHost, hostname: string, role: string) => `  - name: ${h.name}
     ssh: { address: 127.0.0.1, port: ${h.ports[22]}, identity: ${world.vps.identity}, host_key: "${h.hostKey}" }
     hostname: ${hostname}
     ipv4: ${h.ip}
     role: ${role}`;
 
-  beforeAll(async () => {
-    mb = world.vps.hosts.find((h) => h.name === 'mb')!;
-    bk = world.vps.hosts.find((h) => h.name === 'bk')!;
-    file = writePlaybook(`site: backup
+    beforeAll(async () => {
+      mb = world.vps.hosts.find((h) => h.name === t.names[0])!;
+      bk = world.vps.hosts.find((h) => h.name === t.names[1])!;
+      text = `site: backup-${mta}
 hosts:
-${hostYaml(mb, 'mx1.bx.test', 'mailbox')}
-${hostYaml(bk, 'mx2.bx.test', 'backup-mx')}
-stack: { mta: postfix, imap: true, pop3: false, tls: { mode: self-signed } }
+${hostYaml(mb, `mx1.${dom}`, 'mailbox')}
+${hostYaml(bk, `mx2.${dom}`, 'backup-mx')}
+stack: { mta: ${mta}, imap: true, pop3: false, tls: { mode: self-signed } }
 dns:
   ttl: 300
   nameservers:
@@ -179,51 +219,72 @@ domains:
         password: { env: IT_ALICE_PASSWORD }
     aliases:
       postmaster: alice
-`);
-    await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
-  });
+`;
+      file = writePlaybook(text);
+      await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
+    });
 
-  it('apply converges both hosts; MX: the mailbox host at 10, the backup at 20', async () => {
-    const r = await cli(['apply', '--yes', '--json', file], PW);
-    expect(r.code, r.stderr).toBe(0);
-    expect((JSON.parse(r.stdout) as { hosts: Array<{ name: string; ok: boolean }> }).hosts.map((h) => [h.name, h.ok])).toEqual([
-      ['mb', true],
-      ['bk', true],
-    ]);
-    expect((await world.resolve(dom, 'MX')).sort()).toEqual(['10 mx1.bx.test.', '20 mx2.bx.test.']);
-    // No Dovecot and no submission on the backup MX.
-    const bkState = await world.exec(bk.container, 'systemctl is-active dovecot; ss -ltn | grep -cE ":(587|465|993) "');
-    expect(bkState.stdout.trim().split('\n')).toEqual(['inactive', '0']);
-  });
+    it('apply converges both hosts; MX: the mailbox host at 10, the backup at 20', async () => {
+      const r = await cli(['apply', '--yes', '--json', file], PW);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { hosts: Array<{ name: string; ok: boolean }> }).hosts.map((h) => [h.name, h.ok])).toEqual([
+        [mb.name, true],
+        [bk.name, true],
+      ]);
+      expect((await world.resolve(dom, 'MX')).sort()).toEqual([`10 mx1.${dom}.`, `20 mx2.${dom}.`]);
+      // No Dovecot and no submission on the backup MX.
+      const bkState = await world.exec(bk.container, 'systemctl is-active dovecot; ss -ltn | grep -cE ":(587|465|993) "');
+      expect(bkState.stdout.trim().split('\n')).toEqual(['inactive', '0']);
+      const again = await cli(['plan', '--detailed-exitcode', file], PW);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+    });
 
-  it('the backup MX refuses an unknown recipient at RCPT with an exact 550; it accepts a known one', async () => {
-    const ep: Ep = { host: '127.0.0.1', port: (p) => bk.ports[p]! };
-    const t = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<nobody@${dom}>`, `RCPT TO:<alice@${dom}>`, 'QUIT']);
-    expect(t.map((x) => x.text)).toEqual([
-      '220 mx2.bx.test ESMTP',
-      expect.stringMatching(/^250 mx2\.bx\.test/),
-      '250 2.1.0 Ok',
-      `550 5.1.1 <nobody@${dom}>: Recipient address rejected: User unknown in relay recipient table`,
-      '250 2.1.5 Ok',
-      '221 2.0.0 Bye',
-    ]);
-  });
+    it('the backup MX refuses an unknown recipient at RCPT with an exact 550; it accepts a known one', async () => {
+      const ep: Ep = { host: '127.0.0.1', port: (p) => bk.ports[p]! };
+      const d = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<nobody@${dom}>`, `RCPT TO:<alice@${dom}>`, 'QUIT']);
+      expect(d.map((x) => x.text)).toEqual([`220 mx2.${dom} ESMTP`, expect.stringMatching(new RegExp(`^250 mx2\\.${dom.replace('.', '\\.')}`)), ...t.replies(dom)]);
+    });
 
-  it('mailbox host down: mail from the peer is queued on the backup MX; mailbox host back: delivered exactly once', async () => {
-    expect((await world.exec(mb.container, 'systemctl stop postfix')).code).toBe(0);
-    const subject = `queued on the backup ${Date.now()}`;
-    await world.peer!.send({ from: 'someone@peer.test', to: `alice@${dom}`, subject });
-    const queued = await eventually(async () => (await world.exec(bk.container, 'postqueue -j')).stdout, (q) => q.includes(`"alice@${dom}"`), 60);
-    expect(JSON.parse(queued.trim().split('\n')[0]!)).toMatchObject({ queue_name: 'deferred', recipients: [{ address: `alice@${dom}`, delay_reason: expect.stringMatching(/connect to mx1\.bx\.test\[[0-9.]+\]:25: Connection refused/) }] });
-    expect((await world.exec(mb.container, 'systemctl start postfix')).code).toBe(0);
-    // The backup retries every minute (minimal_backoff_time); flushing the queue is what an admin does to not wait.
-    await world.exec(bk.container, 'postqueue -f');
-    const ep: Ep = { host: '127.0.0.1', port: (p) => mb.ports[p]! };
-    const msgs = await eventually(() => imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD), (m) => m.some((x) => x.includes(subject)), 90);
-    await new Promise((r) => setTimeout(r, 3000));
-    const again = await imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD);
-    expect(again.filter((x) => x.includes(subject)).length).toBe(1);
-    expect(msgs.find((x) => x.includes(subject))).toMatch(/^Received: from mx2\.bx\.test \(mx2\.bx\.test \[/m);
-    expect((await world.exec(bk.container, 'postqueue -j')).stdout.trim()).toBe('');
+    it('mailbox host down: mail from the peer is queued on the backup MX; mailbox host back: delivered exactly once', async () => {
+      expect((await world.exec(mb.container, `systemctl stop ${t.service}`)).code).toBe(0);
+      const subject = `queued on the backup ${mta} ${Date.now()}`;
+      await world.peer!.send({ from: 'someone@peer.test', to: `alice@${dom}`, subject });
+      const queued = await eventually(async () => (await world.exec(bk.container, t.queue)).stdout, (q) => t.queuedFor(q, dom), 60);
+      t.refused(queued);
+      expect((await world.exec(mb.container, `systemctl start ${t.service}`)).code).toBe(0);
+      // The backup retries every minute; flushing the queue is what an admin does to not wait.
+      await world.exec(bk.container, t.flush);
+      const ep: Ep = { host: '127.0.0.1', port: (p) => mb.ports[p]! };
+      const msgs = await eventually(() => imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD), (m) => m.some((x) => x.includes(subject)), 90);
+      await new Promise((r) => setTimeout(r, 3000));
+      const again = await imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD);
+      expect(again.filter((x) => x.includes(subject)).length).toBe(1);
+      expect(msgs.find((x) => x.includes(subject))).toMatch(t.received(bk.ip));
+      expect((await world.exec(bk.container, t.empty)).stdout.trim()).toBe('');
+    });
+
+    it('a new mailbox: the mailbox host converges before the backup learns it; removed: the backup forgets it first', async () => {
+      const step = (stderr: string, line: string) => stderr.split('\n').findIndex((l) => l.startsWith(line));
+      writeFileSync(file, text.replace('    aliases:\n', '      - name: bob\n        password: { env: IT_ALICE_PASSWORD }\n    aliases:\n'));
+      const add = await cli(['apply', '--yes', '--json', file], PW);
+      expect(add.code, add.stderr).toBe(0);
+      expect(add.stderr).toContain(`order: 1. ${mb.name} (${bk.name} will accept new recipients: the mailbox hosts accept them first); 2. ${bk.name} (after the mailbox hosts (${mb.name}))\n`);
+      expect(step(add.stderr, `${mb.name}: `)).toBeGreaterThanOrEqual(0);
+      expect(step(add.stderr, `${mb.name}: check services`)).toBeLessThan(step(add.stderr, `${bk.name}: lock ok`));
+      expect(JSON.parse(add.stdout).order).toEqual([
+        { hosts: [mb.name], why: `${bk.name} will accept new recipients: the mailbox hosts accept them first` },
+        { hosts: [bk.name], why: `after the mailbox hosts (${mb.name})` },
+      ]);
+      writeFileSync(file, text);
+      const remove = await cli(['apply', '--yes', '--json', file], PW);
+      expect(remove.code, remove.stderr).toBe(0);
+      expect(step(remove.stderr, `${bk.name}: check services`)).toBeLessThan(step(remove.stderr, `${mb.name}: lock ok`));
+      expect(JSON.parse(remove.stdout).order.map((p: { hosts: string[] }) => p.hosts)).toEqual([[bk.name], [mb.name]]);
+      // In step again: the backup refuses bob with the exact reply.
+      const ep: Ep = { host: '127.0.0.1', port: (p) => bk.ports[p]! };
+      const d = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<bob@${dom}>`, 'QUIT']);
+      expect(d[3]!.text).toBe(`550 5.1.1 <bob@${dom}>: Recipient address rejected: User unknown in relay recipient table`);
+    });
   });
-});
+}
+

@@ -144,7 +144,34 @@ describe('host roles', () => {
     expect(fileOf(a!, '/etc/postfix/master.cf')!.content).toMatch(/^submission inet/m);
   });
 
-  it('Exim with a backup MX is refused at validation, naming the field', () => {
-    expect(() => loadSite(site({ mta: 'exim', roles: ['mailbox', 'backup-mx'] }))).toThrow(/role backup-mx is not available with mta exim yet/);
+  it('Exim backup MX: the domains are relay_to_domains with a recipient list, refused at RCPT as by Postfix, forwarded by name, kept 10 days; port 25 only, no logins, no Dovecot', () => {
+    const [a, b] = render(site({ mta: 'exim', roles: ['mailbox', 'backup-mx', 'mailbox'] }));
+    const conf = fileOf(b!, '/etc/exim4/exim4.conf')!.content;
+    expect(conf).toMatch(/^domainlist local_domains =$/m);
+    expect(conf).toMatch(/^domainlist relay_to_domains = <; example\.com ; other\.example$/m);
+    expect(conf).toMatch(/^daemon_smtp_ports = 25$/m);
+    expect(conf).not.toMatch(/^tls_on_connect_ports/m);
+    expect(conf).toMatch(/^timeout_frozen_after = 10d$/m);
+    expect(conf).toContain('  message = 550 5.1.1 <$local_part@$domain>: Recipient address rejected: User unknown in relay recipient table\n');
+    expect(conf).toContain('backup_mx:\n  driver = manualroute\n  domains = +relay_to_domains\n  transport = remote_smtp\n  route_list = * mx1.example.com:mx3.example.com byname\n');
+    // The backup router comes before any router that could send the domains' mail elsewhere.
+    expect(conf.indexOf('backup_mx:')).toBeLessThan(conf.indexOf('dnslookup:'));
+    expect(conf).toMatch(/^\*\s+\*\s+F,2h,1m; F,10d,15m$/m);
+    expect(conf).not.toContain('driver = dovecot');
+    expect(fileOf(b!, '/etc/systemd/system/exim4.service')!.content).toContain('ExecStart=/usr/sbin/exim4 -bdf -q1m\n');
+    expect(fileOf(b!, '/etc/exim4/relay_recipients')!.content).toBe(
+      '# Backup MX of hosts: every recipient the mailbox hosts accept (mailboxes, aliases; @domain: a catch-all).\n@example.com:\nalice@example.com:\nbob@example.com:\ncarol@other.example:\npartners@example.com:\npostmaster@example.com:\nsales@example.com:\n',
+    );
+    expect(b!.files.some((f) => f.path.startsWith('/etc/dovecot/'))).toBe(false);
+    expect(b!.packages.some((p) => p.startsWith('dovecot'))).toBe(false);
+    // A new certificate reloads the MTA only: there is no Dovecot to reload.
+    expect(b!.commands.find((c) => c.name.startsWith('self-signed certificate'))!.notify).toEqual(['reload exim']);
+    expect(a!.commands.find((c) => c.name.startsWith('self-signed certificate'))!.notify).toEqual(['reload exim', 'reload dovecot']);
+    // The mailbox hosts are unchanged by having a backup.
+    const mine = fileOf(a!, '/etc/exim4/exim4.conf')!.content;
+    expect(mine).toMatch(/^domainlist local_domains = <; example\.com ; other\.example$/m);
+    expect(mine).toMatch(/^daemon_smtp_ports = 25 : 465 : 587$/m);
+    expect(mine).not.toContain('relay_to_domains');
+    expect(fileOf(a!, '/etc/exim4/relay_recipients')).toBeUndefined();
   });
 });
