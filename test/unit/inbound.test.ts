@@ -118,8 +118,8 @@ describe('inbound protection, rendered', () => {
       'warn remove_header = X-Spam : X-Spam-Status : Authentication-Results',
       'deny condition = ${if eq{$spam_action}{reject}}',
       'defer condition = ${if eq{$spam_action}{soft reject}}',
-      'warn add_header = :at_start:${if match{$spam_report}{\\N(?m)^ ?Message: (Authentication-Results: .+)$\\N}{$1}}',
-      'warn add_header = ${if match{$spam_report}{\\N(?m)^ ?Message: (X-Spam-Status: .+)$\\N}{$1}}',
+      'warn condition = ${if match{$spam_report}{\\N(?m)^ ?Message: Authentication-Results: \\N}}',
+      'warn condition = ${if match{$spam_report}{\\N(?m)^ ?Message: X-Spam-Status: \\N}}',
       'warn condition = ${if or{{eq{$spam_action}{add header}}{eq{$spam_action}{rewrite subject}}}}',
       'accept',
     ]);
