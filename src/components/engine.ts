@@ -125,14 +125,17 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     }
   }
   // Retiring looks at every component, active or not: rspamd is off altogether, Dovecot's junk filter only.
+  // What another active component still wants (a unit it runs, a file it writes) is never retired.
+  const wantedUnits = new Set(out.services.map((s) => s.unit));
+  const wantedFiles = new Set(out.files.map((x) => x.path));
   for (const spec of specs) {
     for (const x of spec.retire ?? []) {
       if (!matches(x.when, f)) continue;
       const reason = `retired by ${Object.entries(x.when).map(([k, v]) => `${k}: ${String(v)}`).join(', ')} (${spec.name})`;
       const units = [...(x.all ? (spec.services ?? []).map((s) => s.unit) : []), ...(x.units ?? [])];
       const files = [...(x.all ? (spec.files ?? []).flatMap((file) => items(ctx, file.foreach).map((c) => r(file.dest, c))) : []), ...(x.files ?? []).map((p) => r(p))];
-      for (const u of new Set(units.map((u) => r(u)))) out.retired.units.push({ unit: u, component: spec.name, reason });
-      for (const p of new Set(files)) out.retired.files.push({ path: p, component: spec.name, reason });
+      for (const u of new Set(units.map((u) => r(u)))) if (!wantedUnits.has(u)) out.retired.units.push({ unit: u, component: spec.name, reason });
+      for (const p of new Set(files)) if (!wantedFiles.has(p)) out.retired.files.push({ path: p, component: spec.name, reason });
     }
   }
   // A notification for a service of a component that does not run on this host (Dovecot on a backup MX,

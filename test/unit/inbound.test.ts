@@ -14,6 +14,8 @@ import { plan, sha256 } from '../../src/plan/plan.js';
 import { activationScript } from '../../src/apply/script.js';
 import { formatPlan } from '../../src/cli/plan-output.js';
 import type { DesiredHost } from '../../src/model/desired.js';
+import { loadComponents } from '../../src/components/load.js';
+import type { ComponentSpec } from '../../src/components/types.js';
 import type { HostFacts } from '../../src/model/facts.js';
 import type { OsFamily } from '../../src/model/site.js';
 
@@ -30,7 +32,7 @@ interface Variant {
 }
 
 /** The contract playbook with other stack settings, rendered for one host. */
-function host(v: Variant = {}): DesiredHost {
+function host(v: Variant = {}, components?: ComponentSpec[]): DesiredHost {
   let text = contract.replace(/^ {2}mta: postfix\b/m, `  mta: ${v.mta ?? 'postfix'}`);
   const extra = [...(v.antispam === undefined ? [] : [`  antispam: ${v.antispam}`]), ...(v.dnsbl ? [`  dnsbl: [${v.dnsbl.join(', ')}]`] : [])];
   text = text.replace(/^( {2}message_size_limit: .*)$/m, `$1\n${extra.join('\n')}`);
@@ -38,7 +40,7 @@ function host(v: Variant = {}): DesiredHost {
   const file = join(dir, `site-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, text);
   const { site } = loadSite(file);
-  return renderHosts(site, { detectedOs: new Map([['mx1', v.family ?? 'debian']]) })[0]!;
+  return renderHosts(site, { detectedOs: new Map([['mx1', v.family ?? 'debian']]), ...(components ? { components } : {}) })[0]!;
 }
 
 const file = (d: DesiredHost, path: string): string => {
@@ -163,6 +165,13 @@ describe('inbound protection, rendered', () => {
       ]);
     });
   }
+
+  it('what another active component still runs or writes is not retired (a Redis that another feature uses stays)', () => {
+    const other: ComponentSpec = { name: 'other', when: { antispam: false }, services: [{ key: 'redis', unit: 'redis-server' }] };
+    const d = host({ antispam: false }, [...loadComponents(), other]);
+    expect(d.services.map((x) => x.unit)).toContain('redis-server');
+    expect(d.retired.units.map((x) => x.unit)).toEqual(['rspamd']);
+  });
 
   it('dnsbl: every zone asked about port-25 clients, answers in 127/8 only, with Postfix reply text from both MTAs; none without it', () => {
     const zones = ['zen.spamhaus.org', 'bl.example.net'];
