@@ -48,6 +48,11 @@ export function registerApply(p: Command): void {
 
 export type ApplyFlags = RemoteFlags & { yes?: boolean };
 
+/** What the DKIM lifecycle did on each host, in words. */
+const sayNotes = (outcomes: HostOutcome[]) => {
+  for (const x of outcomes) for (const n of x.plan?.notes ?? []) info(`${x.name}: ${n}`);
+};
+
 /** Hosts whose new DKIM keys wait for DNS: after the push, they are planned again and switched over. */
 const waiting = (outcomes: HostOutcome[]) => outcomes.filter((x) => x.ok && x.dkim?.some((k) => k.status === 'pending')).map((x) => x.name);
 
@@ -89,7 +94,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
     await closeAll(planned);
   }
   const failedHosts = outcomes.filter((x) => !x.ok);
-  for (const x of outcomes) for (const n of x.plan?.notes ?? []) info(`${x.name}: ${n}`);
+  sayNotes(outcomes);
   // DNS after the hosts: a DKIM key generated in this run is published in the same run.
   let held = recordDkim(state, outcomes, site);
   let dns: DnsOutcome | undefined;
@@ -115,7 +120,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
       return { ...y, changes: x.changes + y.changes, plan: { ...y.plan!, changes: [...(x.plan?.changes ?? []), ...(y.plan?.changes ?? [])] }, warnings: [...(x.warnings ?? []), ...(y.warnings ?? [])] };
     });
     for (const y of second) if (!y.ok) failedHosts.push(y);
-    for (const y of second) for (const n of y.plan?.notes ?? []) info(`${y.name}: ${n}`);
+    sayNotes(second);
     held = recordState(site, recordDkim(held, second, site), undefined);
   }
 

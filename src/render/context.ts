@@ -126,7 +126,6 @@ export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string;
   return { cert: `${os.paths.tls}/${host.hostname}.crt`, key: `${os.paths.tls}/${host.hostname}.key` };
 }
 
-export { hostSelector } from './dkim.js';
 
 /** The DKIM keys of a host before anything is known of it: a first key per domain and algorithm, signing. */
 export function initialDkim(site: Site, host: Host): DkimPlan {

@@ -22,12 +22,7 @@ export type Run = (subject: string, name: string, f: () => Promise<Outcome>) => 
 const ok = (detail: string): Outcome => ({ status: 'ok', detail });
 const failed = (detail: string): Outcome => ({ status: 'failed', detail });
 
-/** A resolver asking exactly one server ("IP", "IP:PORT", "[v6]:PORT"). */
-export function resolverFor(server: string, timeoutMs = 3000): Resolver {
-  const r = new Resolver({ timeout: timeoutMs, tries: 2 });
-  r.setServers([server]);
-  return r;
-}
+export { resolverFor } from '../dns/client.js';
 
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA']);
 
