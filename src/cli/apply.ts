@@ -13,7 +13,7 @@ import { connect } from '../ssh/ssh2.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
-import { dnsOptions, remoteOptions, targetFor } from './remote.js';
+import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load, persistSerials } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
@@ -63,6 +63,7 @@ const waiting = (outcomes: HostOutcome[]) => outcomes.filter((x) => x.ok && x.dk
 export async function runApply(file: string, o: ApplyFlags, verb: string, rotate?: ReadonlySet<string>): Promise<void> {
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!o.yes && !interactive) throw new UserError(`${verb} needs confirmation: no terminal to ask on, so pass --yes to apply without asking`);
+  checkResolver(o.resolver);
   const loaded = load(file);
   const site = sandboxSite(loaded.site, o);
   const state = loaded.state;
