@@ -33,21 +33,40 @@ export interface Planned {
 export type Progress = (host: string, step: string) => void;
 
 /** Gather facts and plan. `byFamily` is the desired state for each family the host may be (one when the playbook says). */
-export async function planHost(host: Host, conn: Connection, byFamily: Partial<Record<OsFamily, DesiredHost>>, progress: Progress): Promise<Planned> {
+/**
+ * Gather facts and plan. `byFamily` is the desired state for each family the host may be (one when the
+ * playbook says); `refine` renders it again from the facts (the DKIM keys the host holds). When that
+ * changes what the facts must cover, they are gathered once more for it.
+ */
+export async function planHost(
+  host: Host,
+  conn: Connection,
+  byFamily: Partial<Record<OsFamily, DesiredHost>>,
+  progress: Progress,
+  refine?: (family: OsFamily, facts: HostFacts) => Promise<DesiredHost>,
+): Promise<Planned> {
   progress(host.name, 'gathering facts');
-  const r = await conn.exec(factScript(byFamily));
-  let facts: HostFacts;
-  try {
-    facts = parseFacts(r.stdout);
-  } catch {
-    throw new UserError(`host ${host.name}: gathering facts failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
-  }
+  const gather = async (script: string): Promise<HostFacts> => {
+    const r = await conn.exec(script);
+    try {
+      return parseFacts(r.stdout);
+    } catch {
+      throw new UserError(`host ${host.name}: gathering facts failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
+    }
+  };
+  let facts = await gather(factScript(byFamily));
   if (!facts.family) throw new UserError(`host ${host.name}: unsupported OS "${facts.osName}": mailops manages Debian/Ubuntu and RHEL-family (CentOS Stream, AlmaLinux, Rocky) hosts`);
   if (host.os !== 'auto' && host.os !== facts.family) {
     throw new UserError(`host ${host.name}: the playbook says os: ${host.os}, but the host runs ${facts.osName} (${facts.family}); fix hosts[].os or use auto`);
   }
-  const desired = byFamily[facts.family];
+  let desired = byFamily[facts.family];
   if (!desired) throw new Error(`internal: no desired state for family ${facts.family}`);
+  if (refine) {
+    const refined = await refine(facts.family, facts);
+    const script = factScript({ [facts.family]: refined });
+    if (script !== factScript({ [facts.family]: desired })) facts = await gather(script);
+    desired = refined;
+  }
   let p = plan(desired, facts);
   // Diffs need the current text of changed, non-secret files: one more round trip, only when something changed.
   // Secret files in the users-file format too: the plan shows their per-mailbox changes, never a hash.

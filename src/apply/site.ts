@@ -1,4 +1,8 @@
-/** plan/apply over every host of a site, in parallel; one failing host does not stop the others. */
+/**
+ * plan/apply over every host of a site: planned in parallel, applied in phases (src/apply/order.ts: mailbox
+ * hosts and backup MXs in the order that keeps their recipients in step), the hosts of a phase in parallel.
+ * A failing host does not stop the others of its phase; it stops the phases after it.
+ */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
@@ -7,9 +11,15 @@ import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily, Site } from '../model/site.js';
 import { renderHosts } from '../render/site.js';
 import { resolveCredentials } from '../render/credentials.js';
+import type { Credentials } from '../render/context.js';
 import type { ConnectOptions, Connection } from '../ssh/connection.js';
 import type { SiteState } from '../state/state.js';
+import { domainOf, planDkim, record, stateDkim, takenBy, ownerOf } from '../plan/dkim.js';
+import type { DkimKeyState, DkimPlan, HeldKey } from '../plan/dkim.js';
+import type { HostFacts } from '../model/facts.js';
 import { applyHost, planHost } from './host.js';
+import { applyOrder, notAppliedReason, recipientChange, runPhases } from './order.js';
+import type { Phase } from './order.js';
 import type { Planned, Progress } from './host.js';
 
 export interface SiteRunOptions {
@@ -18,6 +28,17 @@ export interface SiteRunOptions {
   target: (host: Host) => ConnectOptions;
   connect: (opts: ConnectOptions) => Promise<Connection>;
   progress: Progress;
+  /** The site state: which host holds which DKIM selector. */
+  state?: SiteState;
+  /**
+   * TXT lookup for DKIM's publish-first rule: a new key signs only once this answers with it. The DNS
+   * server mailops pushes to when there is one, else the system's resolver.
+   */
+  resolveTxt?: (name: string) => Promise<string[][]>;
+  /** Domains whose DKIM keys are replaced by new ones (`mailops dkim rotate`). */
+  rotate?: ReadonlySet<string>;
+  /** Unix seconds (the DKIM lifecycle's clock); now when absent. */
+  now?: number;
 }
 
 export interface HostOutcome {
@@ -26,11 +47,14 @@ export interface HostOutcome {
   changes: number;
   plan?: HostPlan;
   error?: string;
-  dkim?: Array<{ domain: string; selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string }>;
+  /** The DKIM keys the host holds after the run, with their lifecycle and public halves. */
+  dkim?: Array<DkimKeyState & { publicKey: string }>;
   /** The certificate the host's services present (SHA-256 hex). */
   tlsFingerprint?: string;
   /** What the run warned about (it went on). */
   warnings?: string[];
+  /** Not applied because a host of an earlier phase failed (error says which and what this host keeps). */
+  skipped?: boolean;
 }
 
 export function playbookDigest(site: Site): string {
@@ -44,12 +68,38 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 }
 
 /** Desired state of a host for each OS family it may turn out to be. */
-function candidates(site: Site, host: Host): Partial<Record<OsFamily, DesiredHost>> {
-  const credentials = resolveCredentials(site);
+function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials): Partial<Record<OsFamily, DesiredHost>> {
   const fams: OsFamily[] = host.os === 'auto' ? ['debian', 'rhel'] : [host.os];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, f]]), credentials })[0]!;
+  for (const f of fams) out[f] = renderFor(site, host, f, dkim, credentials);
   return out;
+}
+
+function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, credentials: Credentials): DesiredHost {
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials, dkim: new Map([[host.name, dkim]]) })[0]!;
+}
+
+/** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
+async function factsDkim(site: Site, host: Host, facts: HostFacts, opts: SiteRunOptions, now: number): Promise<DkimPlan> {
+  const held: HeldKey[] = Object.entries(facts.dkim).map(([rec, k]) => ({ domain: domainOf(rec), selector: k.selector, algorithm: k.algorithm, bits: k.bits, publicKey: k.publicKey }));
+  const input = { site, host, held, ...(facts.dkimLifecycle ? { lifecycle: facts.dkimLifecycle } : {}), taken: takenBy(site, host, opts.state), now, ...(opts.rotate ? { rotate: opts.rotate } : {}) };
+  const first = planDkim({ ...input, served: () => false });
+  const served = new Set<string>();
+  for (const k of first.keys.filter((x) => x.status === 'pending')) {
+    const key = facts.dkim[record(k)]?.publicKey;
+    if (key && opts.resolveTxt && (await servesKey(opts.resolveTxt, record(k), key))) served.add(record(k));
+  }
+  return served.size ? planDkim({ ...input, served: (k) => served.has(record(k)) }) : first;
+}
+
+/** Whether DNS answers a DKIM record with this public key. */
+export async function servesKey(resolveTxt: (name: string) => Promise<string[][]>, name: string, publicKey: string): Promise<boolean> {
+  try {
+    const answers = await resolveTxt(name);
+    return answers.some((chunks) => /(?:^|;)\s*p=([^;]*)/.exec(chunks.join(''))?.[1]?.replace(/\s+/g, '') === publicKey);
+  } catch {
+    return false;
+  }
 }
 
 const message = (e: unknown) => (e instanceof UserError ? e.message : `internal error: ${(e as Error)?.stack ?? String(e)}`);
@@ -57,13 +107,19 @@ const message = (e: unknown) => (e instanceof UserError ? e.message : `internal 
 /** Connect to every selected host and plan it. Connections stay open for apply; close them with closeAll. */
 export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<{ host: Host; planned?: Planned; error?: string }>> {
   const hosts = selectHosts(site, opts.hosts);
+  // The passwords are hashed once for every host and render (a failure is each host's error).
+  let resolved: Credentials | undefined;
+  const credentials = () => (resolved ??= resolveCredentials(site));
   return Promise.all(
     hosts.map(async (host) => {
       let conn: Connection | undefined;
       try {
         opts.progress(host.name, 'connecting');
         conn = await opts.connect(opts.target(host));
-        const planned = await planHost(host, conn, candidates(site, host), opts.progress);
+        const now = opts.now ?? Math.floor(Date.now() / 1000);
+        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now), credentials()), opts.progress, async (family, facts) =>
+          renderFor(site, host, family, await factsDkim(site, host, facts, opts, now), credentials()),
+        );
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');
         return { host, planned };
@@ -76,27 +132,45 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   );
 }
 
+/** The phases apply runs the planned hosts in (src/apply/order.ts), from what their recipient maps gain and lose. */
+export function planOrder(planned: Array<{ host: Host; planned?: Planned }>): Phase[] {
+  return applyOrder(planned.map(({ host, planned: p }) => (p ? recipientChange(host, p.desired, p.facts) : { name: host.name, role: host.role, gained: [], lost: [] })));
+}
+
+/** Apply the planned hosts, phase after phase (planOrder); a phase runs only when the ones before it converged. */
 export async function applyPlanned(site: Site, planned: Array<{ host: Host; planned?: Planned; error?: string }>, opts: Pick<SiteRunOptions, 'progress'>): Promise<HostOutcome[]> {
   const digest = playbookDigest(site);
-  return Promise.all(
-    planned.map(async ({ host, planned: p, error }) => {
-      if (!p) return { name: host.name, ok: false, changes: 0, error: error ?? 'not planned' };
-      try {
-        const r = await applyHost(p, digest, opts.progress);
-        opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
-        return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, dkim: r.report.dkim.length ? r.report.dkim : dkimFromFacts(p), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
-      } catch (e) {
-        opts.progress(host.name, 'failed');
-        return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };
-      }
-    }),
-  );
+  const byName = new Map(planned.map((x) => [x.host.name, x]));
+  const skipped = (name: string, failed: string[]): HostOutcome => {
+    const x = byName.get(name)!;
+    opts.progress(name, `not applied (${failed.join(', ')} failed first)`);
+    return { name, ok: false, skipped: true, changes: 0, ...(x.planned ? { plan: x.planned.plan } : {}), error: notAppliedReason(x.host, failed) };
+  };
+  const one = async (name: string): Promise<HostOutcome> => {
+    const { host, planned: p, error } = byName.get(name)!;
+    if (!p) return { name: host.name, ok: false, changes: 0, error: error ?? 'not planned' };
+    try {
+      const r = await applyHost(p, digest, opts.progress);
+      opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
+      return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, ...(r.error ? {} : { dkim: heldKeys(p, r.report.dkim) }), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
+    } catch (e) {
+      opts.progress(host.name, 'failed');
+      return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };
+    }
+  };
+  return runPhases(planOrder(planned), planned.map((x) => x.host.name), one, skipped);
 }
 
 const tlsOf = (f: string | undefined) => (f ? { tlsFingerprint: f } : {});
 
-function dkimFromFacts(p: Planned): HostOutcome['dkim'] {
-  return Object.entries(p.facts.dkim).map(([record, k]) => ({ domain: record.slice(record.indexOf('._domainkey.') + 12), ...k }));
+/** The keys of the host's lifecycle with their public halves (as the run printed them, else as facts had them). */
+function heldKeys(p: Planned, printed: Array<{ domain: string; selector: string; publicKey: string }> = []): NonNullable<HostOutcome['dkim']> {
+  const pub = new Map(printed.map((k) => [record(k), k.publicKey]));
+  return p.desired.dkimKeys.flatMap((k) => {
+    const publicKey = pub.get(record(k)) ?? p.facts.dkim[record(k)]?.publicKey;
+    const { keyFile: _, ...rest } = k;
+    return publicKey ? [{ ...rest, publicKey }] : [];
+  });
 }
 
 export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<void> {
@@ -105,14 +179,23 @@ export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<v
 
 /** The state as the hosts are now (before any apply): the DKIM keys and certificates their facts show. */
 export function planState(site: Site, state: SiteState, planned: Array<{ host: Host; planned?: Planned }>): SiteState {
-  const outcomes: HostOutcome[] = planned.flatMap((p) => (p.planned ? [{ name: p.host.name, ok: true, changes: 0, dkim: dkimFromFacts(p.planned), ...tlsOf(p.planned.facts.tlsFingerprint) }] : []));
+  const outcomes: HostOutcome[] = planned.flatMap((p) => (p.planned ? [{ name: p.host.name, ok: true, changes: 0, dkim: heldKeys(p.planned), ...tlsOf(p.planned.facts.tlsFingerprint) }] : []));
   return recordDkim(state, outcomes, site);
 }
 
 /** Record the DKIM public keys the hosts hold and their certificates' fingerprints in the site state (public data). */
 export function recordDkim(state: SiteState, outcomes: HostOutcome[], site?: Site): SiteState {
   const next: SiteState = { ...state, dkim: { ...state.dkim }, tls: { ...state.tls } };
-  for (const o of outcomes) for (const k of o.dkim ?? []) next.dkim[`${k.selector}._domainkey.${k.domain}`] = { selector: k.selector, algorithm: k.algorithm, publicKey: k.publicKey };
+  for (const o of outcomes) {
+    if (!o.dkim) continue;
+    // The host's keys are what it reported: its earlier entries go (a key deleted after its grace).
+    for (const [rec, e] of Object.entries(next.dkim)) if ((site ? ownerOf(site, rec, e) : e.host) === o.name) delete next.dkim[rec];
+    for (const k of o.dkim) {
+      next.dkim[record(k)] = { selector: k.selector, algorithm: k.algorithm, bits: k.bits, publicKey: k.publicKey, host: o.name, status: k.status, ...(k.since !== undefined && k.status === 'retired' ? { since: k.since } : {}) };
+    }
+  }
+  // Keys of hosts the playbook no longer has are not published.
+  if (site) for (const [rec, e] of Object.entries(next.dkim)) if (!site.hosts.some((h) => h.name === ownerOf(site, rec, e))) delete next.dkim[rec];
   for (const o of outcomes) {
     const hostname = site?.hosts.find((h) => h.name === o.name)?.hostname;
     if (hostname && o.tlsFingerprint) next.tls[hostname] = o.tlsFingerprint;

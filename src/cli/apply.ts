@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { applyPlanned, closeAll, planSite, planState, recordDkim } from '../apply/site.js';
+import { applyPlanned, closeAll, planOrder, planSite, planState, recordDkim } from '../apply/site.js';
 import type { HostOutcome } from '../apply/site.js';
 import { dnsTarget, pushZones } from '../dns/publish.js';
 import type { DnsOutcome } from '../dns/publish.js';
@@ -13,11 +13,11 @@ import { connect } from '../ssh/ssh2.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
-import { dnsOptions, remoteOptions, targetFor } from './remote.js';
+import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load, persistSerials } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
-import { planZones } from '../dns/publish.js';
+import { planZones, txtResolver } from '../dns/publish.js';
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -43,81 +43,124 @@ function recordState(site: Site, next: SiteState, dns: DnsOutcome | undefined): 
 export function registerApply(p: Command): void {
   dnsOptions(remoteOptions(p.command('apply').description('converge every host to the playbook, then push the DNS changes (asks for confirmation on a terminal; --yes skips it)')))
     .option('--yes', 'apply without asking')
-    .action(async (file: string, o: RemoteFlags & { yes?: boolean }) => {
-      const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-      if (!o.yes && !interactive) throw new UserError('apply needs confirmation: no terminal to ask on, so pass --yes to apply without asking');
-      const loaded = load(file);
-      const site = sandboxSite(loaded.site, o);
-      const state = loaded.state;
-      const target = dnsTarget(site, o, sandboxDns(o));
-      const progress = progressView(false);
-      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, progress: progress.update });
-      const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
-      if (!o.yes) {
-        const dnsPlan = target ? await planZones(site, planState(site, state, planned), target) : [];
-        const dnsPending = dnsPlan.reduce((n, z) => n + z.changes.length, 0);
-        if (pending + dnsPending > 0) {
-          progress.done();
-          for (const x of planned) if (x.planned) info(formatPlan(x.planned.plan));
-          if (target) info(formatDnsPlan(dnsPlan, target.server));
-          if (!(await confirm(`Apply ${pending + dnsPending} change${pending + dnsPending === 1 ? '' : 's'}? [y/N] `))) {
-            await closeAll(planned);
-            throw new UserError('apply cancelled: nothing was changed');
-          }
-        }
-      }
-      let outcomes: HostOutcome[];
-      try {
-        outcomes = await applyPlanned(site, planned, { progress: progress.update });
-      } finally {
-        progress.done();
-        await closeAll(planned);
-      }
-      const failedHosts = outcomes.filter((x) => !x.ok);
-      // DNS after the hosts: a DKIM key generated in this run is published in the same run.
-      const held = recordDkim(state, outcomes, site);
-      let dns: DnsOutcome | undefined;
-      let dnsSkipped: string | undefined;
-      if (target && failedHosts.length === 0) {
-        dns = await pushZones(site, held, target);
-      } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => x.name).join(', ')} failed (the zones would publish a host that does not work)`;
-      recordState(site, held, dns);
+    .action(async (file: string, o: RemoteFlags & { yes?: boolean }) => runApply(file, o, 'apply'));
+}
 
-      const hostChanges = outcomes.reduce((n, x) => n + x.changes, 0);
-      const total = hostChanges + (dns?.changes ?? 0);
-      const say = o.json ? info : out;
-      for (const x of outcomes) {
-        if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
-        else say(`${x.name}: ${x.changes ? green(`changed (${x.changes} change${x.changes === 1 ? '' : 's'})`) : 'unchanged'}`);
-        for (const w of x.warnings ?? []) say(`${x.name}: ${yellow('warning:')} ${w}`);
+export type ApplyFlags = RemoteFlags & { yes?: boolean };
+
+/** What the DKIM lifecycle did on each host, in words. */
+const sayNotes = (outcomes: HostOutcome[]) => {
+  for (const x of outcomes) for (const n of x.plan?.notes ?? []) info(`${x.name}: ${n}`);
+};
+
+/** Hosts whose new DKIM keys wait for DNS: after the push, they are planned again and switched over. */
+const waiting = (outcomes: HostOutcome[]) => outcomes.filter((x) => x.ok && x.dkim?.some((k) => k.status === 'pending')).map((x) => x.name);
+
+/**
+ * apply, and `dkim rotate` (apply with new DKIM keys for some domains): converge the hosts, record what
+ * they hold, push the zones, and switch signing to the new DKIM keys that DNS now serves.
+ */
+export async function runApply(file: string, o: ApplyFlags, verb: string, rotate?: ReadonlySet<string>): Promise<void> {
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  if (!o.yes && !interactive) throw new UserError(`${verb} needs confirmation: no terminal to ask on, so pass --yes to apply without asking`);
+  checkResolver(o.resolver);
+  const loaded = load(file);
+  const site = sandboxSite(loaded.site, o);
+  const state = loaded.state;
+  const target = dnsTarget(site, o, sandboxDns(o));
+  const progress = progressView(false);
+  const run = { target: targetFor(o, sandboxOverrides(site, o)), connect, resolveTxt: txtResolver(target, o.resolver) };
+  const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), ...run, state, ...(rotate ? { rotate } : {}), progress: progress.update });
+  const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
+  if (!o.yes) {
+    const dnsPlan = target ? await planZones(site, planState(site, state, planned), target, state) : [];
+    const dnsPending = dnsPlan.reduce((n, z) => n + z.changes.length, 0);
+    if (pending + dnsPending > 0) {
+      progress.done();
+      for (const x of planned) if (x.planned) info(formatPlan(x.planned.plan));
+      if (target) info(formatDnsPlan(dnsPlan, target.server));
+      if (!(await confirm(`Apply ${pending + dnsPending} change${pending + dnsPending === 1 ? '' : 's'}? [y/N] `))) {
+        await closeAll(planned);
+        throw new UserError(`${verb} cancelled: nothing was changed`);
       }
-      for (const z of dns?.zones ?? []) {
-        if (z.error) say(red(`dns ${z.zone}: failed (the hosts stay converged)\n${z.error}`));
-        else say(`dns ${z.zone}: ${z.changes.length ? green(`updated (${z.changes.length} record set${z.changes.length === 1 ? '' : 's'})`) : 'up to date'}`);
-      }
-      if (dnsSkipped) say(red(dnsSkipped));
-      const dnsFailed = dns ? dns.zones.filter((z) => z.error).length : 0;
-      say(
-        `Apply: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} host${outcomes.length === 1 ? '' : 's'}${dns ? ` and ${dns.zones.length} zone${dns.zones.length === 1 ? '' : 's'}` : ''}` +
-          `${failedHosts.length ? red(`, ${failedHosts.length} host${failedHosts.length === 1 ? '' : 's'} failed`) : ''}${dnsFailed ? red(`, ${dnsFailed} zone${dnsFailed === 1 ? '' : 's'} failed`) : ''}`,
-      );
-      if (o.json) {
-        json({
-          changes: total,
-          hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
-          ...(target
-            ? {
-                dns: {
-                  server: target.server,
-                  changes: dns?.changes ?? 0,
-                  ok: Boolean(dns?.ok),
-                  ...(dnsSkipped ? { error: dnsSkipped } : {}),
-                  zones: (dns?.zones ?? []).map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })),
-                },
-              }
-            : {}),
-        });
-      }
-      process.exitCode = failedHosts.length || dnsFailed || dnsSkipped ? 1 : 0;
+    }
+  }
+  const phases = planOrder(planned);
+  if (phases.length > 1) info(`order: ${phases.map((ph, i) => `${i + 1}. ${ph.hosts.join(', ')} (${ph.why})`).join('; ')}`);
+  let outcomes: HostOutcome[];
+  try {
+    outcomes = await applyPlanned(site, planned, { progress: progress.update });
+  } finally {
+    progress.done();
+    await closeAll(planned);
+  }
+  const failedHosts = outcomes.filter((x) => !x.ok);
+  sayNotes(outcomes);
+  // DNS after the hosts: a DKIM key generated in this run is published in the same run.
+  let held = recordDkim(state, outcomes, site);
+  let dns: DnsOutcome | undefined;
+  let dnsSkipped: string | undefined;
+  if (target && failedHosts.length === 0) {
+    dns = await pushZones(site, held, target, state);
+  } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => `${x.name} ${x.skipped ? 'not applied' : 'failed'}`).join(', ')} (the zones would publish a host that does not work)`;
+  recordState(site, held, dns);
+  // Publish first, then sign: new DKIM keys that DNS now serves take over signing in this same run.
+  const switching = dns?.ok ? waiting(outcomes) : [];
+  if (switching.length) {
+    const again = await planSite(site, { hosts: switching, ...run, state: held, progress: progress.update });
+    let second: HostOutcome[];
+    try {
+      second = await applyPlanned(site, again, { progress: progress.update });
+    } finally {
+      progress.done();
+      await closeAll(again);
+    }
+    outcomes = outcomes.map((x) => {
+      const y = second.find((z) => z.name === x.name);
+      if (!y) return x;
+      return { ...y, changes: x.changes + y.changes, plan: { ...y.plan!, changes: [...(x.plan?.changes ?? []), ...(y.plan?.changes ?? [])] }, warnings: [...(x.warnings ?? []), ...(y.warnings ?? [])] };
     });
+    for (const y of second) if (!y.ok) failedHosts.push(y);
+    sayNotes(second);
+    held = recordState(site, recordDkim(held, second, site), undefined);
+  }
+
+  const hostChanges = outcomes.reduce((n, x) => n + x.changes, 0);
+  const total = hostChanges + (dns?.changes ?? 0);
+  const say = o.json ? info : out;
+  for (const x of outcomes) {
+    if (x.skipped) say(red(`${x.name}: ${x.error ?? 'not applied'}`));
+    else if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
+    else say(`${x.name}: ${x.changes ? green(`changed (${x.changes} change${x.changes === 1 ? '' : 's'})`) : 'unchanged'}`);
+    for (const w of x.warnings ?? []) say(`${x.name}: ${yellow('warning:')} ${w}`);
+  }
+  for (const z of dns?.zones ?? []) {
+    if (z.error) say(red(`dns ${z.zone}: failed (the hosts stay converged)\n${z.error}`));
+    else say(`dns ${z.zone}: ${z.changes.length ? green(`updated (${z.changes.length} record set${z.changes.length === 1 ? '' : 's'})`) : 'up to date'}`);
+  }
+  if (dnsSkipped) say(red(dnsSkipped));
+  const dnsFailed = dns ? dns.zones.filter((z) => z.error).length : 0;
+  say(
+    `Apply: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} host${outcomes.length === 1 ? '' : 's'}${dns ? ` and ${dns.zones.length} zone${dns.zones.length === 1 ? '' : 's'}` : ''}` +
+      `${failedHosts.length ? red(`, ${failedHosts.length} host${failedHosts.length === 1 ? '' : 's'} failed`) : ''}${dnsFailed ? red(`, ${dnsFailed} zone${dnsFailed === 1 ? '' : 's'} failed`) : ''}`,
+  );
+  if (o.json) {
+    json({
+      changes: total,
+      ...(phases.length > 1 ? { order: phases } : {}),
+      hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.skipped ? { applied: false } : {}), ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
+      ...(target
+        ? {
+            dns: {
+              server: target.server,
+              changes: dns?.changes ?? 0,
+              ok: Boolean(dns?.ok),
+              ...(dnsSkipped ? { error: dnsSkipped } : {}),
+              zones: (dns?.zones ?? []).map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })),
+            },
+          }
+        : {}),
+    });
+  }
+  process.exitCode = failedHosts.length || dnsFailed || dnsSkipped ? 1 : 0;
 }

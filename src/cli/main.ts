@@ -12,6 +12,8 @@ import { registerVerify } from './verify.js';
 import { registerSandbox } from './sandbox.js';
 import { registerPlan } from './plan.js';
 import { registerApply } from './apply.js';
+import { registerDkim } from './dkim.js';
+import { registerClients } from './clients.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -25,6 +27,8 @@ export function program(): Command {
   registerDns(p);
   registerPlan(p);
   registerApply(p);
+  registerDkim(p);
+  registerClients(p);
   registerVerify(p);
   registerSandbox(p);
   registerInit(p);

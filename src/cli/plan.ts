@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { closeAll, planSite, planState } from '../apply/site.js';
-import { dnsTarget, planZones } from '../dns/publish.js';
+import { dnsTarget, planZones, txtResolver } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
 import { connect } from '../ssh/ssh2.js';
 import { stepOf, withSteps } from '../apply/steps.js';
 import { info, json, out, red } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
-import { dnsOptions, remoteOptions, targetFor } from './remote.js';
+import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
@@ -17,15 +17,16 @@ export function registerPlan(p: Command): void {
     .option('--detailed-exitcode', 'exit 0 when nothing to do, 2 when changes are pending, 1 on error')
     .option('--steps', 'show under each change the exact shell step that apply runs for it')
     .action(async (file: string, o: RemoteFlags & { detailedExitcode?: boolean; steps?: boolean }) => {
+      checkResolver(o.resolver);
       const loaded = load(file);
       const site = sandboxSite(loaded.site, o);
       const target = dnsTarget(site, o, sandboxDns(o));
       const progress = progressView(false);
-      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, progress: progress.update });
+      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, state: loaded.state, resolveTxt: txtResolver(target, o.resolver), progress: progress.update });
       progress.done();
       await closeAll(planned);
       // The DNS changes against what the hosts hold now (a key that apply has yet to generate is not there).
-      const zones: ZonePlan[] = target ? await planZones(site, planState(site, loaded.state, planned), target) : [];
+      const zones: ZonePlan[] = target ? await planZones(site, planState(site, loaded.state, planned), target, loaded.state) : [];
       const failed = planned.filter((p) => p.error);
       const dnsFailed = zones.filter((z) => z.error);
       const hostChanges = planned.reduce((n, p) => n + (p.planned?.plan.changes.length ?? 0), 0);
@@ -52,7 +53,7 @@ export function registerPlan(p: Command): void {
             name: p.host.name,
             changes: p.planned?.plan.changes.length ?? 0,
             ok: !p.error,
-            ...(p.planned ? { os: p.planned.plan.os, plan: withSteps(p.planned.plan.changes, p.planned.desired), warnings: p.planned.plan.warnings } : { error: p.error }),
+            ...(p.planned ? { os: p.planned.plan.os, plan: withSteps(p.planned.plan.changes, p.planned.desired), warnings: p.planned.plan.warnings, ...(p.planned.plan.notes ? { notes: p.planned.plan.notes } : {}) } : { error: p.error }),
           })),
           ...(target
             ? { dns: { server: target.server, changes: dnsChanges, ok: dnsFailed.length === 0, zones: zones.map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })) } }

@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Host, Site } from '../model/site.js';
 import type { ConnectOptions } from '../ssh/connection.js';
+import { UserError } from '../errors.js';
+import { serverProblem } from '../site/semantic.js';
 
 export interface RemoteFlags {
   json?: boolean;
@@ -13,6 +15,7 @@ export interface RemoteFlags {
   sandbox?: boolean;
   dnsServer?: string;
   tsigKey?: string;
+  resolver?: string;
 }
 
 export function remoteOptions(c: Command): Command {
@@ -29,7 +32,8 @@ export function remoteOptions(c: Command): Command {
 export function dnsOptions(c: Command): Command {
   return c
     .option('--dns-server <host[:port]>', "push the zones to this primary server with DNS UPDATE (overrides dns.update.server)")
-    .option('--tsig-key <file>', 'the TSIG key (a BIND key file, as tsig-keygen writes it) that signs the updates (overrides dns.update.key)');
+    .option('--tsig-key <file>', 'the TSIG key (a BIND key file, as tsig-keygen writes it) that signs the updates (overrides dns.update.key)')
+    .option('--resolver <ip[:port]>', 'the DNS server asked whether a new DKIM key is published before it signs (default: the dns.update server, else the system resolver)');
 }
 
 export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p));
@@ -49,3 +53,9 @@ export function targetFor(flags: RemoteFlags, overrides?: (host: Host) => Partia
 }
 
 export type { Site };
+
+/** A --resolver flag that is no server address is refused before anything is contacted. */
+export function checkResolver(server: string | undefined): void {
+  const problem = server === undefined ? null : serverProblem(server);
+  if (problem) throw new UserError(`--resolver ${server} ${problem}`);
+}

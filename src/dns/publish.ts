@@ -4,10 +4,12 @@
  * per zone. Only the rendered sets (name + type) are managed; every other record stays. The pure parts
  * (desiredRrsets, diffZone, nsupdateScript) live beside this file; this is the thin I/O around them.
  */
+import { Resolver, lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { axfr, formatServer, parseServer, pushChanges, readTsigKey } from './client.js';
+import { axfr, formatServer, parseServer, pushChanges, readTsigKey, resolverFor } from './client.js';
 import type { TsigKeySource } from './client.js';
 import { zoneModel } from './records.js';
 import { desiredRrsets } from './rrset.js';
@@ -67,14 +69,18 @@ const message = (e: unknown) => {
   throw e;
 };
 
-/** What every zone needs, read from the server. Zones that cannot be read carry an error. */
-export async function planZones(site: Site, state: SiteState, target: DnsTarget): Promise<ZonePlan[]> {
+/**
+ * What every zone needs, read from the server. Zones that cannot be read carry an error. `previous`: the
+ * state the zones were last rendered from; what it published and `state` no longer does is deleted.
+ */
+export async function planZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<ZonePlan[]> {
   return Promise.all(
     site.domains.map(async (d): Promise<ZonePlan> => {
       try {
         const live = await axfr(target.server, d.name, target.key);
         const desired = desiredRrsets(zoneModel(site, d, state));
-        return { zone: d.name, changes: diffZone(d.name, desired, live.rrsets), serial: live.soa.serial };
+        const withdrawn = previous ? desiredRrsets(zoneModel(site, d, previous)) : [];
+        return { zone: d.name, changes: diffZone(d.name, desired, live.rrsets, withdrawn), serial: live.soa.serial };
       } catch (e) {
         return { zone: d.name, changes: [], error: message(e) };
       }
@@ -86,14 +92,14 @@ export async function planZones(site: Site, state: SiteState, target: DnsTarget)
  * Push every zone's changes (one atomic UPDATE per zone), then read the zone again: a server that took
  * the update but still differs (it silently drops what it must not hold, RFC 2136 §3.4.2) is an error.
  */
-export async function pushZones(site: Site, state: SiteState, target: DnsTarget): Promise<DnsOutcome> {
-  const plans = await planZones(site, state, target);
+export async function pushZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<DnsOutcome> {
+  const plans = await planZones(site, state, target, previous);
   const zones = await Promise.all(
     plans.map(async (p): Promise<ZonePlan> => {
       if (p.error || p.changes.length === 0) return p;
       try {
         await pushChanges(target.server, p.zone, p.changes, target.key);
-        const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target);
+        const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target, previous);
         if (after?.error) return { ...p, error: after.error };
         if (after && after.changes.length) {
           const left = after.changes.map((c) => `${c.name} ${c.type}`).join(', ');
@@ -107,4 +113,19 @@ export async function pushZones(site: Site, state: SiteState, target: DnsTarget)
   );
   const ok = zones.every((z) => !z.error);
   return { zones, ok, changes: zones.reduce((n, z) => n + (z.error ? 0 : z.changes.length), 0) };
+}
+
+/**
+ * TXT lookups for DKIM's publish-first rule: at the resolver given, else at the server mailops pushes to
+ * (it serves what was pushed at once), else at the system's resolver (zones published some other way).
+ */
+export function txtResolver(target?: DnsTarget, resolver?: string): (name: string) => Promise<string[][]> {
+  const server = resolver ?? target?.server;
+  let made: Promise<Resolver> | undefined;
+  const make = async (): Promise<Resolver> => {
+    if (!server) return new Resolver({ timeout: 3000, tries: 2 });
+    const s = parseServer(server);
+    return resolverFor(formatServer({ host: isIP(s.host) ? s.host : (await lookup(s.host)).address, port: s.port }));
+  };
+  return async (name) => (await (made ??= make())).resolveTxt(name);
 }

@@ -1,7 +1,10 @@
 /** The DNS records of one mail domain, as data. Pure. */
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { domainKeys } from '../render/dkim.js';
+import { ownerOf, record, stateDkim } from '../plan/dkim.js';
+import { clientHost, mailboxHosts, serviceLabels } from '../render/names.js';
+import { mtaStsPolicy } from '../clients/autoconfig.js';
+import type { DkimStatus } from '../plan/dkim.js';
 
 export interface DnsRecord {
   /** Owner name relative to the zone origin ("@" for the apex). */
@@ -48,6 +51,21 @@ export function reverseName(ip: string): string {
   return `${ip.split('.').reverse().join('.')}.in-addr.arpa.`;
 }
 
+
+/**
+ * MX records: the mailbox hosts first, then the backup MXs (a higher preference number, so a sender tries
+ * them only when no mailbox host answers). With replication both mailbox hosts hold every mailbox and
+ * share the lowest preference; otherwise they keep the playbook's order (10, 20, ...).
+ */
+export function mxRecords(site: Site): Array<{ preference: number; host: string }> {
+  const out: Array<{ preference: number; host: string }> = [];
+  let pref = 0;
+  for (const h of mailboxHosts(site)) out.push({ preference: site.stack.replication ? 10 : (pref += 10), host: h.hostname });
+  pref = Math.max(...out.map((m) => m.preference));
+  for (const h of site.hosts.filter((x) => x.role === 'backup-mx')) out.push({ preference: (pref += 10), host: h.hostname });
+  return out;
+}
+
 export function spfValue(site: Site, d: Domain): string {
   const ips = site.hosts.flatMap((h) => [`ip4:${h.ipv4}`, ...(h.ipv6 ? [`ip6:${h.ipv6}`] : [])]);
   return ['v=spf1', ...new Set(ips), ...d.spf.include.map((i) => `include:${i}`), d.spf.policy].join(' ');
@@ -76,7 +94,7 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   const records: DnsRecord[] = [];
   const notes: string[] = [];
   for (const ns of site.dns.nameservers) records.push({ name: '@', type: 'NS', data: fq(ns) });
-  site.hosts.forEach((h, i) => records.push({ name: '@', type: 'MX', data: `${10 * (i + 1)} ${fq(h.hostname)}` }));
+  for (const mx of mxRecords(site)) records.push({ name: '@', type: 'MX', data: `${mx.preference} ${fq(mx.host)}` });
   const taken = new Set<string>();
   // Glue: a name server inside this zone needs its address here, or no server loads the zone.
   for (const ns of site.dns.nameservers) {
@@ -103,22 +121,24 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   records.push({ name: '@', type: 'TXT', data: splitTxt(spfValue(site, d)), comment: 'SPF' });
   records.push({ name: '_dmarc', type: 'TXT', data: splitTxt(dmarcValue(d)), comment: 'DMARC' });
   if (site.dns.tlsrpt) records.push({ name: '_smtp._tls', type: 'TXT', data: splitTxt(tlsrptValue(site.dns.tlsrpt)), comment: 'TLS reporting (RFC 8460)' });
-  // One key per host (and an RSA companion per Ed25519 key): each host signs with keys of its own.
-  for (const k of domainKeys(site, d)) {
-    const owner = `${k.selector}._domainkey`;
-    const key = state.dkim[k.record];
-    if (key) records.push({ name: owner, type: 'TXT', data: splitTxt(dkimValue(key.algorithm, key.publicKey)), comment: `DKIM of ${k.host.name}` });
-    else notes.push(`DKIM: ${k.record}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${k.host.name} and records its public half), then render this zone again.`);
+  // Each host's keys (and an RSA companion per Ed25519 key): signing ones, new ones published before they
+  // sign, and retired ones for their grace period; as the last apply recorded them.
+  for (const k of publishedKeys(site, d, state)) {
+    records.push({ name: `${k.selector}._domainkey`, type: 'TXT', data: splitTxt(dkimValue(k.algorithm, k.publicKey)), comment: `DKIM of ${k.host}` });
   }
-  const primary = site.hosts[0]!;
+  // The keys a host makes at its next apply (what it signs with while nothing is recorded for it).
+  for (const h of d.dkim ? site.hosts : []) {
+    const published = new Set(publishedKeys(site, d, state).filter((k) => k.host === h.name).map((k) => k.record));
+    for (const k of stateDkim(site, h, state, 0).keys.filter((x) => x.domain === d.name && !published.has(record(x)))) {
+      notes.push(`DKIM: ${record(k)}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
+    }
+  }
+  // Clients (IMAP, POP3, submission, autoconfiguration) go to the first mailbox host: a backup MX has none.
+  const primary = clientHost(site);
   const target = fq(primary.hostname);
   const s = site.stack;
-  const cnames: Array<[string, boolean]> = [
-    ['imap', s.imap],
-    ['pop', s.pop3],
-    ['smtp', true],
-  ];
-  for (const [name, on] of cnames) if (on && !taken.has(name)) records.push({ name, type: 'CNAME', data: target });
+  // The names clients use (and the certificate of that host covers: src/render/names.ts).
+  for (const { label, on } of serviceLabels(site)) if (on && !taken.has(label)) records.push({ name: label, type: 'CNAME', data: target });
   // RFC 6186: "0 0 0 ." says a service is not offered.
   const srv: Array<[string, number, boolean]> = [
     ['_submission._tcp', 587, true],
@@ -129,9 +149,40 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
     ['_pop3s._tcp', 995, s.pop3],
   ];
   for (const [name, port, on] of srv) records.push({ name, type: 'SRV', data: on ? `0 1 ${port} ${target}` : '0 0 0 .' });
+  // Outlook's autodiscover by SRV (the target is the host name: an SRV target may not be a CNAME).
+  if (s.autoconfig) records.push({ name: '_autodiscover._tcp', type: 'SRV', data: `0 1 443 ${target}` });
+  const sts = mtaStsPolicy(site);
+  if (sts) records.push({ name: '_mta-sts', type: 'TXT', data: splitTxt(`v=STSv1; id=${sts.id}`), comment: `MTA-STS (${s.mtaSts}): the policy is at https://mta-sts.${d.name}/.well-known/mta-sts.txt` });
   for (const h of site.hosts) {
     notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv4)} PTR ${fq(h.hostname)}`);
     if (h.ipv6) notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv6)} PTR ${fq(h.hostname)}`);
   }
   return { domain: d.name, ttl: site.dns.ttl, records, notes };
+}
+
+export interface PublishedKey {
+  host: string;
+  selector: string;
+  algorithm: 'rsa' | 'ed25519';
+  publicKey: string;
+  status: DkimStatus;
+  /** <selector>._domainkey.<domain> */
+  record: string;
+}
+
+/**
+ * The DKIM keys a domain publishes, from the state: each host's keys with their lifecycle. An entry of an
+ * older state file (no host) belongs to the host whose selector it is; keys of hosts the playbook no
+ * longer has are not published.
+ */
+export function publishedKeys(site: Site, d: Domain, state: SiteState): PublishedKey[] {
+  const suffix = `._domainkey.${d.name}`;
+  return Object.entries(state.dkim)
+    .filter(([rec]) => rec.endsWith(suffix) && !rec.slice(0, -suffix.length).includes('.'))
+    .flatMap(([rec, e]) => {
+      const host = ownerOf(site, rec, e);
+      if (!host || !site.hosts.some((h) => h.name === host)) return [];
+      return [{ host, selector: e.selector, algorithm: e.algorithm, publicKey: e.publicKey, status: e.status ?? 'signing', record: rec }];
+    })
+    .sort((a, b) => (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0));
 }

@@ -26,7 +26,8 @@ export interface DnsChange {
   zone: string;
   name: string;
   type: string;
-  action: 'create' | 'update';
+  /** delete: a set mailops published and no longer renders (a retired DKIM key): its records go. */
+  action: 'create' | 'update' | 'delete';
   /** The live records mailops manages at name + type (absent: none, a create). */
   before?: RRset;
   after: RRset;
@@ -61,8 +62,12 @@ function ownership(desired: RRset, live: RRset | undefined): { owned: string[]; 
   return { owned, kept: live.rdata.filter((r) => !owned.includes(r)) };
 }
 
-/** The changes that make `live` hold `desired`, in the order of `desired`. */
-export function diffZone(zone: string, desired: readonly RRset[], live: readonly RRset[]): DnsChange[] {
+/**
+ * The changes that make `live` hold `desired`, in the order of `desired`. `withdrawn` are sets that
+ * mailops rendered before and renders no more (a DKIM key past its grace): exactly their records are
+ * deleted, whatever else sits at the name stays.
+ */
+export function diffZone(zone: string, desired: readonly RRset[], live: readonly RRset[], withdrawn: readonly RRset[] = []): DnsChange[] {
   const zoneName = canonicalName(zone).replace(/\.$/, '');
   const liveByKey = new Map(live.map((s) => [keyOf(s), s]));
   const desiredKeys = new Set(desired.map(keyOf));
@@ -86,6 +91,15 @@ export function diffZone(zone: string, desired: readonly RRset[], live: readonly
       ...(kept.length ? { kept } : {}),
       ...(replaces.length ? { replaces } : {}),
     });
+  }
+  for (const w of withdrawn) {
+    const l = liveByKey.get(keyOf(w));
+    if (!l || desiredKeys.has(keyOf(w))) continue;
+    const same = (a: string, b: string) => (w.type === 'TXT' ? txtText(a) === txtText(b) : a === b);
+    const owned = l.rdata.filter((r) => w.rdata.some((x) => same(r, x)));
+    if (!owned.length) continue;
+    const kept = l.rdata.filter((r) => !owned.includes(r));
+    changes.push({ zone: zoneName, name: w.name, type: w.type, action: 'delete', before: { ...l, rdata: owned }, after: { ...l, rdata: [] }, ...(kept.length ? { kept } : {}) });
   }
   return changes;
 }
@@ -143,6 +157,8 @@ export function formatDnsChanges(changes: readonly DnsChange[]): string {
         out.push(`  ~ ${name}: ${old} → ${c.type} ${showSet(c.after)}${keeps}`);
       } else if (!c.before) {
         for (const r of c.after.rdata) out.push(`  + ${name} ${c.type} ${show(c.type, r)}${keeps}`);
+      } else if (c.action === 'delete') {
+        for (const r of c.before.rdata) out.push(`  - ${name} ${c.type} ${show(c.type, r)}${keeps}`);
       } else {
         const ttl = c.before.ttl !== c.after.ttl ? `ttl ${c.before.ttl} → ${c.after.ttl}` : '';
         const data = sameRdata(c.before, c.after) ? '' : `${showSet(c.before)} → ${showSet(c.after)}`;

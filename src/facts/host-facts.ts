@@ -8,6 +8,7 @@ import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
 import { shq, shqAll, unitOf } from './shell.js';
+import { parseLifecycle } from '../plan/dkim.js';
 
 export interface Fact {
   /** The section of the fact script its command prints under. */
@@ -29,12 +30,16 @@ export function tlsFingerprintCommand(cert: string): string {
  * the playbook: a key made for an older playbook is published as what it is.
  */
 export function dkimPublicCommand(keyFile: string, domain: string, selector: string, printf: string): string {
-  const k = shq(keyFile);
+  return dkimPublicWords(shq(keyFile), shq(domain), shq(selector), printf);
+}
+
+/** dkimPublicCommand on shell words (quoted values or "$variables"). */
+function dkimPublicWords(k: string, domain: string, selector: string, printf: string): string {
   return (
     `if [ -f ${k} ]; then t=$(openssl pkey -in ${k} -noout -text 2>/dev/null | head -n 1); case "$t" in ` +
     `*ED25519*) a=ed25519; b=256; p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | tail -c 32 | base64 | tr -d '\\n');; ` +
     `*Private-Key*) a=rsa; b=$(printf '%s' "$t" | sed -n 's/.*(\\([0-9]*\\) bit.*/\\1/p'); p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | base64 | tr -d '\\n');; ` +
-    `*) a=; esac; [ -z "$a" ] || ${printf} ${shq(domain)} ${shq(selector)} "$a" "$b" "$p"; fi`
+    `*) a=; esac; [ -z "$a" ] || ${printf} ${domain} ${selector} "$a" "$b" "$p"; fi`
   );
 }
 
@@ -59,7 +64,7 @@ export const FAMILY_FACTS: Fact[] = [
     // Content hashes here, owner and mode under "filestat": a file is known when it has both.
     section: 'files',
     command: (d) => {
-      const files = d.files.map((f) => f.path);
+      const files = [...d.files.map((f) => f.path), ...d.retired.files.map((f) => f.path)];
       return files.length ? [`sha256sum -- ${shqAll(files)} 2>/dev/null`, 'sec filestat', `${STAT} ${shqAll(files)} 2>/dev/null`] : ['sec filestat'];
     },
     parse: (lines, all) => {
@@ -80,7 +85,7 @@ export const FAMILY_FACTS: Fact[] = [
   {
     section: 'services',
     command: (d) => {
-      const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit)].map(unitOf);
+      const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit), ...d.retired.units.map((x) => x.unit)].map(unitOf);
       return units.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(units)} 2>/dev/null`] : [];
     },
     parse: (lines) => ({ services: parseServices(lines) }),
@@ -97,8 +102,19 @@ export const FAMILY_FACTS: Fact[] = [
   },
   {
     section: 'dkim',
-    command: (d) => d.dkimKeys.map((k) => dkimPublicCommand(k.keyFile, k.domain, k.selector, "printf '%s\\t%s\\t%s\\t%s\\t%s\\n'")),
-    parse: (lines) => ({ dkim: parseDkim(lines) }),
+    // Every key file of the directory (<domain>.<selector>.key), whatever the playbook asks for now: keys
+    // being replaced or retired are the host's too. Then the lifecycle file, line by line.
+    command: (d) => {
+      const dir = shq(d.os.paths.dkimKeys);
+      return [
+        `for k in ${dir}/*.key; do [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; s=\${n##*.}; m=\${n%.*}; ${dkimPublicWords('"$k"', '"$m"', '"$s"', "printf '%s\\t%s\\t%s\\t%s\\t%s\\n'")}; done`,
+        `[ -f ${dir}/lifecycle ] && sed 's/^/lifecycle\t/' ${dir}/lifecycle`,
+      ];
+    },
+    parse: (lines) => {
+      const lifecycle = lines.filter((l) => l.startsWith('lifecycle\t'));
+      return { dkim: parseDkim(lines.filter((l) => !l.startsWith('lifecycle\t'))), ...(lifecycle.length ? { dkimLifecycle: parseLifecycle(lifecycle.map((l) => l.slice(10))) } : {}) };
+    },
   },
   {
     section: 'tls',

@@ -22,7 +22,9 @@ export const debian: OsProfile = {
     caBundle: '/etc/ssl/certs/ca-certificates.crt',
     postsrsdDefaults: '/etc/default/postsrsd',
     nftables: '/etc/nftables.conf',
+    rspamd: '/etc/rspamd',
+    sieve: '/var/lib/dovecot/sieve',
   },
-  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables', fail2ban: 'fail2ban' },
+  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables', rspamd: 'rspamd', redis: 'redis-server', fail2ban: 'fail2ban' },
   users: { postfix: 'postfix', exim: 'Debian-exim', eximGroup: 'Debian-exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
 };

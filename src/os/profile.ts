@@ -24,7 +24,11 @@ export interface OsProfile {
     /** postsrsd's settings, read as shell variables by its launcher. */
     postsrsdDefaults: string;
     nftables: string;
+    /** rspamd's configuration (its local.d/ and override.d/ hold what mailops sets). */
+    rspamd: string;
+    /** The global Sieve scripts Dovecot runs before every delivery (junk filing); the vmail user compiles them there. */
+    sieve: string;
   };
-  services: { postfix: string; exim: string; dovecot: string; opendkim: string; firewall: string; fail2ban: string };
+  services: { postfix: string; exim: string; dovecot: string; opendkim: string; firewall: string; rspamd: string; redis: string; fail2ban: string };
   users: { postfix: string; exim: string; eximGroup: string; dovecot: string; opendkim: string; vmail: string; vmailUid: number };
 }

@@ -8,7 +8,6 @@ import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { fileDiff } from './diff.js';
 import { interruptedRuns } from './interrupted.js';
-import { dkimKeyWarnings } from './dkim.js';
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -63,6 +62,11 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
     }
   }
 
+  // Files of a feature that is off: removed when the host has them (backed up first, like every swap).
+  for (const x of desired.retired.files) {
+    if (facts.files[x.path]) changes.push({ kind: 'file', action: 'remove', path: x.path, component: x.component, reason: x.reason });
+  }
+
   const done = new Set(facts.commandsDone);
   desired.commands.forEach((c, index) => {
     if (done.has(index)) return;
@@ -81,6 +85,11 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
       warnings.push(`${queued} message${queued === 1 ? '' : 's'} wait in the ${x.queue} queue, which ${x.component} does not deliver: flush it first (${x.queue === 'exim' ? 'exim -qff' : 'postqueue -f'}) or they stay in its spool`);
     }
   }
+  // Services of a feature that is off: stopped and disabled (after the reloads that stop using them).
+  for (const x of desired.retired.units) {
+    const f = facts.services[x.unit];
+    if (f && (f.active === 'active' || f.enabled === 'enabled')) changes.push({ kind: 'service', action: 'stop-disable', unit: x.unit, key: x.unit, reason: x.reason });
+  }
   for (const s of desired.services) {
     const f = facts.services[s.unit] ?? { enabled: 'not-found', active: 'inactive' };
     if (f.enabled !== 'enabled' && f.enabled !== 'static' && f.enabled !== 'alias') {
@@ -96,13 +105,14 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
 
   const interrupted = interruptedRuns(desired, facts, changes);
   changes.push(...interrupted.changes);
-  warnings.push(...interrupted.warnings, ...dkimKeyWarnings(desired, facts));
+  warnings.push(...interrupted.warnings);
   return {
     host: desired.host.name,
     family: desired.os.family,
     os: '',
     changes,
     warnings,
+    ...(desired.dkimNotes.length ? { notes: desired.dkimNotes } : {}),
     ports: desired.inbound,
   };
 }

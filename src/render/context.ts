@@ -4,7 +4,11 @@
  */
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
-import { hostKeys } from './dkim.js';
+import { lifecycleText, planDkim } from '../plan/dkim.js';
+import { certificateNames, clientHost, servesWeb } from './names.js';
+import { appleProfile, autodiscoverJson, autodiscoverXml, mtaStsPolicy, thunderbirdConfig } from '../clients/autoconfig.js';
+import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
+import { RELAY_PASSWORD } from './credentials.js';
 import { authBanView, mailPolicy } from './limits.js';
 import type { AuthBanView, SendLimitView } from './limits.js';
 
@@ -37,6 +41,32 @@ export interface DkimView {
   keyFile: string;
   /** DNS name: <selector>._domainkey.<domain> */
   record: string;
+  status: DkimStatus;
+  /** Unix seconds: when a retired key stopped signing. */
+  since?: number;
+}
+
+/** The smarthost as the MTAs need it (stack.relay with its password read). */
+export interface RelayView {
+  host: string;
+  port: number;
+  username: string;
+  /** Plaintext: rendered only into files marked secret. */
+  password: string;
+  /** 465: TLS from the first byte (Postfix smtp_tls_wrappermode, Exim protocol = smtps); else STARTTLS, required. */
+  wrapper: boolean;
+  /** Postfix's next hop, [host]:port (no MX lookup), also the key of its password map. */
+  nexthop: string;
+}
+
+/** What a backup MX needs: the mailbox hosts it forwards to, and every recipient it may accept. */
+export interface BackupMxView {
+  /** Postfix next hops, "[mx1.example.com]:25, [mx2.example.com]:25": by name, never by MX (no loop back to itself). */
+  nexthops: string;
+  /** Host names of the mailbox hosts, in the playbook's order. */
+  targets: string[];
+  /** Every address a mailbox host accepts (mailboxes, aliases), and "@domain" for a domain with a catch-all. */
+  recipients: string[];
 }
 
 export interface TemplateContext {
@@ -46,7 +76,8 @@ export interface TemplateContext {
   hosts: Host[];
   os: OsProfile;
   stack: Site['stack'];
-  tls: { mode: string; cert: string; key: string; email?: string; acmeServer?: string };
+  /** `names`: what the certificate covers; `san` its subjectAltName, `sanSorted` the same sorted (for comparing). */
+  tls: { mode: string; cert: string; key: string; email?: string; acmeServer?: string; names: string[]; san: string; sanSorted: string };
   domains: Array<Domain & { mailboxViews: MailboxView[]; aliasViews: AliasView[] }>;
   domainNames: string[];
   mailboxes: MailboxView[];
@@ -75,11 +106,31 @@ export interface TemplateContext {
    * and adding or removing a forward changes no daemon's configuration.
    */
   srsDomain: string;
+  /** The keys this host signs with. */
   dkim: DkimView[];
+  /** Every key the host keeps (signing, pending publication, retired but still published). */
+  dkimKeys: DkimView[];
+  /** Keys to delete (retired past their grace, or pending keys no longer wanted). */
+  dkimRemove: DkimView[];
+  /** The host's DKIM lifecycle file. */
+  dkimLifecycle: string;
+  /** What the DKIM lifecycle does in this run, in words. */
+  dkimNotes: string[];
   /** Per domain, the selectors this host signs with. */
   dkimDomains: Array<{ domain: string; selectors: string[] }>;
   vmail: { user: string; group: string; uid: number; gid: number; home: string };
+  /** The outbound smarthost, when the playbook has one. */
+  relay?: RelayView;
+  /** The host's role: mailbox (stores mail) or backup-mx (queues and forwards it). */
+  role: Host['role'];
+  /** role backup-mx: what it forwards to and whom it accepts. */
+  backupMx?: BackupMxView;
   features: Record<string, string | boolean>;
+  /** What the client host serves over HTTPS: per domain, autoconfiguration and the MTA-STS policy; per address, an Apple profile. */
+  web: {
+    domains: Array<{ name: string; autoconfig?: string; autodiscover?: string; autodiscoverJson?: string; mtaSts?: string }>;
+    profiles: Array<{ address: string; local: string; domain: string; profile: string }>;
+  };
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
 }
@@ -93,16 +144,22 @@ export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string;
   return { cert: `${os.paths.tls}/${host.hostname}.crt`, key: `${os.paths.tls}/${host.hostname}.key` };
 }
 
-export { hostSelector } from './dkim.js';
 
-export function dkimViews(site: Site, host: Host, os: OsProfile): DkimView[] {
-  return hostKeys(site, host).map((k) => ({
+/** The DKIM keys of a host before anything is known of it: a first key per domain and algorithm, signing. */
+export function initialDkim(site: Site, host: Host): DkimPlan {
+  return planDkim({ site, host, held: [], taken: new Set(), served: () => false, now: 0 });
+}
+
+export function dkimViews(keys: DkimPlan['keys'], os: OsProfile): DkimView[] {
+  return keys.map((k) => ({
     domain: k.domain,
     selector: k.selector,
-    keyType: k.keyType,
+    keyType: k.algorithm,
     bits: k.bits,
     keyFile: `${os.paths.dkimKeys}/${k.domain}.${k.selector}.key`,
-    record: k.record,
+    record: `${k.selector}._domainkey.${k.domain}`,
+    status: k.status,
+    ...(k.since !== undefined ? { since: k.since } : {}),
   }));
 }
 
@@ -113,7 +170,32 @@ export function dkimDomains(views: DkimView[]): Array<{ domain: string; selector
   return [...out.entries()].map(([domain, selectors]) => ({ domain, selectors }));
 }
 
-export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials): TemplateContext {
+export function relayView(r: NonNullable<Site['stack']['relay']>, credentials: Credentials): RelayView {
+  const password = credentials.get(RELAY_PASSWORD);
+  if (password === undefined) throw new Error('internal: no credential resolved for the relay');
+  const host = r.host.replace(/\.$/, '');
+  const bracketed = host.includes(':') ? `[ipv6:${host}]` : `[${host}]`;
+  return { host, port: r.port, username: r.username, password, wrapper: r.port === 465, nexthop: `${bracketed}:${r.port}` };
+}
+
+/** The recipients a backup MX accepts and the mailbox hosts it forwards them to. Pure. */
+export function backupMxView(site: Site): BackupMxView {
+  const targets = site.hosts.filter((h) => h.role !== 'backup-mx').map((h) => h.hostname);
+  // What the mailbox hosts refuse (disabled mailboxes, aliases that reach only those) the backup refuses
+  // too, at RCPT: accepted here, it would bounce when forwarded.
+  const policy = mailPolicy(site.domains);
+  const refused = new Set(policy.refused);
+  const recipients = new Set<string>();
+  for (const d of site.domains) {
+    for (const m of d.mailboxes) if (!refused.has(m.address)) recipients.add(m.address.toLowerCase());
+    for (const a of d.aliases) if (!refused.has(a.address)) recipients.add(a.address.toLowerCase());
+  }
+  for (const c of policy.catchAlls) recipients.add(`@${c.domain.toLowerCase()}`);
+  return { nexthops: targets.map((t) => `[${t}]:25`).join(', '), targets, recipients: [...recipients].sort() };
+}
+
+/** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
+export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host)): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
   const policy = mailPolicy(site.domains);
   const domains = site.domains.map((d) => {
@@ -148,7 +230,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       owners.set(a, set);
     }
   }
-  const dkim = dkimViews(site, host, os);
+  const certNames = certificateNames(site, host);
+  const dkimKeys = dkimViews(dkimPlan.keys, os);
+  const dkim = dkimKeys.filter((k) => k.status === 'signing');
   // Only addresses that take mail: not a disabled mailbox, not an alias refused with it.
   const refused = new Set(policy.refused);
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
@@ -162,6 +246,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     tls: {
       mode: site.stack.tls.mode,
       ...tlsPaths(site, host, os),
+      names: certNames,
+      san: certNames.map((n) => `DNS:${n}`).join(','),
+      sanSorted: certNames.map((n) => `DNS:${n}`).sort().join(','),
       ...(site.stack.tls.email ? { email: site.stack.tls.email } : {}),
       ...(site.stack.tls.acmeServer ? { acmeServer: site.stack.tls.acmeServer } : {}),
     },
@@ -179,14 +266,24 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     ...(site.stack.authBan ? { authBan: authBanView(site.stack.authBan) } : {}),
     srsDomain: domains[0]?.name ?? host.hostname,
     dkim,
+    dkimKeys,
+    dkimRemove: dkimViews(dkimPlan.remove, os),
+    dkimLifecycle: lifecycleText(dkimPlan.keys),
+    dkimNotes: dkimPlan.notes,
     dkimDomains: dkimDomains(dkim),
     vmail,
+    web: webOf(site, host),
+    ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
+    role: host.role,
+    ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
     features: {
       os: os.family,
       mta: site.stack.mta,
       imap: site.stack.imap,
       pop3: site.stack.pop3,
       dkim: dkim.length > 0,
+      // Keys are kept (pending, retired) or deleted even when none signs.
+      dkim_keys: dkimKeys.length > 0 || dkimPlan.remove.length > 0,
       // OpenDKIM 2.11 signs with one algorithm per process: RSA and Ed25519 keys need a process each.
       dkim_rsa: dkim.some((k) => k.keyType === 'rsa'),
       dkim_ed25519: dkim.some((k) => k.keyType === 'ed25519'),
@@ -194,9 +291,37 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
       selinux: os.selinux,
-      auth_ban: site.stack.authBan !== undefined,
-      send_limits: policy.sendLimits.length > 0,
+      // A backup MX has no logins: nothing to ban, nothing to limit.
+      auth_ban: site.stack.authBan !== undefined && host.role === 'mailbox',
+      send_limits: policy.sendLimits.length > 0 && host.role === 'mailbox',
+      relay: site.stack.relay !== undefined,
+      role: host.role,
+      replication: site.stack.replication && host.role === 'mailbox',
+      web: servesWeb(site) && clientHost(site).name === host.name,
+      autoconfig: site.stack.autoconfig,
+      mta_sts: site.stack.mtaSts !== 'none',
+      // Inbound mail scored by rspamd (spam, and the SPF, DKIM and DMARC of the sender); junk filed by Sieve.
+      antispam: site.stack.antispam,
+      // DNS blocklists asked about the clients of port 25.
+      dnsbl: site.stack.dnsbl.length > 0,
     },
     ports: [],
+  };
+}
+
+/** nginx's single-quoted string: the text on one line, quotes and backslashes escaped. */
+const nginxString = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\r?\n/g, '')}'`;
+
+function webOf(site: Site, host: Host): TemplateContext['web'] {
+  if (!servesWeb(site) || clientHost(site).name !== host.name) return { domains: [], profiles: [] };
+  const sts = mtaStsPolicy(site);
+  const on = site.stack.autoconfig;
+  return {
+    domains: site.domains.map((d) => ({
+      name: d.name,
+      ...(on ? { autoconfig: thunderbirdConfig(site, d), autodiscover: nginxString(autodiscoverXml(site, d)), autodiscoverJson: nginxString(autodiscoverJson(d)) } : {}),
+      ...(sts ? { mtaSts: sts.text } : {}),
+    })),
+    profiles: on ? site.domains.flatMap((d) => d.mailboxes.map((m) => ({ address: m.address, local: m.local, domain: d.name, profile: appleProfile(site, d, m) }))) : [],
   };
 }

@@ -1,8 +1,14 @@
-/** Resolve every mailbox's password hash: the playbook's hash, or a stable hash of its secret. */
+/**
+ * Resolve every mailbox's password hash (the playbook's hash, or a stable hash of its secret), and the
+ * smarthost's password (plaintext: it is sent to the relay; it is only ever written to secret files).
+ */
 import { stableHash } from '../crypto/password.js';
 import type { Site } from '../model/site.js';
 import { readSecret } from '../site/secrets.js';
 import type { Credentials } from './context.js';
+
+/** The key of the smarthost's password in Credentials (no mailbox address has this form: it has no @). */
+export const RELAY_PASSWORD = 'relay:password';
 
 /** A hash no password matches: what `render` writes for a mailbox whose secret it cannot read. */
 export const LOCKED_HASH = '{CRYPT}!';
@@ -25,6 +31,17 @@ export function resolveCredentials(site: Site, missing?: string[]): Credentials 
           out.set(m.address, LOCKED_HASH);
         }
       }
+    }
+  }
+  const relay = site.stack.relay;
+  if (relay) {
+    try {
+      out.set(RELAY_PASSWORD, readSecret(relay.password, 'stack.relay.password'));
+    } catch (e) {
+      if (!missing) throw e;
+      missing.push((e as Error).message);
+      // render writes no password it could not read: an empty one, which the relay refuses.
+      out.set(RELAY_PASSWORD, '');
     }
   }
   return out;

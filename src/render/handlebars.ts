@@ -12,6 +12,7 @@ hbs.registerHelper('join', (xs: unknown, sep: unknown) => (Array.isArray(xs) ? x
 hbs.registerHelper('includes', (xs: unknown, x: unknown) => Array.isArray(xs) && xs.includes(x));
 hbs.registerHelper('lower', (s: unknown) => String(s).toLowerCase());
 hbs.registerHelper('upper', (s: unknown) => String(s).toUpperCase());
+hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v));
 hbs.registerHelper('pad', (s: unknown, n: unknown) => String(s).padEnd(Number(n)));
 /** A literal for a POSIX extended regular expression (Postfix regexp: tables). */

@@ -6,11 +6,13 @@ import type { DesiredHost } from '../model/desired.js';
 import type { OsFamily, Site } from '../model/site.js';
 import { profiles } from '../os/index.js';
 import type { SiteState } from '../state/state.js';
-import { renderZones } from '../dns/zone.js';
+import { clock, renderZones } from '../dns/zone.js';
 import type { RenderedZone } from '../dns/zone.js';
 import { buildContext } from './context.js';
 import type { Credentials } from './context.js';
 import { resolveCredentials } from './credentials.js';
+import { stateDkim } from '../plan/dkim.js';
+import type { DkimPlan } from '../plan/dkim.js';
 
 export interface RenderOptions {
   /** Only these hosts (by name); all when empty. */
@@ -19,6 +21,8 @@ export interface RenderOptions {
   detectedOs?: ReadonlyMap<string, OsFamily>;
   credentials?: Credentials;
   components?: ComponentSpec[];
+  /** The DKIM lifecycle of each host (by name); a fresh host's first keys when absent. */
+  dkim?: ReadonlyMap<string, DkimPlan>;
 }
 
 export interface RenderedSite {
@@ -38,9 +42,12 @@ export function renderHosts(site: Site, opts: RenderOptions = {}): DesiredHost[]
   const wanted = opts.hosts && opts.hosts.length > 0 ? new Set(opts.hosts) : null;
   return site.hosts
     .filter((h) => !wanted || wanted.has(h.name))
-    .map((h) => desiredHost(buildContext(site, h, profiles[hostFamily(site, h.name, opts.detectedOs)], credentials), specs));
+    .map((h) => desiredHost(buildContext(site, h, profiles[hostFamily(site, h.name, opts.detectedOs)], credentials, opts.dkim?.get(h.name)), specs));
 }
 
+/** Hosts as the state file records their DKIM keys (render has no facts), and the zones. */
 export function renderSite(site: Site, state: SiteState, opts: RenderOptions = {}): RenderedSite {
-  return { hosts: renderHosts(site, opts), zones: renderZones(site, state) };
+  const now = Math.floor(clock().getTime() / 1000);
+  const dkim = opts.dkim ?? new Map(site.hosts.map((h) => [h.name, stateDkim(site, h, state, now)]));
+  return { hosts: renderHosts(site, { ...opts, dkim }), zones: renderZones(site, state) };
 }

@@ -10,8 +10,15 @@ import { UserError } from '../errors.js';
 export interface DkimPublicKey {
   selector: string;
   algorithm: 'rsa' | 'ed25519';
+  bits?: number;
   /** Base64 of the key as published in the p= tag. */
   publicKey: string;
+  /** The host that holds the private key (older state files: the host whose selector it is). */
+  host?: string;
+  /** signing | pending (published, not yet signing) | retired (published for the grace period); signing when absent. */
+  status?: 'signing' | 'pending' | 'retired';
+  /** Unix seconds: when a retired key stopped signing. */
+  since?: number;
 }
 
 export interface ZoneSerial {
@@ -21,7 +28,7 @@ export interface ZoneSerial {
 
 export interface SiteState {
   version: 1;
-  /** By record name: <selector>._domainkey.<domain> (one per host and domain). */
+  /** By record name: <selector>._domainkey.<domain> (each host's keys, with their lifecycle). */
   dkim: Record<string, DkimPublicKey>;
   zones: Record<string, ZoneSerial>;
   /**

@@ -132,3 +132,5 @@ export async function nodeBaseImage(log: Log = silent): Promise<string> {
     },
   });
 }
+/** The world's smarthost (Postfix + Cyrus SASL): relays for clients that log in on 587/2525/465. */
+export const relayImage = (log?: Log) => image('relay', log);

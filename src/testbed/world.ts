@@ -6,9 +6,10 @@
  *   alone, and it is published on 127.0.0.1 (the same port for TCP and UDP);
  * - `peer`: a strict receiving MTA of the domain peer.test (images/peer) that judges mail like a large
  *   provider (TLS, HELO, FCrDNS, SPF, DKIM, DMARC) and keeps every message it accepts; it also sends;
+ * - `relay` (optional): a smarthost (images/relay) that relays for one login on 587/2525/465, to the peer;
  * - the VPS containers mailops applies to, each with a PTR record for its mail host name;
- * - `clients` (optional): outside client boxes (images/client: swaks, curl, openssl, nc, dig) with an
- *   address of their own on the network, e.g. to brute-force logins and be banned for it.
+ * - outside clients (images/client: swaks, openssl, dig) that connect to the hosts like strangers on the
+ *   Internet, each with a PTR record for its host name (a test adds the forward record when it wants FCrDNS).
  * Started in that order through testcontainers; stop() (or SIGINT/SIGTERM, unless persistent) removes
  * everything.
  */
@@ -31,6 +32,9 @@ import { silent } from './log.js';
 export const DNS_NAME = 'ns.mailops.test';
 export const PEER_DOMAIN = 'peer.test';
 export const PEER_HOSTNAME = 'mx.peer.test';
+/** The smarthost's domain and host name (its A, PTR and an SPF record to include are in the world's DNS). */
+export const RELAY_DOMAIN = 'relay.test';
+export const RELAY_HOSTNAME = 'smtp.relay.test';
 export const TSIG_KEY_NAME = 'mailops-tsig';
 /** TTL of the records the world writes: short, so caches (OpenDKIM's libunbound) follow changes. */
 export const WORLD_TTL = 60;
@@ -46,13 +50,15 @@ export const inboxMessages = (stdout: string): string[] =>
     .map((b) => Buffer.from(b, 'base64').toString('utf8'));
 
 export interface WorldOptions {
-  images: { vps: string; dns: string; peer?: string; client?: string };
+  images: { vps: string; dns: string; peer?: string; relay?: string; client?: string };
+  /** Start the smarthost (needs images.relay) with this one login. */
+  relay?: { username: string; password: string };
   /** The VPS containers; hostname is the mail host name (its PTR record). */
   hosts: Array<{ name: string; hostname: string }>;
+  /** Outside clients (needs images.client); hostname is their PTR record. */
+  clients?: Array<{ name: string; hostname: string }>;
   /** Start the strict peer (default true; needs images.peer). */
   peer?: boolean;
-  /** Names of outside client boxes to start (needs images.client); none by default. */
-  clients?: string[];
   /** Container and network names start with it (default mailops-t<random>). */
   prefix?: string;
   /** Keep the world when the process exits (the sandbox); tests leave it false. */
@@ -107,24 +113,35 @@ export interface WorldPeer {
   log(): string;
 }
 
-/** An outside client box on the world's network: run its tools with world.exec(container, ...). */
+export interface WorldRelay {
+  container: string;
+  ip: string;
+  hostname: typeof RELAY_HOSTNAME;
+  /** The SPF record senders include to allow it (`include:_spf.relay.test`: ip4 of the relay). */
+  spfInclude: string;
+  /** The smarthost's log so far (Postfix: every connection, login and relayed message). */
+  log(): string;
+}
+
 export interface WorldClient {
   name: string;
   container: string;
-  /** Its own address on the world's network (what the hosts see it connect from). */
+  /** Address on the world's network: what the hosts see as the client's address. */
   ip: string;
+  hostname: string;
 }
 
 export interface World {
   network: string;
+  relay?: WorldRelay;
   /** The network's IPv4 subnet, e.g. 172.18.0.0/16. */
   subnet: string;
   dns: WorldDns;
   peer?: WorldPeer;
-  /** The outside client boxes, in the order of WorldOptions.clients. */
-  clients: WorldClient[];
   /** The VPS containers (hosts have .ip on the world's network); vps.stop() removes only them. */
   vps: VpsCluster;
+  /** The outside clients, in the order asked for (run commands in them with exec(client.container, ...)). */
+  clients: WorldClient[];
   /** An empty primary zone (SOA + NS; in-zone NS names get an A record = the DNS server's IP); TSIG updates allowed. Idempotent. */
   addZone(domain: string, o?: { nameservers?: string[] }): Promise<void>;
   /** The PTR record of an address (replacing any), in the reverse zone of its /24, made on demand. */
@@ -217,11 +234,11 @@ export async function startWorld(o: WorldOptions): Promise<World> {
   const wantPeer = o.peer ?? true;
   if (wantPeer && !o.images.peer) throw new Error('startWorld: the peer needs images.peer');
   const hostNames = o.hosts.map((h) => h.name);
-  const clientNames = o.clients ?? [];
-  if (clientNames.length && !o.images.client) throw new Error('startWorld: clients need images.client');
-  const all = [...hostNames, ...clientNames];
-  if (new Set(all).size !== all.length || all.some((n) => n === 'dns' || n === 'peer')) throw new Error(`startWorld: host and client names must be unique and not dns or peer: ${all.join(', ')}`);
-  for (const h of o.hosts) checkName(h.hostname, `host ${h.name}`);
+  const clientSpecs = o.clients ?? [];
+  if (clientSpecs.length && !o.images.client) throw new Error('startWorld: the clients need images.client');
+  const names = [...hostNames, ...clientSpecs.map((c) => c.name)];
+  if (new Set(names).size !== names.length || names.some((n) => n === 'dns' || n === 'peer' || n === 'relay')) throw new Error(`startWorld: host and client names must be unique and not dns, peer or relay: ${names.join(', ')}`);
+  for (const h of [...o.hosts, ...clientSpecs]) checkName(h.hostname, `host ${h.name}`);
   const ownKeyDir = !o.keyDir;
   const keyDir = o.keyDir ?? mkdtempSync(join(tmpdir(), 'mailops-world-'));
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
@@ -343,6 +360,25 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           startupTimeoutMs: 60_000,
         })
       : Promise.resolve(undefined);
+    const relayName = `${prefix}-relay`;
+    if (o.relay) {
+      if (!o.images.relay) throw new Error('startWorld: the relay needs images.relay');
+      containers.push(relayName);
+    }
+    const relayStart = o.relay
+      ? startBox({
+          image: o.images.relay!,
+          name: relayName,
+          hostname: RELAY_HOSTNAME,
+          network,
+          aliases: ['relay'],
+          labels,
+          env: { MAILOPS_RESOLVER: dnsIp, RELAY_USER: o.relay.username, RELAY_PASSWORD: o.relay.password },
+          ready: '/usr/local/sbin/relay-ready',
+          collectLog: true,
+          startupTimeoutMs: 60_000,
+        })
+      : Promise.resolve(undefined);
     const vpsStart = startVpsBoxes({
       image: o.images.vps,
       names: hostNames,
@@ -354,26 +390,27 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       dns: dnsIp,
       track: (c) => containers.push(c),
     });
-    // Outside clients: no systemd, they sleep until used; their only resolver is the world's DNS.
+    // Outside clients: no systemd, they sleep until used; the world's DNS is their only resolver too.
     const clientStart = settleAll(
-      clientNames.map(async (name) => {
-        const container = `${prefix}-${name}`;
-        containers.push(container);
-        const box = await startBox({ image: o.images.client!, name: container, hostname: name, network, aliases: [name], labels, startupTimeoutMs: 60_000 });
+      clientSpecs.map(async (c) => {
+        const name = `${prefix}-${c.name}`;
+        containers.push(name);
+        const box = await startBox({ image: o.images.client!, name, hostname: c.hostname, network, labels });
         const r = await box.exec(resolvConfCommand(dnsIp));
-        if (r.code !== 0) throw new Error(`${container}: setting the resolver failed: ${r.stderr}`);
+        if (r.code !== 0) throw new Error(`setting the resolver of ${name} failed: ${r.stderr}`);
         return box;
       }),
     );
     // All settle before a failure is thrown, so cleanup finds every container that was started.
-    const [peerSettled, vpsSettled, clientSettled] = await Promise.allSettled([peerStart, vpsStart, clientStart]);
+    const [peerSettled, vpsSettled, relaySettled, clientsSettled] = await Promise.allSettled([peerStart, vpsStart, relayStart, clientStart]);
     if (peerSettled.status === 'rejected') throw peerSettled.reason;
+    if (relaySettled.status === 'rejected') throw relaySettled.reason;
+    const relayBox = relaySettled.value;
+    if (relayBox) boxes.set(relayName, relayBox);
     if (vpsSettled.status === 'rejected') throw vpsSettled.reason;
-    if (clientSettled.status === 'rejected') throw clientSettled.reason;
-    const clients: WorldClient[] = clientSettled.value.map((b, i) => {
-      boxes.set(b.name, b);
-      return { name: clientNames[i]!, container: b.name, ip: b.ip };
-    });
+    if (clientsSettled.status === 'rejected') throw clientsSettled.reason;
+    const clientBoxes = clientsSettled.value;
+    for (const b of clientBoxes) boxes.set(b.name, b);
     const peerBox = peerSettled.value;
     const vpsBoxes = vpsSettled.value;
     for (const b of vpsBoxes.boxes) boxes.set(b.name, b);
@@ -435,6 +472,20 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       };
     }
     for (const [i, h] of vpsBoxes.hosts.entries()) await setPtr(h.ip, o.hosts[i]!.hostname);
+    let relay: WorldRelay | undefined;
+    if (relayBox) {
+      await addZone(RELAY_DOMAIN);
+      await setRecords(RELAY_DOMAIN, [
+        `update add ${RELAY_HOSTNAME}. ${WORLD_TTL} A ${relayBox.ip}`,
+        `update add ${RELAY_HOSTNAME}. ${WORLD_TTL} TXT ${txtData('v=spf1 a -all')}`,
+        `update add _spf.${RELAY_DOMAIN}. ${WORLD_TTL} TXT ${txtData(`v=spf1 ip4:${relayBox.ip} -all`)}`,
+      ]);
+      await setPtr(relayBox.ip, RELAY_HOSTNAME);
+      const box = relayBox;
+      relay = { container: relayName, ip: box.ip, hostname: RELAY_HOSTNAME, spfInclude: `_spf.${RELAY_DOMAIN}`, log: () => box.log() };
+    }
+    const clients: WorldClient[] = clientBoxes.map((b, i) => ({ name: clientSpecs[i]!.name, container: b.name, ip: b.ip, hostname: clientSpecs[i]!.hostname }));
+    for (const c of clients) await setPtr(c.ip, c.hostname);
 
     // The VPS cluster of the world: stop() removes only its containers.
     const vpsContainers = vpsBoxes.hosts.map((h) => h.container);
@@ -455,8 +506,9 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       subnet: net.subnet,
       dns: { container: dnsName, ip: dnsIp, port: dnsPort, keyFile, keyName: TSIG_KEY_NAME, name: DNS_NAME },
       ...(peer ? { peer } : {}),
-      clients,
+      ...(relay ? { relay } : {}),
       vps,
+      clients,
       addZone,
       setPtr,
       setRecords,

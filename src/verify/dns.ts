@@ -7,12 +7,11 @@
  */
 import { isIPv6 } from 'node:net';
 import { Resolver } from 'node:dns/promises';
-import { zoneModel } from '../dns/records.js';
+import { publishedKeys, zoneModel } from '../dns/records.js';
 import type { DnsRecord } from '../dns/records.js';
 import { countSpfLookups } from '../dns/spf.js';
 import { canonicalName, canonicalRdata, normalizeIPv6 } from '../dns/rrset.js';
 import type { Host, Site } from '../model/site.js';
-import { domainKeys } from '../render/dkim.js';
 import type { SiteState } from '../state/state.js';
 
 export type DnsResolver = Pick<Resolver, 'resolve4' | 'resolve6' | 'resolveMx' | 'resolveTxt' | 'resolveCname' | 'resolveSrv' | 'resolveNs' | 'reverse'>;
@@ -23,12 +22,7 @@ export type Run = (subject: string, name: string, f: () => Promise<Outcome>) => 
 const ok = (detail: string): Outcome => ({ status: 'ok', detail });
 const failed = (detail: string): Outcome => ({ status: 'failed', detail });
 
-/** A resolver asking exactly one server ("IP", "IP:PORT", "[v6]:PORT"). */
-export function resolverFor(server: string, timeoutMs = 3000): Resolver {
-  const r = new Resolver({ timeout: timeoutMs, tries: 2 });
-  r.setServers([server]);
-  return r;
-}
+export { resolverFor } from '../dns/client.js';
 
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA']);
 
@@ -81,6 +75,7 @@ function labelOf(r: DnsRecord, domain: string, name: string): string {
   if (r.type === 'TXT' && r.name === '@' && r.comment === 'SPF') return `SPF of ${domain}`;
   if (r.type === 'TXT' && r.name === '_dmarc') return `DMARC of ${domain}`;
   if (r.type === 'TXT' && r.name === '_smtp._tls') return `TLS-RPT of ${domain}`;
+  if (r.type === 'TXT' && r.name === '_mta-sts') return `MTA-STS of ${domain}`;
   if (r.type === 'TXT' && r.name.endsWith('._domainkey')) return `DKIM ${name.replace(/\.$/, '')}`;
   if (r.type === 'TXT') return `SPF of ${name.replace(/\.$/, '')} (HELO name)`;
   return `${r.type} of ${name.replace(/\.$/, '')}`;
@@ -90,6 +85,7 @@ const TXT_PREFIX: Array<[RegExp, string]> = [
   [/^v=spf1( |$)/i, 'v=spf1'],
   [/^v=DMARC1/i, 'v=DMARC1'],
   [/^v=TLSRPTv1/i, 'v=TLSRPTv1'],
+  [/^v=STSv1/i, 'v=STSv1'],
   [/^v=DKIM1/i, 'v=DKIM1'],
 ];
 
@@ -142,10 +138,13 @@ export async function zoneChecks(site: Site, state: SiteState, r: DnsResolver, r
       return ok(describe(got));
     });
   }
+  // Every host signs every DKIM domain with a key that DNS publishes (compared above with the key the host holds).
   for (const d of site.domains) {
-    for (const k of domainKeys(site, d)) {
-      if (state.dkim[k.record]) continue;
-      await run(k.host.name, `DKIM ${k.record}`, async () => failed(`no DKIM key of ${k.host.name} is recorded for ${d.name} yet: run mailops apply (it generates the key and publishes it with dns.update)`));
+    if (!d.dkim) continue;
+    const keys = publishedKeys(site, d, state);
+    for (const h of site.hosts) {
+      if (keys.some((k) => k.host === h.name && k.status === 'signing')) continue;
+      await run(h.name, `DKIM signing key for ${d.name}`, async () => failed(`no DKIM key of ${h.name} is recorded for ${d.name} yet: run mailops apply (it generates the key and publishes it with dns.update)`));
     }
   }
 }

@@ -6,10 +6,11 @@ import { verifyHost } from './checks.js';
 import type { CheckResult, Endpoint, Status, VerifyOptions } from './checks.js';
 import { hostAddressChecks, ptrChecks, zoneChecks } from './dns.js';
 import type { DnsResolver, Run } from './dns.js';
+import { relayCheck } from './relay.js';
 
 export async function verifySite(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, opts: VerifyOptions = {}): Promise<CheckResult[]> {
   const per = await Promise.all(hosts.map((h) => verifyHost(site, state, h, endpoint(h), opts)));
-  return [...per.flat(), ...(await dnsChecks(site, state, hosts, opts))];
+  return [...per.flat(), ...(await relayCheck(site, opts)), ...(await dnsChecks(site, state, hosts, opts))];
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * The daemons' own checkers on every golden rendered tree (Debian cases), inside the VPS image with the
- * packages installed: `postfix check` (no warnings), `exim -bV`, `doveconf -n`, `opendkim -n`,
- * `fail2ban-client --test` and `fail2ban-regex` (the filter counts exactly the lines Dovecot writes for a
- * failed login), `policyd-rate-limit --get-config`.
+ * packages installed: `postfix check` (no warnings), `exim -bV`, `doveconf -n`, `opendkim -n`, `rspamadm
+ * configtest`, `sievec` (the junk filter), `fail2ban-client --test` and `fail2ban-regex` (the filter counts
+ * exactly the lines Dovecot writes for a failed login), `policyd-rate-limit --get-config`.
  */
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -49,7 +49,7 @@ describe('daemon checkers on the rendered configs', () => {
     vps = cluster.hosts[0]!;
     // No daemon starts while they install (fail2ban's own defaults would start an sshd jail).
     const r = await sh(
-      "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd opendkim opendkim-tools fail2ban python3-systemd policyd-rate-limit 2>&1",
+      "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve opendkim opendkim-tools rspamd fail2ban python3-systemd policyd-rate-limit 2>&1",
     );
     expect(r.code, r.all).toBe(0);
   });
@@ -119,6 +119,17 @@ describe('daemon checkers on the rendered configs', () => {
         }
         const dove = await sh('doveconf -n 2>&1 >/dev/null');
         expect(dove.all.trim(), 'doveconf -n prints no warning').toBe('');
+        if (files.some((f) => f.path.startsWith('/etc/rspamd/'))) {
+          // Not --strict: that also fails when the public fuzzy servers' names do not resolve (here they never do).
+          const rc = await sh('rspamadm configtest 2>&1');
+          expect(rc.code, rc.all).toBe(0);
+          expect(rc.all).toMatch(/^syntax OK$/m);
+        }
+        for (const f of files.filter((x) => x.path.endsWith('.sieve'))) {
+          const sv = await sh(`sievec '${f.path}' /tmp/checked.svbin 2>&1`);
+          expect(sv.code, sv.all).toBe(0);
+          expect(sv.all.trim(), 'sievec prints nothing').toBe('');
+        }
         if (mta === 'postfix') {
           const pc = await sh('postfix check 2>&1');
           expect(pc.code, pc.all).toBe(0);

@@ -5,13 +5,14 @@
  * converges, a second apply changes nothing anywhere, verify --resolver passes every check with none
  * skipped, and the peer judges our mail dkim=pass spf=pass dmarc=pass, HELO = PTR = host name, over TLS.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PEER_HOSTNAME, startWorld } from '../../src/testbed/world.js';
 import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { judge, verdictOf } from '../../src/verify/verdict.js';
-import { cli, hostYaml, worldDnsYaml, writePlaybook } from './support/env.js';
+import { cli, hostYaml, writePlaybook } from './support/env.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifySite } from '../../src/verify/site.js';
@@ -34,7 +35,8 @@ beforeAll(async () => {
 });
 afterAll(async () => world?.stop());
 
-function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains = ''): string {
+function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains = '', dkim: { key?: string; grace?: string; update?: boolean } = {}): string {
+  const update = dkim.update === false ? '' : `  update:\n    server: 127.0.0.1:${world.dns.port}\n    key: { file: ${world.dns.keyFile} }\n`;
   return `site: deliver-${h.name}
 hosts:
 ${hostYaml(world.vps, h, { hostname: `mail.${dom}`, ipv4: h.ip })}
@@ -43,10 +45,14 @@ stack:
   imap: true
   pop3: false
   tls: { mode: self-signed }
-${worldDnsYaml(world, dom, [`tlsrpt: postmaster@${dom}`])}
+dns:
+  ttl: 300
+  nameservers:
+    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
+${update}  tlsrpt: postmaster@${dom}
 domains:
   - name: ${dom}
-    dkim: { selector: mail, key: rsa-2048 }
+    dkim: { selector: mail, key: ${dkim.key ?? 'rsa-2048'}${dkim.grace ? `, grace: ${dkim.grace}` : ''} }
     dmarc: { policy: reject, rua: postmaster@${dom} }
     mailboxes:
       - name: alice
@@ -177,6 +183,49 @@ for (const [mta, name] of [
       else expect((await world.vps.exec(host, 'postqueue -j | wc -l')).stdout.trim()).toBe('0');
     });
 
+    it('HTTPS for mail clients, by name through the world DNS with the host certificate verified: autoconfig, autodiscover (POX and JSON), the Apple profile, the MTA-STS policy; nothing else answers', async () => {
+      const ca = (await world.vps.exec(host, `cat /etc/mailops/tls/${hostname}.crt`)).stdout;
+      const peer = world.peer!.container;
+      expect((await world.exec(peer, 'cat > /tmp/host-ca.pem', ca)).code).toBe(0);
+      /** One HTTPS request from the peer: the status line, the Content-Type and the body. */
+      const https = async (name: string, path: string, body?: string) => {
+        const req = `${body ? 'POST' : 'GET'} ${path} HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n${body ? `Content-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body ?? ''}`;
+        const r = await world.exec(peer, `openssl s_client -quiet -connect ${name}:443 -servername ${name} -verify_return_error -verify_hostname ${name} -CAfile /tmp/host-ca.pem 2>/dev/null`, req);
+        const [head, ...rest] = r.stdout.split('\r\n\r\n');
+        const lines = (head ?? '').split('\r\n');
+        const status = lines.find((l) => l.startsWith('HTTP/')) ?? r.stdout.slice(0, 300);
+        return { status, type: lines.find((l) => /^content-type:/i.test(l))?.replace(/^content-type:\s*/i, ''), body: rest.join('\r\n\r\n') };
+      };
+      const tb = await https(`autoconfig.${dom}`, '/mail/config-v1.1.xml');
+      expect(tb.status).toBe('HTTP/1.1 200 OK');
+      expect(tb.type).toBe('application/xml; charset=utf-8');
+      expect(tb.body).toContain(`<incomingServer type="imap">\n      <hostname>imap.${dom}</hostname>\n      <port>993</port>\n      <socketType>SSL</socketType>\n      <username>%EMAILADDRESS%</username>`);
+      expect(tb.body).toContain(`<outgoingServer type="smtp">\n      <hostname>smtp.${dom}</hostname>\n      <port>465</port>\n      <socketType>SSL</socketType>`);
+      expect(tb.body).not.toContain('type="pop3"');
+      expect((await https(`autoconfig.${dom}`, '/.well-known/autoconfig/mail/config-v1.1.xml')).body).toBe(tb.body);
+      const pox = await https(`autodiscover.${dom}`, '/Autodiscover/Autodiscover.xml', `<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@${dom}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`);
+      expect(pox.status).toBe('HTTP/1.1 200 OK');
+      expect(pox.body).toContain(`<Protocol><Type>IMAP</Type><Server>imap.${dom}</Server><Port>993</Port><DomainRequired>off</DomainRequired><SPA>off</SPA><SSL>on</SSL><AuthRequired>on</AuthRequired></Protocol>`);
+      expect(pox.body).toContain(`<Protocol><Type>SMTP</Type><Server>smtp.${dom}</Server><Port>465</Port>`);
+      const json = await https(`autodiscover.${dom}`, `/autodiscover/autodiscover.json/v1.0/alice@${dom}?Protocol=AutodiscoverV1`);
+      expect(JSON.parse(json.body)).toEqual({ Protocol: 'AutodiscoverV1', Url: `https://autodiscover.${dom}/autodiscover/autodiscover.xml` });
+      const apple = await https(`autoconfig.${dom}`, '/apple/alice.mobileconfig');
+      expect(apple.status).toBe('HTTP/1.1 200 OK');
+      expect(apple.type).toBe('application/x-apple-aspen-config');
+      expect(apple.body).toContain(`<key>IncomingMailServerHostName</key>\n        <string>imap.${dom}</string>`);
+      expect(apple.body).toContain(`<key>EmailAddress</key>\n        <string>alice@${dom}</string>`);
+      const sts = await https(`mta-sts.${dom}`, '/.well-known/mta-sts.txt');
+      expect(sts.status).toBe('HTTP/1.1 200 OK');
+      expect(sts.type).toBe('text/plain');
+      expect(sts.body).toBe(`version: STSv1\r\nmode: testing\r\nmx: ${hostname}\r\nmax_age: 86400\r\n`);
+      const id = createHash('sha256').update(sts.body).digest('hex').slice(0, 20);
+      expect(await world.resolve(`_mta-sts.${dom}`, 'TXT')).toEqual([`"v=STSv1; id=${id}"`]);
+      // Only those: another path, the policy under another name, a name the site does not serve.
+      expect((await https(`autoconfig.${dom}`, '/etc/passwd')).status).toBe('HTTP/1.1 404 Not Found');
+      expect((await https(`autoconfig.${dom}`, '/.well-known/mta-sts.txt')).status).toBe('HTTP/1.1 404 Not Found');
+      expect((await https(hostname, '/mail/config-v1.1.xml')).status).toBe('HTTP/1.1 404 Not Found');
+    });
+
     if (mta === 'postfix') {
       it('DNS failures: a wrong key, an unreachable server, a zone the server does not serve: a clear error naming server and zone, exit 1, the host stays converged', async () => {
         const bad = `${file}.bad.key`;
@@ -204,5 +253,80 @@ for (const [mta, name] of [
         expect(back.code, back.stderr).toBe(0);
       });
     }
+
+    /** Mail from alice to the peer: the DKIM selectors that signed it and passed there. */
+    async function signedWith(): Promise<string[]> {
+      const subject = `dkim selector ${Date.now()}`;
+      const sent = await smtp(ep, { port: 587, auth: { user: `alice@${dom}`, password: PW.IT_ALICE_PASSWORD }, from: `alice@${dom}`, to: ['someone@peer.test'], body: message(`alice@${dom}`, 'someone@peer.test', subject) });
+      expect(sent.stage, sent.reply.text).toBe('done');
+      const v = verdictOf(await world.peer!.waitFor(subject, 60_000), PEER_HOSTNAME);
+      expect(judge(v, dom, hostname).problems).toEqual([]);
+      return v.results.filter((x) => x.method === 'dkim' && x.props['header.d'] === dom).map((x) => `${x.result} ${x.props['header.s']}`);
+    }
+    const lifecycle = async () => (await world.vps.exec(host, 'cat /etc/dkimkeys/lifecycle')).stdout.split('\n').filter((l) => l.startsWith(`${dom} `)).map((l) => l.split(' ').slice(1, 5).join(' '));
+    const txt = async (sel: string) => (await world.resolve(`${sel}._domainkey.${dom}`, 'TXT')).join('');
+    const today = () => new Date().toISOString().slice(0, 10).replace(/-/g, '');
+
+    it('DKIM key lifecycle: a new size makes a new key under a new selector, published and then signing in one apply (dns.update); the old key stays published for its grace, then goes', async () => {
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1h' }));
+      const next = `mail-${today()}`;
+      const p = await cli(['plan', file], PW);
+      expect(p.code, p.stderr).toBe(0);
+      expect(p.stdout).toContain(`note: DKIM ${next}._domainkey.${dom}: new rsa-4096 key to replace mail._domainkey.${dom} (rsa-2048); it is published first and signs once DNS serves it (with dns.update, in this apply after the DNS push)`);
+      const r = await apply();
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`DKIM ${next}._domainkey.${dom}: DNS serves it, so it signs from now on; mail._domainkey.${dom} stops signing and stays published for 1 hour`);
+      expect(await lifecycle()).toEqual([`${next} rsa 4096 signing`, 'mail rsa 2048 retired']);
+      expect(await txt('mail')).toMatch(/^"v=DKIM1; k=rsa; p=MII/);
+      // A 4096-bit key's p= is 736 characters of base64, in 255-character strings.
+      expect((await txt(next)).replace(/" "/g, '')).toMatch(/^"v=DKIM1; k=rsa; p=MII[A-Za-z0-9+/]{731}==?"$/);
+      expect(await signedWith()).toEqual([`pass ${next}`]);
+      Object.assign(process.env, PW);
+      const { site } = loadSite(file, { secrets: 'error' });
+      const server = `127.0.0.1:${world.dns.port}`;
+      const checks = await verifySite(site, readState(file), site.hosts, () => ep, { resolver: resolverFor(server), resolverName: server });
+      expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
+      expect(checks.filter((c) => c.name.startsWith('DKIM ') && c.name.endsWith(`._domainkey.${dom}`)).map((c) => c.name).sort()).toEqual([`DKIM ${next}._domainkey.${dom}`, `DKIM mail._domainkey.${dom}`]);
+      const again = await apply();
+      expect(JSON.parse(again.stdout)).toMatchObject({ changes: 0, dns: { changes: 0 } });
+      // Past the grace period: the old key is deleted on the host and unpublished.
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1s' }));
+      const g = await apply();
+      expect(g.code, g.stderr).toBe(0);
+      expect(g.stderr).toMatch(new RegExp(`DKIM mail._domainkey.${dom.replace('.', '\\.')}: retired for \\d+ (seconds|minutes?) \\(grace 1 second\\): unpublished and deleted`));
+      expect(await lifecycle()).toEqual([`${next} rsa 4096 signing`]);
+      expect(await txt('mail')).toBe('');
+      expect((await world.vps.exec(host, `test -e /etc/dkimkeys/${dom}.mail.key || echo gone`)).stdout.trim()).toBe('gone');
+      expect(JSON.parse((await apply()).stdout)).toMatchObject({ changes: 0, dns: { changes: 0 } });
+    });
+
+    it('DKIM rotation without dns.update: dkim rotate makes a new key that waits until DNS serves it; published by hand, it signs at the next apply', async () => {
+      const current = `mail-${today()}`;
+      const next = `${current}-2`;
+      const server = `127.0.0.1:${world.dns.port}`;
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1s', update: false }));
+      const r = await cli(['dkim', 'rotate', '--yes', '--json', '--resolver', server, '--domain', dom, file], PW);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`DKIM ${next}._domainkey.${dom}: new rsa-4096 key to replace ${current}._domainkey.${dom} (rsa-4096)`);
+      expect(await lifecycle()).toEqual([`${current} rsa 4096 signing`, `${next} rsa 4096 pending`]);
+      expect(await signedWith()).toEqual([`pass ${current}`]);
+      const p = await cli(['plan', '--resolver', server, file], PW);
+      expect(p.stdout).toContain(`note: DKIM ${next}._domainkey.${dom}: waiting for DNS to serve it before it signs; ${current}._domainkey.${dom} signs until then`);
+      // The operator publishes the zone that mailops rendered (here: the new record, by hand).
+      const key = readState(file).dkim[`${next}._domainkey.${dom}`]!;
+      expect(key).toMatchObject({ host: name, status: 'pending', algorithm: 'rsa', bits: 4096 });
+      const chunks = `v=DKIM1; k=rsa; p=${key.publicKey}`.match(/.{1,255}/g)!.map((c) => `"${c}"`).join(' ');
+      await world.setRecords(dom, [`update add ${next}._domainkey.${dom}. 300 TXT ${chunks}`]);
+      const s = await cli(['apply', '--yes', '--json', '--resolver', server, file], PW);
+      expect(s.code, s.stderr).toBe(0);
+      expect(s.stderr).toContain(`DKIM ${next}._domainkey.${dom}: DNS serves it, so it signs from now on; ${current}._domainkey.${dom} stops signing and stays published for 1 second`);
+      expect(await signedWith()).toEqual([`pass ${next}`]);
+      // Back to dns.update: the retired key is unpublished, and all is converged.
+      writeFileSync(file, playbook(mta, host, dom, '', { key: 'rsa-4096', grace: '1s' }));
+      expect((await apply()).code).toBe(0);
+      expect(await lifecycle()).toEqual([`${next} rsa 4096 signing`]);
+      expect(await txt(current)).toBe('');
+      expect(JSON.parse((await apply()).stdout)).toMatchObject({ changes: 0, dns: { changes: 0 } });
+    });
   });
 }

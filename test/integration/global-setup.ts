@@ -2,7 +2,7 @@
 import type { TestProject } from 'vitest/node';
 import { removeLeftovers } from '../../src/testbed/containers.js';
 import { ensureDockerEngine } from '../../src/testbed/engine.js';
-import { clientImage, dnsImage, peerImage, vpsImage } from '../../src/testbed/images.js';
+import { clientImage, dnsImage, peerImage, relayImage, vpsImage } from '../../src/testbed/images.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +12,8 @@ declare module 'vitest' {
     dnsImage: string;
     /** The mail world's strict receiving peer (Postfix, OpenDKIM, OpenDMARC, policyd-spf). */
     peerImage: string;
+    /** The mail world's smarthost (Postfix + Cyrus SASL, AUTH required). */
+    relayImage: string;
   }
 }
 
@@ -27,11 +29,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const client = await clientImage(log);
   const dns = await dnsImage(log);
   const peer = await peerImage(log);
-  log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${client}, ${dns}, ${peer}`);
+  const relay = await relayImage(log);
+  log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${client}, ${dns}, ${peer}, ${relay}`);
   project.provide('vpsImage', vps);
   project.provide('clientImage', client);
   project.provide('dnsImage', dns);
   project.provide('peerImage', peer);
+  project.provide('relayImage', relay);
   return async () => {
     // Leftovers of test files that crashed (the harness removes its own containers); never those of
     // another run that is still going (their process is alive) nor the persistent sandbox.

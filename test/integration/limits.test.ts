@@ -105,7 +105,7 @@ beforeAll(async () => {
       { name: 'pf', hostname: 'mail.pf.test' },
       { name: 'ex', hostname: 'mail.ex.test' },
     ],
-    clients: ['a', 'b', 'c', 'd', 'e'],
+    clients: (['a', 'b', 'c', 'd', 'e'] as const).map((n) => ({ name: n, hostname: `client-${n}.outside.test` })),
   });
   const [a, b, c, d, e] = world.clients;
   clients = { a: a!, b: b!, c: c!, d: d!, e: e! };

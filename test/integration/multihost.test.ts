@@ -1,4 +1,5 @@
 /** Two hosts, several domains: both converge in one parallel apply, each signs with its own DKIM key. */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { startVps } from '../../src/testbed/harness.js';
@@ -68,5 +69,29 @@ domains:
     expect(sig?.selector).toBe('mail-2');
     expect(sig?.status.result).toBe('pass');
     expect(JSON.parse((await cli(['plan', '--json', file], PASSWORDS)).stdout).changes).toBe(0);
+  });
+
+  it('selectors belong to the hosts: with the hosts in the other order, every DKIM key keeps its selector; only what serves clients moves with the first host', async () => {
+    const before = readState(file).dkim;
+    const text = readFileSync(file, 'utf8');
+    const [head, rest] = text.split('hosts:\n');
+    const [hostsPart, tail] = rest!.split('stack:');
+    const blocks = hostsPart!.split(/(?=^  - name: )/m).filter((b) => b.trim());
+    expect(blocks.length).toBe(2);
+    writeFileSync(file, `${head}hosts:\n${blocks[1]}${blocks[0]}stack:${tail}`);
+    // The client services (imap., smtp., the HTTPS endpoint) move to mx-b, the first host now: that
+    // changes certificates and nginx, and nothing of DKIM. No key is made, renamed or retired.
+    const p = JSON.parse((await cli(['plan', '--json', file], PASSWORDS)).stdout) as { hosts: Array<{ name: string; plan: Array<{ kind: string; name?: string; path?: string; unit?: string }> }> };
+    for (const h of p.hosts) {
+      const what = h.plan.map((c) => c.name ?? c.path ?? c.unit ?? c.kind);
+      expect(what.filter((w) => /DKIM|dkim|opendkim/.test(w)), `${h.name}: ${what.join(', ')}`).toEqual([]);
+    }
+    const r = await cli(['apply', '--yes', '--json', file], PASSWORDS);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readState(file).dkim).toEqual(before);
+    expect(JSON.parse((await cli(['plan', '--json', file], PASSWORDS)).stdout).changes).toBe(0);
+    const zone = await cli(['dns', file], PASSWORDS);
+    expect(zone.stdout).toMatch(/^mail-2\._domainkey\s+IN TXT/m);
+    expect(zone.stdout).toMatch(/^s1-rsa-2\._domainkey\s+IN TXT/m);
   });
 });

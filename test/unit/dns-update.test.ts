@@ -90,6 +90,22 @@ describe('diffZone', () => {
     expect(c).toMatchObject([{ action: 'update', type: 'MX', before: { ttl: 3600 }, after: { ttl: 7200 } }]);
   });
 
+  it('deletes exactly the records of a set it published before and renders no more (a retired DKIM key), and shows it', () => {
+    const before = desiredRrsets({ ...model, records: [{ name: 'long', type: 'TXT', data: [dkimText()] }] });
+    const c = diffZone('example.com', desiredRrsets(model), live, [...before, ...desiredRrsets(model)]);
+    const del = c.filter((x) => x.action === 'delete');
+    expect(del).toMatchObject([{ name: 'long.example.com.', type: 'TXT', after: { rdata: [] } }]);
+    expect(del[0]!.before!.rdata).toHaveLength(1);
+    expect(formatDnsChanges(del)).toMatch(/^dns example\.com: 1 change\n {2}- long TXT "v=DKIM1; k=rsa; p=MIIB/);
+    const script = nsupdateScript({ host: '192.0.2.53', port: 53 }, 'example.com', del);
+    expect(script).toMatch(/^prereq yxrrset long\.example\.com\. TXT "v=DKIM1; /m);
+    expect(script).toMatch(/^update delete long\.example\.com\. TXT "v=DKIM1; /m);
+    expect(script).not.toMatch(/^update add/m);
+    // A record it never published at that name stays; a set it still renders is not withdrawn.
+    expect(diffZone('example.com', [], live, desiredRrsets({ ...model, records: [{ name: 'long', type: 'TXT', data: ['v=DKIM1; k=rsa; p=other'] }] }))).toEqual([]);
+    expect(diffZone('example.com', before, live, before)).toEqual([]);
+  });
+
   it('finds nothing to do once the changes are made', () => {
     expect(diffZone('example.com', desired, applyChanges(live, changes))).toEqual([]);
     expect(diffZone('example.com', desired, [])).toHaveLength(desired.length);

@@ -116,15 +116,16 @@ describe('rendered limits', () => {
     expect(files(site('postfix', undefined)).has('/etc/fail2ban/jail.d/mailops.local')).toBe(false);
   });
 
-  it('auth_ban: false renders the clean-up command instead of the jail; true never renders it', () => {
+  it('auth_ban: false retires fail2ban (stopped, disabled, mailops\' files removed); true never does', () => {
     const off = renderHosts(site('postfix', undefined))[0]!;
-    expect(off.components).toContain('fail2ban-off');
     expect(off.components).not.toContain('fail2ban');
-    expect(off.commands.find((c) => c.component === 'fail2ban-off')).toMatchObject({ unless: 'test ! -e /etc/fail2ban/jail.d/mailops.local' });
+    expect(off.services.map((s) => s.unit)).not.toContain('fail2ban');
+    expect(off.retired.units).toEqual([{ unit: 'fail2ban', component: 'fail2ban', reason: 'retired by auth_ban: false (fail2ban)' }]);
+    expect(off.retired.files.map((f) => f.path).sort()).toEqual(['/etc/fail2ban/fail2ban.d/mailops.local', '/etc/fail2ban/filter.d/mailops-auth.conf', '/etc/fail2ban/jail.d/mailops.local']);
     const on = renderHosts(site('postfix', { attempts: 5, within: 600, ban: 3600 }))[0]!;
     expect(on.components).toContain('fail2ban');
-    expect(on.components).not.toContain('fail2ban-off');
     expect(on.services.map((s) => s.unit)).toContain('fail2ban');
+    expect(on.retired.units).toEqual([]);
   });
 });
 
