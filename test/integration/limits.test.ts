@@ -260,7 +260,7 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       const changed = (r.hosts[0]!.plan ?? []).filter((c) => c.kind === 'file').map((c) => c.path);
       expect(changed).toEqual(expect.arrayContaining(['/etc/mailops/firewall.nft', '/etc/fail2ban/jail.d/mailops.local']));
       // The playbook's SSH port (here the port published for the test) is open as well as 22.
-      const open = [...new Set([22, 25, 143, 465, 587, 993, t.host.ports[22]!])].sort((x, y) => x - y);
+      const open = [...new Set([22, 25, 143, 443, 465, 587, 993, t.host.ports[22]!])].sort((x, y) => x - y);
       expect(await t.sh('nft list table inet mailops | grep "dport {"')).toBe(`tcp dport { ${open.join(', ')} } accept`);
       // a (SMTP AUTH) and c (IMAP) are still banned from what is open; b is not.
       for (const c of [clients.a, clients.c]) await expectBanned(c, t, [587, 465, 25, 993, 143]);
