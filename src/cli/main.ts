@@ -14,6 +14,7 @@ import { registerPlan } from './plan.js';
 import { registerApply } from './apply.js';
 import { registerDkim } from './dkim.js';
 import { registerClients } from './clients.js';
+import { registerTest } from './test.js';
 import { VERSION } from '../version.js';
 
 export function program(): Command {
@@ -31,6 +32,7 @@ export function program(): Command {
   registerClients(p);
   registerVerify(p);
   registerSandbox(p);
+  registerTest(p);
   registerInit(p);
   registerHashPassword(p);
   registerSchema(p);
