@@ -331,6 +331,9 @@ async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase
           return c.expect === 'ok' ? reply : { fail: `the login of a disabled mailbox was accepted (${reply})` };
         }
         case 'deliver': {
+          // What a stranger's MTA hears at RCPT, at once (a refusal would otherwise show only as a bounce).
+          const probe = await smtpTransaction(mx, { port: 25, helo: 'mx.peer.test', from: STRANGER, to: [c.to], rcptOnly: true });
+          if (probe.stage !== 'done') return { fail: `RCPT TO:<${c.to}> from a stranger on port 25 answered "${probe.reply.text}"` };
           const token = newToken();
           await peer.send({ from: STRANGER, to: c.to, subject: `mailops test [${token}]` });
           const seen: string[] = [];
