@@ -5,19 +5,22 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { info, json, out } from './output.js';
 
-/** `--base`: a playbook file, or a git revision whose SITE.yaml is the base. */
-function baseText(file: string, base: string): { text: string; name: string } {
-  if (existsSync(base)) return { text: readFileSync(base, 'utf8'), name: base };
+/**
+ * `--base`: a playbook file, or a git revision whose SITE.yaml is the base (read as `SITE.yaml@REV`, beside
+ * SITE, so its relative file references mean what they mean in SITE).
+ */
+function baseText(file: string, base: string): { text: string; name: string; file: string } {
+  if (existsSync(base)) return { text: readFileSync(base, 'utf8'), name: base, file: resolve(base) };
   const dir = dirname(resolve(file));
   let top: string;
   try {
-    top = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    top = execFileSync('git', ['-c', 'safe.directory=*', 'rev-parse', '--show-toplevel'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch {
     throw new UserError(`--base ${base}: no such file, and ${file} is not in a git repository to read a revision from`);
   }
   const path = relative(top, resolve(file)).split('\\').join('/');
   try {
-    return { text: execFileSync('git', ['show', `${base}:${path}`], { cwd: top, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }), name: `${base}:${path}` };
+    return { text: execFileSync('git', ['-c', 'safe.directory=*', 'show', `${base}:${path}`], { cwd: top, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }), name: `${base}:${path}`, file: `${resolve(file)}@${base}` };
   } catch (e) {
     const why = String((e as { stderr?: string }).stderr ?? '').trim().split('\n')[0];
     throw new UserError(`--base ${base}: neither a file nor a git revision holding ${path}${why ? ` (git: ${why})` : ''}`);

@@ -35,8 +35,8 @@ import { throwawayPlaybook } from './copy.js';
 import type { CaseResult, Suite, TestReport } from './report.js';
 
 export interface TestRunOptions {
-  /** The playbook the change starts from (its text; `baseName` says where it came from). */
-  base?: { text: string; name: string };
+  /** The playbook the change starts from: its text, where it came from, and the file name it is read as. */
+  base?: { text: string; name: string; file: string };
   /** Leave the containers running (and say how to reach and remove them). */
   keep?: boolean;
   /** Progress lines (stderr). */
@@ -123,7 +123,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
   const t0 = Date.now();
   const rec = new Recorder(opts.log);
   const notes: string[] = [];
-  const baseSite = opts.base ? loadPlaybookText(join(dirname(file), `${opts.base.name.replace(/[^A-Za-z0-9._-]+/g, '_')}.yaml`), opts.base.text) : undefined;
+  const baseSite = opts.base ? loadPlaybookText(opts.base.file, opts.base.text) : undefined;
   const work = mkdtempSync(join(tmpdir(), 'mailops-test-'));
   const copyFile = join(work, 'site.yaml');
   const sites = [site, ...(baseSite ? [baseSite] : [])];
@@ -203,7 +203,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
     let clocks: Map<string, Map<string, string>> | undefined;
     if (baseSite && opts.base) {
       const bs = rec.suite(`base (${opts.base.name})`);
-      const old = writeCopy(opts.base.text, file);
+      const old = writeCopy(opts.base.text, opts.base.file);
       const r = await apply(bs, `apply ${opts.base.name}`);
       if (!r?.ok) return finish();
       before = new Map();
