@@ -73,7 +73,7 @@ describe('mailops test', () => {
     expect(cases(report, 'the change').find((c) => c.name === 'mx1: services restarted only where the plan said')?.status).toBe('passed');
     const failed = report.suites.flatMap((s) => s.cases).filter((c) => c.status === 'failed');
     expect(failed.map((c) => c.name)).toEqual(['bob@example.test: mail from a stranger is delivered', 'alias sales@example.test delivers to alice@example.test, bob@example.test']);
-    expect(failed[0]!.detail).toBe('RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2 <bob@example.test>: Recipient address rejected: Mailbox is full"');
+    expect(failed[0]!.detail).toBe('RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2 <bob@example.test>: Recipient address rejected: Mailbox is full (over quota)"');
     expect(report.notes).toContain('mailbox carol@example.test: only a password_hash is given, so the throwaway copy logs in with a test password of its own');
     expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
     expect(r.stderr).toContain('  FAILED bob@example.test: mail from a stranger is delivered: RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2');
