@@ -115,9 +115,17 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
       let conn: Connection | undefined;
       try {
         opts.progress(host.name, 'connecting');
-        conn = await opts.connect(opts.target(host));
+        // The handshake goes on while the host's desired state is rendered.
+        const connecting = opts.connect(opts.target(host));
+        connecting.catch(() => undefined);
         const now = opts.now ?? Math.floor(Date.now() / 1000);
-        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now), credentials()), opts.progress, async (family, facts) =>
+        let byFamily: ReturnType<typeof candidates>;
+        try {
+          byFamily = candidates(site, host, stateDkim(site, host, opts.state, now), credentials());
+        } finally {
+          conn = await connecting;
+        }
+        const planned = await planHost(host, conn, byFamily, opts.progress, async (family, facts) =>
           renderFor(site, host, family, await factsDkim(site, host, facts, opts, now), credentials()),
         );
         planned.reconnect = () => opts.connect(opts.target(host));
