@@ -12,7 +12,7 @@ import type { SiteState } from '../state/state.js';
 import { connect } from '../ssh/ssh2.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
-import { progressView } from './progress.js';
+import { progressView, timings } from './progress.js';
 import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load, persistSerials } from './site-io.js';
@@ -43,6 +43,7 @@ function recordState(site: Site, next: SiteState, dns: DnsOutcome | undefined): 
 export function registerApply(p: Command): void {
   dnsOptions(remoteOptions(p.command('apply').description('converge every host to the playbook, then push the DNS changes (asks for confirmation on a terminal; --yes skips it)')))
     .option('--yes', 'apply without asking')
+    .option('--timings', 'print how long every step of every host took, slowest first')
     .action(async (file: string, o: RemoteFlags & { yes?: boolean }) => {
       await runApply(file, o, 'apply');
     });
@@ -50,6 +51,8 @@ export function registerApply(p: Command): void {
 
 export type ApplyFlags = RemoteFlags & {
   yes?: boolean;
+  /** Print every step's duration, slowest first, at the end. */
+  timings?: boolean;
   /** Where the per-host lines and the summary go (default: stdout, or stderr with --json). */
   say?: (line: string) => void;
 };
@@ -84,7 +87,9 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const site = sandboxSite(loaded.site, o);
   const state = loaded.state;
   const target = dnsTarget(site, o, sandboxDns(o));
-  const progress = progressView(false);
+  const view = progressView(false);
+  const clock = o.timings ? timings() : undefined;
+  const progress = clock ? { update: (h: string, s: string) => (clock.update(h, s), view.update(h, s)), done: () => view.done() } : view;
   const run = { target: targetFor(o, sandboxOverrides(site, o)), connect, resolveTxt: txtResolver(target, o.resolver) };
   const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), ...run, state, ...(rotate ? { rotate } : {}), progress: progress.update });
   const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
@@ -182,6 +187,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
     void _ok;
     json(printed);
   }
+  if (clock) info(['timings (slowest first):', ...clock.report()].join('\n'));
   process.exitCode = report.ok ? 0 : 1;
   return report;
 }
