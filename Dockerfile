@@ -1,4 +1,7 @@
-# mailops for CI pipelines: `docker run --rm -v "$PWD:/work" -w /work mailops validate site.yaml`
+# mailops for CI pipelines: `docker run --rm -v "$PWD:/work" -w /work mailops validate site.yaml`.
+# `mailops test` in it drives the host's Docker engine through its socket, on the host's network (the
+# throwaway containers publish their ports on the host's 127.0.0.1):
+#   docker run --rm --network host -v /var/run/docker.sock:/var/run/docker.sock -v "$PWD:/work" mailops test site.yaml
 # BASE is an official Node 20 image; any Debian-based image with node and npm on PATH works.
 ARG BASE=node:20-bookworm-slim
 
@@ -18,6 +21,11 @@ COPY --from=build /opt/mailops/node_modules ./node_modules
 COPY --from=build /opt/mailops/dist ./dist
 COPY --from=build /opt/mailops/templates ./templates
 COPY --from=build /opt/mailops/playbooks ./playbooks
+# mailops test: the Docker client (the engine is the host's), debootstrap for the test images' Debian
+# base, git for --base REV, and the image recipes.
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io debootstrap git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY images ./images
 RUN ln -s /opt/mailops/dist/cli.js /usr/local/bin/mailops
 WORKDIR /work
 ENTRYPOINT ["node", "/opt/mailops/dist/cli.js"]

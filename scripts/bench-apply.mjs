@@ -10,7 +10,8 @@ import { ensureDockerEngine } from '../dist/testbed/engine.js';
 import { vpsImage } from '../dist/testbed/images.js';
 import { startVps } from '../dist/testbed/harness.js';
 import { loadSite } from '../dist/site/load.js';
-import { planSite, applyPlanned, closeAll } from '../dist/apply/site.js';
+import { planSite, applyPlanned, closeAll, recordDkim } from '../dist/apply/site.js';
+import { emptyState } from '../dist/state/state.js';
 import { connect } from '../dist/ssh/ssh2.js';
 
 const RUNS = Number(process.argv[2] ?? 10);
@@ -50,13 +51,16 @@ domains:
     return c;
   };
   const target = () => ({ name: 'mx1', address: '127.0.0.1', port: h.ports[22], user: 'root', identity: cluster.identity, hostKey: h.hostKey, knownHostsFile: '/dev/null', acceptNew: false });
+  // The state apply records (DKIM keys, the hosts' OS family) carries from run to run, as the CLI's does.
+  let state = emptyState();
   const applyOnce = async () => {
     trips = 0;
     const t = performance.now();
-    const planned = await planSite(site, { target, connect: counting, progress: () => undefined });
+    const planned = await planSite(site, { target, connect: counting, state, progress: () => undefined });
     const out = await applyPlanned(site, planned, { progress: () => undefined });
     await closeAll(planned);
     if (!out[0].ok) throw new Error(out[0].error);
+    state = recordDkim(state, out, site);
     return { ms: performance.now() - t, changes: out[0].changes, trips };
   };
   const fresh = await applyOnce();

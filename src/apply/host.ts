@@ -59,12 +59,18 @@ export async function planHost(
   if (host.os !== 'auto' && host.os !== facts.family) {
     throw new UserError(`host ${host.name}: the playbook says os: ${host.os}, but the host runs ${facts.osName} (${facts.family}); fix hosts[].os or use auto`);
   }
-  let desired = byFamily[facts.family];
-  if (!desired) throw new Error(`internal: no desired state for family ${facts.family}`);
+  const family = facts.family;
+  let desired = byFamily[family];
+  if (!desired) {
+    if (!refine) throw new Error(`internal: no desired state for family ${family}`);
+    // Not the family the state recorded (a host made again with another OS): its facts once more, for the family it is.
+    desired = await refine(family, facts);
+    facts = await gather(factScript({ [family]: desired }));
+  }
   if (refine) {
-    const refined = await refine(facts.family, facts);
-    const script = factScript({ [facts.family]: refined });
-    if (script !== factScript({ [facts.family]: desired })) facts = await gather(script);
+    const refined = await refine(family, facts);
+    const script = factScript({ [family]: refined });
+    if (script !== factScript({ [family]: desired })) facts = await gather(script);
     desired = refined;
   }
   let p = plan(desired, facts);

@@ -68,8 +68,9 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 }
 
 /** Desired state of a host for each OS family it may turn out to be. */
-function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials): Partial<Record<OsFamily, DesiredHost>> {
-  const fams: OsFamily[] = host.os === 'auto' ? ['debian', 'rhel'] : [host.os];
+function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, known?: OsFamily): Partial<Record<OsFamily, DesiredHost>> {
+  // os: auto: the family the host had at the last apply (the state records it), else both.
+  const fams: OsFamily[] = host.os !== 'auto' ? [host.os] : known ? [known] : ['debian', 'rhel'];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
   for (const f of fams) out[f] = renderFor(site, host, f, dkim, credentials);
   return out;
@@ -115,11 +116,25 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
       let conn: Connection | undefined;
       try {
         opts.progress(host.name, 'connecting');
-        conn = await opts.connect(opts.target(host));
+        // The handshake goes on while the host's desired state is rendered.
+        const connecting = opts.connect(opts.target(host));
+        connecting.catch(() => undefined);
         const now = opts.now ?? Math.floor(Date.now() / 1000);
-        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now), credentials()), opts.progress, async (family, facts) =>
-          renderFor(site, host, family, await factsDkim(site, host, facts, opts, now), credentials()),
-        );
+        const assumed = stateDkim(site, host, opts.state, now);
+        let byFamily: ReturnType<typeof candidates>;
+        try {
+          byFamily = candidates(site, host, assumed, credentials(), opts.state?.families?.[host.name]);
+        } finally {
+          conn = await connecting;
+        }
+        const planned = await planHost(host, conn, byFamily, opts.progress, async (family, facts) => {
+          const dkim = await factsDkim(site, host, facts, opts, now);
+          // The keys the host holds are the ones the state recorded (every run but a key change): rendered
+          // already; only what is said about them may differ.
+          const key = (p: DkimPlan) => JSON.stringify({ keys: p.keys, remove: p.remove });
+          const done = byFamily[family];
+          return done && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, family, dkim, credentials());
+        });
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');
         return { host, planned };
@@ -199,6 +214,9 @@ export function recordDkim(state: SiteState, outcomes: HostOutcome[], site?: Sit
   for (const o of outcomes) {
     const hostname = site?.hosts.find((h) => h.name === o.name)?.hostname;
     if (hostname && o.tlsFingerprint) next.tls[hostname] = o.tlsFingerprint;
+    const family = o.plan?.family;
+    if (family === 'debian' || family === 'rhel') next.families = { ...next.families, [o.name]: family };
   }
+  if (site && next.families) next.families = Object.fromEntries(Object.entries(next.families).filter(([h]) => site.hosts.some((x) => x.name === h)));
   return next;
 }

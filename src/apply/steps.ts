@@ -21,10 +21,12 @@ export function packagesStep(desired: DesiredHost, names: string[]): string[] {
   if (desired.os.packageManager === 'apt') {
     // Debian starts a package's daemon with its default configuration as it installs it (Postfix as an
     // "Internet Site", Dovecot on 143/993 with system users): policy-rc.d forbids that, so the daemons
-    // first start with the validated configuration, from the handlers.
+    // first start with the validated configuration, from the handlers. Every package here is new on the
+    // host, so dpkg unpacks without a sync per file (--force-unsafe-io, a fifth less time): a crash in the
+    // middle leaves them half-installed, which the facts report as missing and the next apply reinstalls.
     return [
       `step packages ${shqAll(names)}`,
-      `inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold ${shqAll(names)}; }`,
+      `inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-unsafe-io ${shqAll(names)}; }`,
       "POLICY=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\\n# mailops: no daemon starts while packages install\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && POLICY=1; }",
       `out=$(inst 2>&1) || out=$( (apt-get update -q && inst) 2>&1) || { [ -z "$POLICY" ] || rm -f /usr/sbin/policy-rc.d; say "${MARK} fail packages apt-get install failed"; detail "$out"; finish failed 1; }`,
       '[ -z "$POLICY" ] || rm -f /usr/sbin/policy-rc.d',

@@ -12,7 +12,7 @@ import type { SiteState } from '../state/state.js';
 import { connect } from '../ssh/ssh2.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
-import { progressView } from './progress.js';
+import { progressView, timings } from './progress.js';
 import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load, persistSerials } from './site-io.js';
@@ -43,10 +43,29 @@ function recordState(site: Site, next: SiteState, dns: DnsOutcome | undefined): 
 export function registerApply(p: Command): void {
   dnsOptions(remoteOptions(p.command('apply').description('converge every host to the playbook, then push the DNS changes (asks for confirmation on a terminal; --yes skips it)')))
     .option('--yes', 'apply without asking')
-    .action(async (file: string, o: RemoteFlags & { yes?: boolean }) => runApply(file, o, 'apply'));
+    .option('--timings', 'print how long every step of every host took, slowest first')
+    .action(async (file: string, o: RemoteFlags & { yes?: boolean }) => {
+      await runApply(file, o, 'apply');
+    });
 }
 
-export type ApplyFlags = RemoteFlags & { yes?: boolean };
+export type ApplyFlags = RemoteFlags & {
+  yes?: boolean;
+  /** Print every step's duration, slowest first, at the end. */
+  timings?: boolean;
+  /** Where the per-host lines and the summary go (default: stdout, or stderr with --json). */
+  say?: (line: string) => void;
+};
+
+/** What one apply run did: the object `apply --json` prints. */
+export interface ApplyReport {
+  changes: number;
+  order?: ReturnType<typeof planOrder>;
+  hosts: Array<{ name: string; changes: number; ok: boolean; applied?: false; error?: string; warnings?: string[]; plan?: NonNullable<HostOutcome['plan']>['changes'] }>;
+  dns?: { server: string; changes: number; ok: boolean; error?: string; zones: Array<{ zone: string; changes: number; ok: boolean; error?: string; records: unknown[] }> };
+  /** Every host converged and every zone pushed. */
+  ok: boolean;
+}
 
 /** What the DKIM lifecycle did on each host, in words. */
 const sayNotes = (outcomes: HostOutcome[]) => {
@@ -60,7 +79,7 @@ const waiting = (outcomes: HostOutcome[]) => outcomes.filter((x) => x.ok && x.dk
  * apply, and `dkim rotate` (apply with new DKIM keys for some domains): converge the hosts, record what
  * they hold, push the zones, and switch signing to the new DKIM keys that DNS now serves.
  */
-export async function runApply(file: string, o: ApplyFlags, verb: string, rotate?: ReadonlySet<string>): Promise<void> {
+export async function runApply(file: string, o: ApplyFlags, verb: string, rotate?: ReadonlySet<string>): Promise<ApplyReport> {
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!o.yes && !interactive) throw new UserError(`${verb} needs confirmation: no terminal to ask on, so pass --yes to apply without asking`);
   checkResolver(o.resolver);
@@ -68,7 +87,9 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const site = sandboxSite(loaded.site, o);
   const state = loaded.state;
   const target = dnsTarget(site, o, sandboxDns(o));
-  const progress = progressView(false);
+  const view = progressView(false);
+  const clock = o.timings ? timings() : undefined;
+  const progress = clock ? { update: (h: string, s: string) => (clock.update(h, s), view.update(h, s)), done: () => view.done() } : view;
   const run = { target: targetFor(o, sandboxOverrides(site, o)), connect, resolveTxt: txtResolver(target, o.resolver) };
   const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), ...run, state, ...(rotate ? { rotate } : {}), progress: progress.update });
   const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
@@ -127,7 +148,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
 
   const hostChanges = outcomes.reduce((n, x) => n + x.changes, 0);
   const total = hostChanges + (dns?.changes ?? 0);
-  const say = o.json ? info : out;
+  const say = o.say ?? (o.json ? info : out);
   for (const x of outcomes) {
     if (x.skipped) say(red(`${x.name}: ${x.error ?? 'not applied'}`));
     else if (!x.ok) say(red(`${x.name}: failed\n${x.error ?? ''}`));
@@ -144,23 +165,29 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
     `Apply: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} host${outcomes.length === 1 ? '' : 's'}${dns ? ` and ${dns.zones.length} zone${dns.zones.length === 1 ? '' : 's'}` : ''}` +
       `${failedHosts.length ? red(`, ${failedHosts.length} host${failedHosts.length === 1 ? '' : 's'} failed`) : ''}${dnsFailed ? red(`, ${dnsFailed} zone${dnsFailed === 1 ? '' : 's'} failed`) : ''}`,
   );
+  const report: ApplyReport = {
+    changes: total,
+    ...(phases.length > 1 ? { order: phases } : {}),
+    hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.skipped ? { applied: false as const } : {}), ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
+    ...(target
+      ? {
+          dns: {
+            server: target.server,
+            changes: dns?.changes ?? 0,
+            ok: Boolean(dns?.ok),
+            ...(dnsSkipped ? { error: dnsSkipped } : {}),
+            zones: (dns?.zones ?? []).map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })),
+          },
+        }
+      : {}),
+    ok: !(failedHosts.length || dnsFailed || dnsSkipped),
+  };
   if (o.json) {
-    json({
-      changes: total,
-      ...(phases.length > 1 ? { order: phases } : {}),
-      hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.skipped ? { applied: false } : {}), ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
-      ...(target
-        ? {
-            dns: {
-              server: target.server,
-              changes: dns?.changes ?? 0,
-              ok: Boolean(dns?.ok),
-              ...(dnsSkipped ? { error: dnsSkipped } : {}),
-              zones: (dns?.zones ?? []).map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })),
-            },
-          }
-        : {}),
-    });
+    const { ok: _ok, ...printed } = report;
+    void _ok;
+    json(printed);
   }
-  process.exitCode = failedHosts.length || dnsFailed || dnsSkipped ? 1 : 0;
+  if (clock) info(['timings (slowest first):', ...clock.report()].join('\n'));
+  process.exitCode = report.ok ? 0 : 1;
+  return report;
 }

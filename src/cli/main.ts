@@ -2,44 +2,51 @@
 import { Command, CommanderError } from 'commander';
 import { PlaybookError, UserError } from '../errors.js';
 import { printDiagnostics, red } from './output.js';
-import { registerValidate } from './validate.js';
-import { registerRender } from './render.js';
-import { registerDns } from './dns.js';
-import { registerInit } from './init.js';
-import { registerHashPassword } from './hash-password.js';
-import { registerSchema } from './schema.js';
-import { registerVerify } from './verify.js';
-import { registerSandbox } from './sandbox.js';
-import { registerPlan } from './plan.js';
-import { registerApply } from './apply.js';
-import { registerDkim } from './dkim.js';
-import { registerClients } from './clients.js';
 import { VERSION } from '../version.js';
 
-export function program(): Command {
+type Register = (p: Command) => void;
+
+/**
+ * The commands, in the order `--help` lists them, each loaded only when it runs: `mailops --version` and
+ * `mailops validate` do not load the SSH client, the test bed or the DNS code.
+ */
+const COMMANDS: Array<[string, () => Promise<Register>]> = [
+  ['validate', async () => (await import('./validate.js')).registerValidate],
+  ['render', async () => (await import('./render.js')).registerRender],
+  ['dns', async () => (await import('./dns.js')).registerDns],
+  ['plan', async () => (await import('./plan.js')).registerPlan],
+  ['apply', async () => (await import('./apply.js')).registerApply],
+  ['dkim', async () => (await import('./dkim.js')).registerDkim],
+  ['clients', async () => (await import('./clients.js')).registerClients],
+  ['verify', async () => (await import('./verify.js')).registerVerify],
+  ['sandbox', async () => (await import('./sandbox.js')).registerSandbox],
+  ['test', async () => (await import('./test.js')).registerTest],
+  ['init', async () => (await import('./init.js')).registerInit],
+  ['hash-password', async () => (await import('./hash-password.js')).registerHashPassword],
+  ['schema', async () => (await import('./schema.js')).registerSchema],
+];
+
+/**
+ * The program for these arguments: the command named (when it is one), none for a bare --version, every
+ * command otherwise (help, a usage error with suggestions).
+ */
+export async function program(argv: string[] = process.argv): Promise<Command> {
   const p = new Command('mailops')
     .description('Declarative mail servers: one site playbook → Postfix or Exim, Dovecot, OpenDKIM and DNS, pushed over SSH and verified over the wire.')
     .version(VERSION)
     .showSuggestionAfterError(true)
     .exitOverride();
-  registerValidate(p);
-  registerRender(p);
-  registerDns(p);
-  registerPlan(p);
-  registerApply(p);
-  registerDkim(p);
-  registerClients(p);
-  registerVerify(p);
-  registerSandbox(p);
-  registerInit(p);
-  registerHashPassword(p);
-  registerSchema(p);
+  const args = argv.slice(2);
+  const named = COMMANDS.find(([n]) => n === args.find((a) => !a.startsWith('-')));
+  const versionOnly = !args.some((a) => !a.startsWith('-')) && args.some((a) => a === '--version' || a === '-V') && !args.some((a) => a === '--help' || a === '-h');
+  const wanted = named ? [named] : versionOnly ? [] : COMMANDS;
+  for (const r of await Promise.all(wanted.map(([, load]) => load()))) r(p);
   return p;
 }
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await program().parseAsync(argv);
+    await (await program(argv)).parseAsync(argv);
   } catch (e) {
     process.exitCode = handleError(e);
   }

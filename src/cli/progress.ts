@@ -33,3 +33,34 @@ export function progressView(quiet = false): ProgressView {
     },
   };
 }
+
+/** Per-host step timings (apply --timings): how long each progress step of each host took. */
+export interface Timings {
+  /** Wraps a progress update: the previous step of the host ends now. */
+  update(host: string, step: string): void;
+  /** Every step, slowest first, as lines: "  41.2 s  mx1  packages dovecot-core ...". */
+  report(): string[];
+}
+
+export function timings(now: () => number = () => performance.now()): Timings {
+  const open = new Map<string, { step: string; at: number }>();
+  const steps: Array<{ host: string; step: string; ms: number }> = [];
+  const close = (host: string, at: number) => {
+    const o = open.get(host);
+    if (o) steps.push({ host, step: o.step, ms: at - o.at });
+  };
+  return {
+    update: (host, step) => {
+      const at = now();
+      close(host, at);
+      open.set(host, { step, at });
+    },
+    report: () => {
+      const at = now();
+      for (const h of [...open.keys()]) close(h, at);
+      open.clear();
+      const width = Math.max(0, ...steps.map((s) => s.host.length));
+      return [...steps].sort((a, b) => b.ms - a.ms).map((s) => `${(s.ms / 1000).toFixed(1).padStart(7)} s  ${s.host.padEnd(width)}  ${s.step}`);
+    },
+  };
+}

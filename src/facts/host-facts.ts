@@ -15,6 +15,8 @@ export interface Fact {
   section: string;
   /** Shell lines for the desired state of a host (none when nothing of its kind is managed). */
   command(d: DesiredHost): string[];
+  /** Its lines are independent of each other: each may run at once with the others. */
+  eachLine?: boolean;
   /** Its part of HostFacts, from the lines of its section (`all`: every section, for a fact that joins two). */
   parse(lines: string[], all: ReadonlyMap<string, string[]>): Partial<HostFacts>;
 }
@@ -124,6 +126,7 @@ export const FAMILY_FACTS: Fact[] = [
   {
     // The indexes of the commands whose creates/unless guard says they are done.
     section: 'commands',
+    eachLine: true,
     command: (d) =>
       d.commands.flatMap((c, i) => (c.creates !== undefined ? [`[ -e ${shq(c.creates)} ] && echo ${i}`] : c.unless !== undefined ? [`( ${c.unless} ) >/dev/null 2>&1 </dev/null && echo ${i}`] : [])),
     parse: (lines) => ({ commandsDone: nonEmpty(lines).map(Number).filter((n) => Number.isInteger(n)) }),

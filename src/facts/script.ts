@@ -9,8 +9,24 @@ import { FAMILY_FACTS, dkimPublicCommand, tlsFingerprintCommand } from './host-f
 
 export const SECTION = '@@mailops';
 
+/**
+ * The facts of one family, gathered at once: every fact's commands (and every command guard, which may
+ * take a while: postconf, openssl) run in the background into a file of their own, and the files are
+ * printed in order once all are done. A section printed in parts (one per guard) is joined by the parser.
+ */
 function familyBlock(d: DesiredHost): string {
-  return FAMILY_FACTS.flatMap((f) => [`sec ${f.section}`, ...f.command(d)]).join('\n');
+  const jobs = FAMILY_FACTS.flatMap((f) => {
+    const lines = f.command(d);
+    if (f.eachLine && lines.length) return lines.map((l) => [`sec ${f.section}`, l]);
+    return [[`sec ${f.section}`, ...lines]];
+  });
+  return [
+    'j=$(mktemp -d) || exit 1',
+    ...jobs.map((body, i) => `{\n${body.join('\n')}\n} > "$j/${i}" &`),
+    'wait',
+    `for i in ${jobs.map((_, i) => i).join(' ')}; do cat "$j/$i"; done`,
+    'rm -rf "$j"',
+  ].join('\n');
 }
 
 export { dkimPublicCommand, tlsFingerprintCommand };

@@ -111,6 +111,11 @@ export interface WorldPeer {
   send(o: PeerMessage): Promise<string>;
   /** The peer's log so far (Postfix, OpenDKIM, OpenDMARC, policyd-spf). */
   log(): string;
+  /**
+   * The peer also receives mail for `domain` (an outside domain a playbook forwards to): a zone whose MX
+   * is the peer, and every address of it delivered to the peer's inbox. Idempotent.
+   */
+  acceptDomain(domain: string): Promise<void>;
 }
 
 export interface WorldRelay {
@@ -469,6 +474,16 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           return id;
         },
         log: () => box.log(),
+        acceptDomain: async (domain) => {
+          const d = checkName(domain, 'acceptDomain');
+          if (d === PEER_DOMAIN) return;
+          await addZone(d);
+          await setRecords(d, [`update delete ${d}. MX`, `update add ${d}. ${WORLD_TTL} MX 10 ${PEER_HOSTNAME}.`]);
+          const r = await box.exec(
+            `grep -qx ${shq(`@${d} inbox@localhost`)} /etc/postfix/virtual || { printf '%s\\n' ${shq(`@${d} inbox@localhost`)} >> /etc/postfix/virtual && postconf -e "relay_domains = $(postconf -h relay_domains) ${d}" && postfix reload; }`,
+          );
+          if (r.code !== 0) throw new Error(`the peer could not take mail for ${d}: ${r.stderr.trim()}`);
+        },
       };
     }
     for (const [i, h] of vpsBoxes.hosts.entries()) await setPtr(h.ip, o.hosts[i]!.hostname);

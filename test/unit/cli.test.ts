@@ -197,3 +197,32 @@ describe('mailops CLI', () => {
     expect(r.stderr).toMatch(/Did you mean validate\?/);
   });
 });
+
+describe('mailops test, before any container starts', () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'mailops-cli-test-'));
+  it('a bad playbook, or a bad --base, is refused with file:line:column (exit 1); a --base that is neither a file nor a revision says so', () => {
+    const d = dir();
+    const site = join(d, 'site.yaml');
+    writeFileSync(site, readFileSync(contract, 'utf8').replace('mta: postfix', 'mta: sendmail'));
+    const bad = run(['test', site], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`^${site.replace(/[.]/g, '\\.')}:\\d+:\\d+: error: stack\\.mta: `, 'm'));
+    expect(bad.stderr).not.toMatch(/starting throwaway containers/);
+
+    writeFileSync(site, readFileSync(contract, 'utf8'));
+    const noBase = run(['test', site, '--base', 'HEAD~1'], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(noBase.code).toBe(1);
+    expect(noBase.stderr.trim()).toBe(`error: --base HEAD~1: no such file, and ${site} is not in a git repository to read a revision from`);
+
+    spawnSync('git', ['init', '-q', d]);
+    spawnSync('git', ['-C', d, '-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-q', '--allow-empty', '-m', 'first']);
+    const missing = run(['test', site, '--base', 'HEAD'], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: --base HEAD: neither a file nor a git revision holding site\.yaml \(git: fatal: path 'site\.yaml' exists on disk, but not in 'HEAD'\)$/m);
+
+    writeFileSync(join(d, 'old.yaml'), readFileSync(contract, 'utf8').replace('mta: postfix', 'mta: qmail'));
+    const badBase = run(['test', site, '--base', join(d, 'old.yaml')], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(badBase.code).toBe(1);
+    expect(badBase.stderr).toMatch(new RegExp(`^${join(d, 'old.yaml').replace(/[.]/g, '\\.')}:\\d+:\\d+: error: stack\\.mta: `, 'm'));
+  });
+});

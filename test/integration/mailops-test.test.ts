@@ -1,0 +1,82 @@
+/**
+ * `mailops test` as a CI job runs it: the example playbook proven in throwaway containers (JSON and JUnit
+ * reports, nothing skipped, nothing left behind), and a broken change caught with --base: the mail from
+ * before the change is kept, and the case that breaks says what the server answered.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import { describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/crypto/password.js';
+import { run } from '../../src/testbed/docker.js';
+import type { TestReport } from '../../src/testrun/report.js';
+import { cli, repo } from './support/env.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mailops-mtest-'));
+const example = readFileSync(join(repo, 'playbooks', 'examples', 'sandbox.yaml'), 'utf8');
+const env = { MAILOPS_ALICE_PASSWORD: 'alice-Mtest-1', MAILOPS_BOB_PASSWORD: 'bob-Mtest-2' };
+const cases = (r: TestReport, suite: string) => r.suites.find((s) => s.name === suite)?.cases ?? [];
+const leftovers = async () => (await run('docker', ['ps', '-aq', '--filter', 'name=^mailops-test-'])).stdout.trim();
+
+describe('mailops test', () => {
+  it('the example: applied, verified with nothing skipped, every mailbox, alias, catch-all and sender proven, re-applied with 0 changes; JSON and JUnit; nothing left behind', async () => {
+    const site = join(dir, 'site.yaml');
+    writeFileSync(site, example);
+    const junit = join(dir, 'report.xml');
+    const r = await cli(['test', site, '--json', '--junit', junit], env);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = JSON.parse(r.stdout) as TestReport;
+    expect(report.ok).toBe(true);
+    expect(report.suites.map((s) => s.name)).toEqual(['setup', 'apply', 'verify', 'checks', 're-apply']);
+    const all = report.suites.flatMap((s) => s.cases);
+    expect(all.filter((c) => c.status !== 'passed')).toEqual([]);
+    const checks = Object.fromEntries(cases(report, 'checks').map((c) => [c.name, c.detail]));
+    expect(checks['alias partners@example.test delivers to alice@example.test, someone@partner.example']).toBe('delivered once to alice@example.test, someone@partner.example (at the peer)');
+    expect(checks['catch-all of example.test delivers unknown addresses to alice@example.test']).toBe('delivered once to alice@example.test');
+    expect(checks['bob@example.test may send as sales@example.test']).toBe('MAIL FROM:<sales@example.test> and RCPT accepted');
+    expect(checks['alice@example.test may not send as bob@example.test']).toMatch(/^refused at RCPT: 553 5\.7\.1 <bob@example\.test>: Sender address rejected: not owned by user alice@example\.test$/);
+    expect(checks['shop.example.test: an unknown recipient is refused at RCPT']).toMatch(/^550 5\.1\.1 <nobody-[0-9a-z]+@shop\.example\.test>: Recipient address rejected: User unknown in virtual mailbox table$/);
+    expect(checks['bob@example.test: quota 1M reported over IMAP']).toBe('GETQUOTAROOT: STORAGE limit 1048576 bytes');
+    expect(cases(report, 're-apply')).toMatchObject([{ name: 're-apply makes 0 changes', status: 'passed', detail: '0 changes' }]);
+    expect(cases(report, 'verify').length).toBeGreaterThan(40);
+
+    const x = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(readFileSync(junit, 'utf8'));
+    expect(x.testsuites).toMatchObject({ '@tests': String(all.length), '@failures': '0', '@skipped': '0' });
+    expect(x.testsuites.testsuite.map((s: Record<string, string>) => s['@name'])).toEqual(['setup', 'apply', 'verify', 'checks', 're-apply']);
+    expect(r.stderr).toMatch(/^mailops test: PASSED: \d+ passed, 0 failed, 0 skipped in [\d.]+ s$/m);
+    expect(await leftovers()).toBe('');
+  });
+
+  it('a broken change (--base): the mail from before is kept, and the case it breaks fails with the reply; a hash-only mailbox gets a test password, said in a note; exit 1', async () => {
+    const base = join(dir, 'old.yaml');
+    writeFileSync(base, example);
+    const site = join(dir, 'new.yaml');
+    // bob's quota cut below the mail he holds; a new mailbox known only by its hash.
+    writeFileSync(
+      site,
+      example.replace('quota: 1M ', 'quota: 1K ').replace(
+        "        send_as: [sales]\n",
+        `        send_as: [sales]\n      - name: carol\n        password_hash: "${hashPassword('nobody-knows-it')}"\n`,
+      ),
+    );
+    const r = await cli(['test', site, '--base', base, '--json'], env);
+    expect(r.code, r.stderr.slice(-4000)).toBe(1);
+    const report = JSON.parse(r.stdout) as TestReport;
+    expect(report.ok).toBe(false);
+    expect(report.base).toBe(base);
+    expect(cases(report, 'the change').filter((c) => c.name.startsWith('no mail lost')).map((c) => [c.name, c.status])).toEqual([
+      ['no mail lost: alice@example.test', 'passed'],
+      ['no mail lost: bob@example.test', 'passed'],
+      ['no mail lost: orders@shop.example.test', 'passed'],
+    ]);
+    expect(cases(report, 'the change').find((c) => c.name === 'mx1: services restarted only where the plan said')?.status).toBe('passed');
+    const failed = report.suites.flatMap((s) => s.cases).filter((c) => c.status === 'failed');
+    expect(failed.map((c) => c.name)).toEqual(['bob@example.test: mail from a stranger is delivered', 'alias sales@example.test delivers to alice@example.test, bob@example.test']);
+    expect(failed[0]!.detail).toBe('RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2 <bob@example.test>: Recipient address rejected: Mailbox is full (over quota)"');
+    expect(report.notes).toContain('mailbox carol@example.test: only a password_hash is given, so the throwaway copy logs in with a test password of its own');
+    expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
+    expect(r.stderr).toContain('  FAILED bob@example.test: mail from a stranger is delivered: RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2');
+    expect(await leftovers()).toBe('');
+  });
+});
