@@ -136,9 +136,19 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
   const images = { vps: await vpsImage(opts.log), dns: await dnsImage(opts.log), peer: await peerImage(opts.log), ...(relay ? { relay: await relayImage(opts.log) } : {}) };
   const prefix = `mailops-test-${Math.random().toString(36).slice(2, 8)}`;
   let world: World | undefined;
+  // Ctrl-C: the world removes its containers itself (from the moment it starts); the copy, its state and the
+  // SSH key go too. Before any container, nothing is left to remove: stop at once.
+  let starting = false;
+  const onSignal = () => {
+    if (!opts.keep) rmSync(work, { recursive: true, force: true });
+    if (!starting) process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const setup = rec.suite('setup');
   try {
     await rec.run(setup, 'throwaway containers started', async () => {
+      starting = true;
       world = await startWorld({
         images,
         hosts: [...hostSpecs].map(([name, hostname]) => ({ name, hostname })),
@@ -269,6 +279,8 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
     });
     return finish();
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (world && !opts.keep) {
       opts.log('removing the throwaway containers...');
       await world.stop();

@@ -3,7 +3,7 @@
  * reports, nothing skipped, nothing left behind), and a broken change caught with --base: the mail from
  * before the change is kept, and the case that breaks says what the server answered.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -78,5 +78,18 @@ describe('mailops test', () => {
     expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
     expect(r.stderr).toContain('  FAILED bob@example.test: mail from a stranger is delivered: RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2');
     expect(await leftovers()).toBe('');
+  });
+
+  it('Ctrl-C while it runs: the containers, the network and the throwaway copy are removed', async () => {
+    const site = join(dir, 'interrupted.yaml');
+    writeFileSync(site, example);
+    const scratch = () => readdirSync(tmpdir()).filter((n) => n.startsWith('mailops-test-')).sort();
+    const before = scratch();
+    const r = await cli(['test', site], env, { signalOn: { match: /^ok {6}setup: throwaway containers started/m, signal: 'SIGINT' } });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/^ok {6}setup: throwaway containers started/m);
+    expect(scratch()).toEqual(before);
+    expect(await leftovers()).toBe('');
+    expect((await run('docker', ['network', 'ls', '-q', '--filter', 'name=^mailops-test-'])).stdout.trim()).toBe('');
   });
 });

@@ -16,7 +16,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], env: Record<string, string> = {}, opts: { killAfterMs?: number; onStderr?: (s: string) => void } = {}): Promise<CliResult> {
+export function cli(args: string[], env: Record<string, string> = {}, opts: { killAfterMs?: number; onStderr?: (s: string) => void; signalOn?: { match: RegExp; signal: NodeJS.Signals } } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -25,9 +25,13 @@ export function cli(args: string[], env: Record<string, string> = {}, opts: { ki
     p.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       opts.onStderr?.(d.toString());
+      if (opts.signalOn && opts.signalOn.match.test(stderr)) {
+        p.kill(opts.signalOn.signal);
+        opts = { ...opts, signalOn: undefined };
+      }
     });
     if (opts.killAfterMs !== undefined) setTimeout(() => p.kill('SIGKILL'), opts.killAfterMs);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 9) : -1), stdout, stderr }));
   });
 }
 
