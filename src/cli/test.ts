@@ -48,6 +48,6 @@ export function registerTest(p: Command): void {
       if (o.junit) writeFileSync(o.junit, junitXml(report));
       if (o.json) json(report);
       (o.json ? info : out)(summaryText(report));
-      process.exitCode = report.ok ? 0 : 1;
+      process.exitCode = report.interrupted ? 130 : report.ok ? 0 : 1;
     });
 }

@@ -19,6 +19,8 @@ export interface Suite {
 
 export interface TestReport {
   ok: boolean;
+  /** Ctrl-C ended the run (its containers were removed). */
+  interrupted?: boolean;
   playbook: string;
   base?: string;
   seconds: number;
@@ -67,6 +69,7 @@ export function summaryText(r: TestReport): string {
     for (const x of s.cases.filter((y) => y.status === 'failed')) lines.push(`  FAILED ${x.name}: ${x.detail}`);
   }
   const all = counts(r.suites.flatMap((s) => s.cases));
-  lines.push(`mailops test: ${r.ok ? 'PASSED' : 'FAILED'}: ${all.tests - all.failures - all.skipped} passed, ${all.failures} failed, ${all.skipped} skipped in ${r.seconds.toFixed(1)} s`);
+  if (r.interrupted) lines.push('interrupted: the run was stopped and its containers removed');
+  lines.push(`mailops test: ${r.ok ? 'PASSED' : r.interrupted ? 'INTERRUPTED' : 'FAILED'}: ${all.tests - all.failures - all.skipped} passed, ${all.failures} failed, ${all.skipped} skipped in ${r.seconds.toFixed(1)} s`);
   return lines.join('\n');
 }

@@ -50,8 +50,12 @@ const STRANGER = 'tester@peer.test';
 /** How long mail may take to arrive. */
 const DELIVERY_MS = 60_000;
 
+/** Thrown by the next case once Ctrl-C was pressed: the run ends, its containers are being removed. */
+class Interrupted extends Error {}
+
 class Recorder {
   readonly suites: Suite[] = [];
+  interrupted = false;
   constructor(private readonly log: Log) {}
   suite(name: string): Suite {
     const s = { name, cases: [] };
@@ -60,6 +64,7 @@ class Recorder {
   }
   /** Runs one case: a thrown error fails it with its message; `f` returns the detail (or a skip). */
   async run(s: Suite, name: string, f: () => Promise<string | { skip: string } | { fail: string }>): Promise<boolean> {
+    if (this.interrupted) throw new Interrupted('interrupted');
     const t0 = Date.now();
     let r: CaseResult;
     try {
@@ -71,6 +76,7 @@ class Recorder {
     } catch (e) {
       r = { name, status: 'failed', detail: (e as Error).message, seconds: (Date.now() - t0) / 1000 };
     }
+    if (this.interrupted) throw new Interrupted('interrupted');
     s.cases.push(r);
     const mark = r.status === 'passed' ? 'ok     ' : r.status === 'skipped' ? 'skipped' : 'FAILED ';
     this.log(`${mark} ${s.name}: ${name}${r.status === 'passed' ? '' : `: ${r.detail}`} (${r.seconds.toFixed(1)} s)`);
@@ -140,6 +146,8 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
   // SSH key go too. Before any container, nothing is left to remove: stop at once.
   let starting = false;
   const onSignal = () => {
+    rec.interrupted = true;
+    opts.log('interrupted: removing the throwaway containers...');
     if (!opts.keep) rmSync(work, { recursive: true, force: true });
     if (!starting) process.exit(130);
   };
@@ -278,6 +286,9 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
       return { fail: `${r.changes} change${r.changes === 1 ? '' : 's'} on a converged host: ${what.join('; ') || `DNS: ${r.dns?.changes ?? 0} record sets`}` };
     });
     return finish();
+  } catch (e) {
+    if (e instanceof Interrupted) return finish();
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -291,7 +302,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
 
   function finish(): TestReport {
     const failed = rec.suites.some((s) => s.cases.some((c) => c.status === 'failed'));
-    return { ok: !failed, playbook: file, ...(opts.base ? { base: opts.base.name } : {}), seconds: (Date.now() - t0) / 1000, notes, suites: rec.suites };
+    return { ok: !failed && !rec.interrupted, ...(rec.interrupted ? { interrupted: true } : {}), playbook: file, ...(opts.base ? { base: opts.base.name } : {}), seconds: (Date.now() - t0) / 1000, notes, suites: rec.suites };
   }
 }
 
