@@ -2,43 +2,18 @@
 // Benchmark: fresh apply, median no-op re-apply and its SSH round trips, against a bare SSH connection
 // running one command, on a local VPS container. Prints figures; asserts nothing.
 // Run after `npm run build`: node scripts/bench-apply.mjs [runs]
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ensureDockerEngine } from '../dist/testbed/engine.js';
-import { vpsImage } from '../dist/testbed/images.js';
-import { startVps } from '../dist/testbed/harness.js';
 import { loadSite } from '../dist/site/load.js';
 import { planSite, applyPlanned, closeAll, recordDkim } from '../dist/apply/site.js';
 import { emptyState } from '../dist/state/state.js';
 import { connect } from '../dist/ssh/ssh2.js';
+import { benchSite, median } from './bench-site.mjs';
 
 const RUNS = Number(process.argv[2] ?? 10);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const log = (l) => process.stderr.write(`${l}\n`);
 
-await ensureDockerEngine(log);
-const cluster = await startVps({ image: await vpsImage(log), count: 1, publish: [22] });
+const { cluster, file, target: targetOf } = await benchSite(1);
 const h = cluster.hosts[0];
 try {
-  const dir = mkdtempSync(join(tmpdir(), 'mailops-bench-'));
-  const file = join(dir, 'site.yaml');
-  writeFileSync(file, `site: bench
-hosts:
-  - name: mx1
-    ssh: { address: 127.0.0.1, port: ${h.ports[22]}, identity: ${cluster.identity}, host_key: "${h.hostKey}" }
-    hostname: mail.example.test
-    ipv4: 192.0.2.25
-stack: { mta: postfix, imap: true, pop3: true }
-dns: { nameservers: [ns1.example.test] }
-domains:
-  - name: example.test
-    dkim: { selector: mail }
-    mailboxes:
-      - { name: alice, password_hash: "{SHA512-CRYPT}$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0" }
-    aliases: { postmaster: alice }
-`);
   const { site } = loadSite(file);
   let trips = 0;
   const counting = async (o) => {
@@ -50,7 +25,7 @@ domains:
     };
     return c;
   };
-  const target = () => ({ name: 'mx1', address: '127.0.0.1', port: h.ports[22], user: 'root', identity: cluster.identity, hostKey: h.hostKey, knownHostsFile: '/dev/null', acceptNew: false });
+  const target = () => targetOf(0);
   // The state apply records (DKIM keys, the hosts' OS family) carries from run to run, as the CLI's does.
   let state = emptyState();
   const applyOnce = async () => {

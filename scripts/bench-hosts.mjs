@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Benchmark: the no-op re-apply of N hosts (default 10) against that of one of them, both through the CLI
+// (`mailops apply --yes`, with and without --host), after a fresh apply of all N in parallel. Prints
+// figures; asserts nothing. Run after `npm run build`: node scripts/bench-hosts.mjs [hosts] [runs]
+import { spawnSync } from 'node:child_process';
+import { benchSite, log, median } from './bench-site.mjs';
+
+const N = Number(process.argv[2] ?? 10);
+const RUNS = Number(process.argv[3] ?? 5);
+const { cluster, file } = await benchSite(N);
+const apply = (...extra) => {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['dist/cli.js', 'apply', '--yes', '--json', ...extra, file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return { ms: performance.now() - t, changes: JSON.parse(r.stdout).changes };
+};
+try {
+  log(`fresh apply of ${N} hosts...`);
+  const fresh = apply();
+  const one = [];
+  const all = [];
+  for (let i = 0; i < RUNS; i++) {
+    const a = apply('--host', 'mx1');
+    const b = apply();
+    if (a.changes || b.changes) throw new Error(`a re-apply made changes (${a.changes}, ${b.changes})`);
+    one.push(a.ms);
+    all.push(b.ms);
+  }
+  console.log(`mailops apply over ${N} hosts (${RUNS} runs, medians, whole CLI), node ${process.version}`);
+  console.log(`fresh apply of ${N} hosts in parallel:  ${(fresh.ms / 1000).toFixed(1)} s, ${fresh.changes} changes`);
+  console.log(`no-op re-apply, one host (--host mx1): ${median(one).toFixed(0)} ms`);
+  console.log(`no-op re-apply, all ${N} hosts:          ${median(all).toFixed(0)} ms  → ${N} hosts / one host = ${(median(all) / median(one)).toFixed(2)}×`);
+} finally {
+  await cluster.stop();
+}
