@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/integration/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -18,8 +19,11 @@ export default defineConfig({
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 600_000,
           hookTimeout: 900_000,
-          fileParallelism: false,
-          // Containers and daemons: one file at a time, with room for slow first runs.
+          // Containers and daemons: two files at a time (each in its own mail world), the longest first so
+          // both workers end together; room for slow first runs.
+          fileParallelism: true,
+          maxWorkers: 2,
+          sequence: { sequencer: LongestFirst },
           pool: 'forks',
         },
       },

@@ -5,7 +5,8 @@
  * converges, a second apply changes nothing anywhere, verify --resolver passes every check with none
  * skipped, and the peer judges our mail dkim=pass spf=pass dmarc=pass, HELO = PTR = host name, over TLS.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { XMLParser } from 'fast-xml-parser';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PEER_HOSTNAME, startWorld } from '../../src/testbed/world.js';
@@ -26,11 +27,13 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({
-    images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage') },
+    images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage'), client: inject('clientImage') },
     hosts: [
       { name: 'pf', hostname: 'mail.pf.test' },
       { name: 'ex', hostname: 'mail.ex.test' },
     ],
+    // A person's machine: the Debian mail clients msmtp and fetchmail, set up from what autoconfig says.
+    clients: [{ name: 'mua', hostname: 'mua.outside.test' }],
   });
 });
 afterAll(async () => world?.stop());
@@ -224,6 +227,48 @@ for (const [mta, name] of [
       expect((await https(`autoconfig.${dom}`, '/etc/passwd')).status).toBe('HTTP/1.1 404 Not Found');
       expect((await https(`autoconfig.${dom}`, '/.well-known/mta-sts.txt')).status).toBe('HTTP/1.1 404 Not Found');
       expect((await https(hostname, '/mail/config-v1.1.xml')).status).toBe('HTTP/1.1 404 Not Found');
+    });
+
+    it('real mail clients set up only from what autoconfig says: msmtp sends as alice, fetchmail reads it back, both verifying the host certificate by name', async () => {
+      const mua = world.clients[0]!.container;
+      const ca = (await world.vps.exec(host, `cat /etc/mailops/tls/${hostname}.crt`)).stdout;
+      expect((await world.exec(mua, 'cat > /tmp/host-ca.pem', ca)).code).toBe(0);
+      // What Thunderbird would fetch for alice@dom, by name through the world's DNS, over verified HTTPS.
+      const got = await world.exec(mua, `curl -sS --fail --cacert /tmp/host-ca.pem 'https://autoconfig.${dom}/mail/config-v1.1.xml?emailaddress=alice@${dom}'`);
+      expect(got.code, got.stderr).toBe(0);
+      const provider = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(got.stdout).clientConfig.emailProvider;
+      const inbound = [provider.incomingServer].flat().find((s: Record<string, string>) => s['@type'] === 'imap');
+      const outbound = [provider.outgoingServer].flat()[0];
+      const user = (s: { username: string }) => s.username.replace('%EMAILADDRESS%', `alice@${dom}`);
+      const token = randomBytes(6).toString('hex');
+      // msmtp: the outgoing server, port and security exactly as given (SSL: TLS from the first byte; STARTTLS: upgrade).
+      const msmtprc = [
+        'account alice',
+        `host ${outbound.hostname}`,
+        `port ${outbound.port}`,
+        'tls on',
+        `tls_starttls ${outbound.socketType === 'STARTTLS' ? 'on' : 'off'}`,
+        'tls_trust_file /tmp/host-ca.pem',
+        'auth on',
+        `user ${user(outbound)}`,
+        `password ${PW.IT_ALICE_PASSWORD}`,
+        `from alice@${dom}`,
+        '',
+      ].join('\n');
+      expect((await world.exec(mua, 'cat > /tmp/msmtprc && chmod 600 /tmp/msmtprc', msmtprc)).code).toBe(0);
+      const sent = await world.exec(mua, `msmtp -C /tmp/msmtprc -a alice alice@${dom}`, `From: alice@${dom}\nTo: alice@${dom}\nSubject: from msmtp ${token}\n\nSent by msmtp, set up from autoconfig.\n`);
+      expect(sent.code, sent.stdout + sent.stderr).toBe(0);
+      // fetchmail: the incoming server as given, the certificate checked; every message handed to a file.
+      expect(inbound.socketType).toBe('SSL');
+      const fetchmailrc = `poll ${inbound.hostname} protocol IMAP port ${inbound.port}\n  user "${user(inbound)}" password "${PW.IT_ALICE_PASSWORD}"\n  ssl sslcertck sslcertfile /tmp/host-ca.pem keep fetchall\n  mda "cat >> /tmp/fetched"\n`;
+      expect((await world.exec(mua, 'cat > /tmp/fetchmailrc && chmod 600 /tmp/fetchmailrc && : > /tmp/fetched', fetchmailrc)).code).toBe(0);
+      let fetched = '';
+      for (let i = 0; i < 40 && !fetched.includes(token); i++) {
+        const f = await world.exec(mua, 'fetchmail -f /tmp/fetchmailrc --nosyslog >/dev/null 2>/tmp/fetchmail.err; cat /tmp/fetched');
+        fetched = f.stdout;
+        if (!fetched.includes(token)) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(fetched, (await world.exec(mua, 'cat /tmp/fetchmail.err')).stdout).toContain(`Subject: from msmtp ${token}`);
     });
 
     if (mta === 'postfix') {
