@@ -139,6 +139,10 @@ describe('host roles', () => {
     expect(main).toMatch(/^relay_recipient_maps = texthash:\/etc\/postfix\/relay_recipients$/m);
     expect(main).toMatch(/^maximal_queue_lifetime = 10d$/m);
     expect(main).toMatch(/^smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, permit$/m);
+    // Every restriction class is defined (postfix check warns about an undefined one, and apply refuses warnings).
+    const classes = /^smtpd_restriction_classes = (.*)$/m.exec(main)![1]!.split(/,\s*/);
+    expect(classes).toEqual(['mailbox_quota', 'quota_status']);
+    for (const c of classes) expect(main).toMatch(new RegExp(`^${c} = `, 'm'));
     // No DKIM signing (it sends no mail of its own); inbound mail is still scored (rspamd) before it is queued.
     expect(main).not.toContain('8891');
     expect(main).toContain('smtpd_milters = { inet:127.0.0.1:11332, default_action=tempfail }\n');
