@@ -31,7 +31,7 @@ function endpoints(file: string, o: RemoteFlags): (h: Host) => Endpoint {
       address: '127.0.0.1',
       port: (p) => {
         const mapped = s.ports[String(p)];
-        if (mapped === undefined) throw new Error(`port ${p} is not published by the sandbox container`);
+        if (mapped === undefined) throw new Error(`port ${p} is not published by the sandbox container of ${h.name} (a sandbox started by an older mailops?): run \`mailops sandbox down\`, then \`mailops sandbox up ${file}\``);
         return mapped;
       },
     };
@@ -39,7 +39,7 @@ function endpoints(file: string, o: RemoteFlags): (h: Host) => Endpoint {
 }
 
 export function registerVerify(p: Command): void {
-  remoteOptions(p.command('verify').description('protocol-level checks against the running hosts (SMTP, submission, IMAP, POP3, TLS, relay, auth, DKIM, DNS)'))
+  remoteOptions(p.command('verify').description('protocol-level checks against the running hosts (SMTP, submission, IMAP, POP3, TLS, relay, auth, DKIM, DNS, the HTTPS endpoint, a backup MX\'s recipients)'))
     .option('--resolver <ip[:port]>', 'ask this DNS server for every DNS check (default: the system resolver; with --sandbox: the sandbox DNS server)')
     .action(async (file: string, o: RemoteFlags & { resolver?: string }) => {
       const loaded = load(file);

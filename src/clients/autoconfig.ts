@@ -13,7 +13,7 @@ import type { Server } from './settings.js';
 
 const socket = (s: Server) => (s.security === 'SSL/TLS' ? 'SSL' : 'STARTTLS');
 
-/** Thunderbird's autoconfig (clientConfig 1.1): every server, the recommended one first. */
+/** Thunderbird's autoconfig (clientConfig 1.1): every server, the recommended one first; the file as served. */
 export function thunderbirdConfig(site: Site, d: Domain): string {
   const s = settingsFor(site, d);
   const doc = create({ version: '1.0', encoding: 'UTF-8' }).ele('clientConfig', { version: '1.1' }).ele('emailProvider', { id: d.name });
@@ -30,7 +30,7 @@ export function thunderbirdConfig(site: Site, d: Domain): string {
   };
   for (const x of s.incoming) server('incomingServer', x);
   for (const x of s.outgoing) server('outgoingServer', x);
-  return doc.end({ prettyPrint: true });
+  return `${doc.end({ prettyPrint: true })}\n`;
 }
 
 /** Outlook's autodiscover (POX response schema 2006a): the recommended servers. */
@@ -67,7 +67,7 @@ function uuidOf(name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`.toUpperCase();
 }
 
-/** An Apple configuration profile (.mobileconfig) with the mail account of one address; no password in it. */
+/** An Apple configuration profile (.mobileconfig) with the mail account of one address, as served; no password in it. */
 export function appleProfile(site: Site, d: Domain, m: Mailbox): string {
   const s = settingsFor(site, d, m);
   const inc = s.incoming.find((x) => x.recommended);
@@ -95,7 +95,7 @@ export function appleProfile(site: Site, d: Domain, m: Mailbox): string {
     OutgoingMailServerUsername: s.username,
     OutgoingPasswordSameAsIncomingPassword: true,
   };
-  return plist.call(null, {
+  const profile = plist.call(null, {
     PayloadType: 'Configuration',
     PayloadVersion: 1,
     PayloadIdentifier: id,
@@ -104,14 +104,18 @@ export function appleProfile(site: Site, d: Domain, m: Mailbox): string {
     PayloadDescription: `The mail account ${m.address}; the password is asked for when the profile is installed.`,
     PayloadContent: [account],
   });
+  return `${profile}\n`;
 }
 
-/** The MTA-STS policy (RFC 8461) of the site, and its id: a digest, so it changes when the policy does. */
+/** The id of an MTA-STS policy (its _mta-sts TXT record): a digest of the text, so it changes when the policy does. */
+export const mtaStsId = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 20);
+
+/** The MTA-STS policy (RFC 8461) of the site, as served, and its id. */
 export function mtaStsPolicy(site: Site): { text: string; id: string } | undefined {
   if (site.stack.mtaSts === 'none') return undefined;
   const maxAge = site.stack.mtaSts === 'enforce' ? 604800 : 86400;
   const text = `version: STSv1\r\nmode: ${site.stack.mtaSts}\r\n${mxRecords(site)
     .map((m) => `mx: ${m.host}\r\n`)
     .join('')}max_age: ${maxAge}\r\n`;
-  return { text, id: createHash('sha256').update(text).digest('hex').slice(0, 20) };
+  return { text, id: mtaStsId(text) };
 }

@@ -15,17 +15,17 @@ export function clientHost(site: Site): Host {
   return mailboxHosts(site)[0] ?? site.hosts[0]!;
 }
 
-/** The service labels of a domain that point at the client host, and whether each is published. */
-export function serviceLabels(site: Site): Array<{ label: string; on: boolean }> {
+/** The service labels of a domain that point at the client host, whether each is published, and which are HTTPS names. */
+export function serviceLabels(site: Site): Array<{ label: string; on: boolean; web?: true }> {
   const s = site.stack;
   return [
     { label: 'imap', on: s.imap },
     { label: 'pop', on: s.pop3 },
     { label: 'smtp', on: true },
     // Served over HTTPS by the client host (playbooks/autoconfig.yaml).
-    { label: 'autoconfig', on: s.autoconfig },
-    { label: 'autodiscover', on: s.autoconfig },
-    { label: 'mta-sts', on: s.mtaSts !== 'none' },
+    { label: 'autoconfig', on: s.autoconfig, web: true },
+    { label: 'autodiscover', on: s.autoconfig, web: true },
+    { label: 'mta-sts', on: s.mtaSts !== 'none', web: true },
   ];
 }
 
@@ -35,6 +35,11 @@ export const servesWeb = (site: Site): boolean => site.stack.autoconfig || site.
 /** The names under a domain that point at the client host (`imap.example.com`...). */
 export function serviceNames(site: Site, d: Domain): string[] {
   return serviceLabels(site).flatMap((x) => (x.on ? [`${x.label}.${d.name}`] : []));
+}
+
+/** The names under a domain that the client host serves over HTTPS (`autoconfig.example.com`...). */
+export function webNames(site: Site, d: Domain): string[] {
+  return serviceLabels(site).flatMap((x) => (x.on && x.web ? [`${x.label}.${d.name}`] : []));
 }
 
 /** Every name the certificate of a host covers: its host name first, then the names the zones point at it. */

@@ -14,7 +14,8 @@ import type { Net } from './containers.js';
 import { run } from './docker.js';
 import type { RunResult } from './docker.js';
 
-export const MAIL_PORTS = [22, 25, 110, 143, 465, 587, 993, 995];
+/** The ports a VPS container publishes: SSH, the mail ports, and HTTPS (autoconfiguration, the MTA-STS policy). */
+export const MAIL_PORTS = [22, 25, 110, 143, 443, 465, 587, 993, 995];
 
 export interface VpsHost {
   name: string;

@@ -1,6 +1,7 @@
 /**
- * Protocol-level checks of one mail host, shared by `mailops verify` and the test suite. Every check has a
- * name, a status (ok / failed / skipped) and a detail a person can act on.
+ * Protocol-level checks of one mail host, shared by `mailops verify` and the test suite: the helpers every
+ * check uses and the SMTP, IMAP and POP3 checks. Every check has a name, a status (ok / failed / skipped)
+ * and a detail a person can act on; which checks a host gets is decided in host.ts.
  */
 import type { Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
@@ -32,27 +33,43 @@ export interface VerifyOptions {
   timeoutMs?: number;
 }
 
-type Outcome = { status: Status; detail: string };
-const ok = (detail: string): Outcome => ({ status: 'ok', detail });
-const failed = (detail: string): Outcome => ({ status: 'failed', detail });
-const skipped = (detail: string): Outcome => ({ status: 'skipped', detail });
+export type Outcome = { status: Status; detail: string };
+export const ok = (detail: string): Outcome => ({ status: 'ok', detail });
+export const failed = (detail: string): Outcome => ({ status: 'failed', detail });
+export const skipped = (detail: string): Outcome => ({ status: 'skipped', detail });
+
+/** One check of a host: its name, and what runs it (a thrown error is a failure with its message). */
+export interface HostCheck {
+  name: string;
+  run: () => Promise<Outcome>;
+}
+
+/** What every check of one host works with. */
+export interface HostTarget {
+  site: Site;
+  state: SiteState;
+  host: Host;
+  ep: Endpoint;
+  opts: VerifyOptions;
+}
 
 /**
- * Whether a TLS session may be trusted: a certificate for the host name, TLS 1.2 or newer, and a chain
- * the system trusts — or, only with tls.mode self-signed, exactly the host's own certificate (the
- * fingerprint `apply` recorded). The authenticated checks send a password only when this is ok.
+ * Whether a TLS session may be trusted: a certificate for the name asked (the host name, or a name the
+ * host serves such as autoconfig.example.com), TLS 1.2 or newer, and a chain the system trusts — or, only
+ * with tls.mode self-signed, exactly the host's own certificate (the fingerprint `apply` recorded). The
+ * authenticated checks send a password only when this is ok.
  */
-export function tlsDetail(t: TlsInfo, host: Host, site: Site, state: SiteState): Outcome {
-  if (!certCovers(t.subjectNames, host.hostname)) return failed(`certificate is for ${t.subjectNames.join(', ') || '(no name)'}, not ${host.hostname}`);
+export function tlsDetail(t: TlsInfo, host: Host, site: Site, state: SiteState, name = host.hostname): Outcome {
+  if (!certCovers(t.subjectNames, name)) return failed(`certificate is for ${t.subjectNames.join(', ') || '(no name)'}, not ${name}`);
   if (t.protocol !== 'TLSv1.2' && t.protocol !== 'TLSv1.3') return failed(`negotiated ${t.protocol}; TLS 1.2 or newer is required`);
   if (!t.trusted) {
-    if (site.stack.tls.mode !== 'self-signed') return failed(`${t.protocol}, certificate for ${host.hostname} is not trusted (${t.trustError ?? 'unknown issuer'})`);
+    if (site.stack.tls.mode !== 'self-signed') return failed(`${t.protocol}, certificate for ${name} is not trusted (${t.trustError ?? 'unknown issuer'})`);
     const own = state.tls[host.hostname];
     if (!own) return failed(`${t.protocol}, self-signed certificate, but no certificate of ${host.hostname} is recorded to compare it with: run mailops apply (it records the host's certificate)`);
     if (own !== t.fingerprint) return failed(`${t.protocol}, self-signed certificate that is NOT the host's own (SHA-256 ${t.fingerprint.slice(0, 16)}…, recorded ${own.slice(0, 16)}…): someone may be in the middle`);
-    return ok(`${t.protocol}, the host's own self-signed certificate for ${host.hostname} (SHA-256 ${own.slice(0, 16)}…, tls.mode is self-signed)`);
+    return ok(`${t.protocol}, the host's own self-signed certificate for ${name} (SHA-256 ${own.slice(0, 16)}…, tls.mode is self-signed)`);
   }
-  return ok(`${t.protocol}, trusted certificate for ${host.hostname}, valid to ${t.validTo}`);
+  return ok(`${t.protocol}, trusted certificate for ${name}, valid to ${t.validTo}`);
 }
 
 export async function session<T>(ep: Endpoint, port: number, host: Host, opts: VerifyOptions, tls: boolean, f: (w: Wire) => Promise<T>): Promise<T> {
@@ -94,87 +111,115 @@ export function credentialFor(site: Site, domain?: string): { user: string; pass
   return undefined;
 }
 
-export async function verifyHost(site: Site, state: SiteState, host: Host, ep: Endpoint, opts: VerifyOptions = {}): Promise<CheckResult[]> {
-  const results: CheckResult[] = [];
-  const run = async (name: string, f: () => Promise<Outcome>) => {
-    let o: Outcome;
-    try {
-      o = await f();
-    } catch (e) {
-      o = failed((e as Error).message);
-    }
-    results.push({ host: host.name, name, ...o });
-  };
-  const domain = site.domains[0]!.name;
-  const s = site.stack;
 
-  await run('smtp banner and EHLO name', () =>
-    session(ep, 25, host, opts, false, async (w) => {
-      const { banner } = await smtpHello(w, host.hostname);
-      if (!banner.startsWith(host.hostname)) return failed(`banner "${banner}" does not start with ${host.hostname}`);
-      return ok(`220 ${banner}`);
-    }),
-  );
-  for (const port of [25, 587]) {
-    await run(`STARTTLS on ${port}`, () =>
-      session(ep, port, host, opts, false, async (w) => {
+/** A session on a port of the target host. */
+const on = <T>(t: HostTarget, port: number, tls: boolean, f: (w: Wire) => Promise<T>) => session(t.ep, port, t.host, t.opts, tls, f);
+
+export function bannerCheck(t: HostTarget): HostCheck {
+  const { hostname } = t.host;
+  return {
+    name: 'smtp banner and EHLO name',
+    run: () =>
+      on(t, 25, false, async (w) => {
+        const { banner } = await smtpHello(w, hostname);
+        if (!banner.startsWith(hostname)) return failed(`banner "${banner}" does not start with ${hostname}`);
+        return ok(`220 ${banner}`);
+      }),
+  };
+}
+
+export function startTlsCheck(t: HostTarget, port: number): HostCheck {
+  return {
+    name: `STARTTLS on ${port}`,
+    run: () =>
+      on(t, port, false, async (w) => {
         const { ehlo } = await smtpHello(w);
         if (!ehlo.includes('STARTTLS')) return failed(`port ${port} does not offer STARTTLS`);
         const r = await w.smtp('STARTTLS');
         if (r.code !== 220) return failed(`STARTTLS answered "${r.text}"`);
-        return tlsDetail(await w.startTls(), host, site, state);
+        return tlsDetail(await w.startTls(), t.host, t.site, t.state);
       }),
-    );
-  }
+  };
+}
+
+/** TLS from the first byte: submission on 465, and IMAP 993 / POP3 995 when the playbook has them. */
+export function implicitTlsChecks(t: HostTarget): HostCheck[] {
+  const s = t.site.stack;
   const implicit: Array<[number, string, boolean]> = [
     [465, 'SMTP submission', true],
     [993, 'IMAP', s.imap],
     [995, 'POP3', s.pop3],
   ];
-  for (const [port, what, on] of implicit) {
-    if (!on) continue;
-    await run(`implicit TLS on ${port} (${what})`, () =>
-      session(ep, port, host, opts, true, async (w) => {
-        const greet = await w.line();
-        if (!/^(220 |\* OK|\+OK)/.test(greet)) return failed(`greeting "${greet}"`);
-        return tlsDetail(w.tlsInfo!, host, site, state);
+  return implicit
+    .filter(([, , enabled]) => enabled)
+    .map(([port, what]) => ({
+      name: `implicit TLS on ${port} (${what})`,
+      run: () =>
+        on(t, port, true, async (w) => {
+          const greet = await w.line();
+          if (!/^(220 |\* OK|\+OK)/.test(greet)) return failed(`greeting "${greet}"`);
+          return tlsDetail(w.tlsInfo!, t.host, t.site, t.state);
+        }),
+    }));
+}
+
+export function authAfterTlsCheck(t: HostTarget): HostCheck {
+  return {
+    name: 'AUTH only after TLS on 587',
+    run: () =>
+      on(t, 587, false, async (w) => {
+        const { ehlo } = await smtpHello(w);
+        if (ehlo.some((k) => k.startsWith('AUTH'))) return failed('AUTH is advertised before STARTTLS: passwords could travel in clear');
+        const r = await w.smtp('AUTH PLAIN AHRlc3QAdGVzdA==');
+        if (r.code < 500) return failed(`AUTH before TLS answered "${r.text}"`);
+        await w.smtp('STARTTLS');
+        await w.startTls();
+        const after = await w.smtp('EHLO verify.mailops.invalid');
+        if (!after.lines.some((l) => l.toUpperCase().startsWith('AUTH'))) return failed('AUTH is not offered after STARTTLS either');
+        return ok(`not offered in clear (AUTH refused: ${r.text}); offered after STARTTLS`);
       }),
-    );
-  }
-  await run('AUTH only after TLS on 587', () =>
-    session(ep, 587, host, opts, false, async (w) => {
-      const { ehlo } = await smtpHello(w);
-      if (ehlo.some((k) => k.startsWith('AUTH'))) return failed('AUTH is advertised before STARTTLS: passwords could travel in clear');
-      const r = await w.smtp('AUTH PLAIN AHRlc3QAdGVzdA==');
-      if (r.code < 500) return failed(`AUTH before TLS answered "${r.text}"`);
-      await w.smtp('STARTTLS');
-      await w.startTls();
-      const after = await w.smtp('EHLO verify.mailops.invalid');
-      if (!after.lines.some((l) => l.toUpperCase().startsWith('AUTH'))) return failed('AUTH is not offered after STARTTLS either');
-      return ok(`not offered in clear (AUTH refused: ${r.text}); offered after STARTTLS`);
-    }),
-  );
-  await run('no open relay', () =>
-    session(ep, 25, host, opts, false, async (w) => {
-      await smtpHello(w);
-      const m = await w.smtp('MAIL FROM:<verify@mailops.invalid>');
-      if (m.code !== 250) return failed(`MAIL FROM answered "${m.text}"`);
-      const r = await w.smtp('RCPT TO:<relay-test@relay-check.mailops.invalid>');
-      if (r.code >= 200 && r.code < 400) return failed(`OPEN RELAY: an unauthenticated client may send to other domains ("${r.text}")`);
-      return ok(`relay to another domain refused: ${r.text}`);
-    }),
-  );
-  await run('VRFY disabled', () =>
-    session(ep, 25, host, opts, false, async (w) => {
-      await smtpHello(w);
-      const r = await w.smtp(`VRFY postmaster@${domain}`);
-      if (r.code >= 200 && r.code < 300 && r.code !== 252) return failed(`VRFY reveals addresses: "${r.text}"`);
-      return ok(r.text);
-    }),
-  );
-  if (s.imap) {
-    await run('IMAP login refused before TLS (143)', () =>
-      session(ep, 143, host, opts, false, async (w) => {
+  };
+}
+
+/** The envelope sender of verify's own SMTP probes on port 25 (a name that exists nowhere). */
+export const PROBE_SENDER = 'verify@mailops.invalid';
+
+export function openRelayCheck(t: HostTarget): HostCheck {
+  return {
+    name: 'no open relay',
+    run: () =>
+      on(t, 25, false, async (w) => {
+        await smtpHello(w);
+        const m = await w.smtp(`MAIL FROM:<${PROBE_SENDER}>`);
+        if (m.code !== 250) return failed(`MAIL FROM answered "${m.text}"`);
+        const r = await w.smtp('RCPT TO:<relay-test@relay-check.mailops.invalid>');
+        if (r.code >= 200 && r.code < 400) return failed(`OPEN RELAY: an unauthenticated client may send to other domains ("${r.text}")`);
+        return ok(`relay to another domain refused: ${r.text}`);
+      }),
+  };
+}
+
+export function vrfyCheck(t: HostTarget): HostCheck {
+  const domain = t.site.domains[0]!.name;
+  return {
+    name: 'VRFY disabled',
+    run: () =>
+      on(t, 25, false, async (w) => {
+        await smtpHello(w);
+        const r = await w.smtp(`VRFY postmaster@${domain}`);
+        if (r.code >= 200 && r.code < 300 && r.code !== 252) return failed(`VRFY reveals addresses: "${r.text}"`);
+        return ok(r.text);
+      }),
+  };
+}
+
+/** IMAP on 143 and POP3 on 110 (when the playbook has them) refuse a login before STARTTLS / STLS. */
+export function cleartextLoginChecks(t: HostTarget): HostCheck[] {
+  const s = t.site.stack;
+  const imap: HostCheck = {
+    name: 'IMAP login refused before TLS (143)',
+    run: () =>
+      on(t, 143, false, async (w) => {
         const greet = await w.line();
         w.send('a1 LOGIN "verify@mailops.invalid" "not-a-password"');
         let l = await w.line();
@@ -182,11 +227,11 @@ export async function verifyHost(site: Site, state: SiteState, host: Host, ep: E
         if (/^a1 OK/i.test(l)) return failed('plaintext LOGIN accepted before STARTTLS');
         return ok(`${/LOGINDISABLED/i.test(greet) ? 'LOGINDISABLED advertised; ' : ''}${l}`);
       }),
-    );
-  }
-  if (s.pop3) {
-    await run('POP3 login refused before TLS (110)', () =>
-      session(ep, 110, host, opts, false, async (w) => {
+  };
+  const pop3: HostCheck = {
+    name: 'POP3 login refused before TLS (110)',
+    run: () =>
+      on(t, 110, false, async (w) => {
         await w.line();
         w.send('USER verify@mailops.invalid');
         const u = await w.line();
@@ -196,25 +241,30 @@ export async function verifyHost(site: Site, state: SiteState, host: Host, ep: E
         if (p.startsWith('+OK')) return failed('plaintext login accepted before STLS');
         return ok(p);
       }),
-    );
-  }
-  const cred = credentialFor(site);
-  await run('authenticated submission (587)', async () => {
-    if (!cred) return skipped('no mailbox has a password mailops can read (password: { env } or { file }): nothing to log in with');
-    return session(ep, 587, host, opts, false, async (w) => {
-      await smtpHello(w);
-      await w.smtp('STARTTLS');
-      const trust = tlsDetail(await w.startTls(), host, site, state);
-      if (trust.status !== 'ok') return failed(`the password was not sent: ${trust.detail}`);
-      await w.smtp('EHLO verify.mailops.invalid');
-      const a = await w.smtp(`AUTH PLAIN ${Buffer.from(`\0${cred.user}\0${cred.password}`).toString('base64')}`);
-      if (a.code !== 235) return failed(`AUTH as ${cred.user} answered "${a.text}"`);
-      const m = await w.smtp(`MAIL FROM:<${cred.user}>`);
-      const r = m.code === 250 ? await w.smtp(`RCPT TO:<${cred.user}>`) : m;
-      await w.smtp('RSET');
-      if (r.code !== 250) return failed(`authenticated as ${cred.user}, but sending as itself was refused: "${r.text}"`);
-      return ok(`${cred.user} logged in and may send as itself`);
-    });
-  });
-  return results;
+  };
+  return [...(s.imap ? [imap] : []), ...(s.pop3 ? [pop3] : [])];
+}
+
+export function submissionCheck(t: HostTarget): HostCheck {
+  return {
+    name: 'authenticated submission (587)',
+    run: async () => {
+      const cred = credentialFor(t.site);
+      if (!cred) return skipped('no mailbox has a password mailops can read (password: { env } or { file }): nothing to log in with');
+      return on(t, 587, false, async (w) => {
+        await smtpHello(w);
+        await w.smtp('STARTTLS');
+        const trust = tlsDetail(await w.startTls(), t.host, t.site, t.state);
+        if (trust.status !== 'ok') return failed(`the password was not sent: ${trust.detail}`);
+        await w.smtp('EHLO verify.mailops.invalid');
+        const a = await w.smtp(`AUTH PLAIN ${Buffer.from(`\0${cred.user}\0${cred.password}`).toString('base64')}`);
+        if (a.code !== 235) return failed(`AUTH as ${cred.user} answered "${a.text}"`);
+        const m = await w.smtp(`MAIL FROM:<${cred.user}>`);
+        const r = m.code === 250 ? await w.smtp(`RCPT TO:<${cred.user}>`) : m;
+        await w.smtp('RSET');
+        if (r.code !== 250) return failed(`authenticated as ${cred.user}, but sending as itself was refused: "${r.text}"`);
+        return ok(`${cred.user} logged in and may send as itself`);
+      });
+    },
+  };
 }

@@ -12,6 +12,7 @@ import type { DnsRecord } from '../dns/records.js';
 import { countSpfLookups } from '../dns/spf.js';
 import { canonicalName, canonicalRdata, normalizeIPv6 } from '../dns/rrset.js';
 import type { Host, Site } from '../model/site.js';
+import { mailboxHosts } from '../render/names.js';
 import type { SiteState } from '../state/state.js';
 
 export type DnsResolver = Pick<Resolver, 'resolve4' | 'resolve6' | 'resolveMx' | 'resolveTxt' | 'resolveCname' | 'resolveSrv' | 'resolveNs' | 'reverse'>;
@@ -31,8 +32,8 @@ function canonical(type: DnsRecord['type'], data: string | string[]): string {
   return type === 'TXT' ? (Array.isArray(data) ? data.join('') : data) : canonicalRdata(type, Array.isArray(data) ? data.join(' ') : data);
 }
 
-/** The answers for name/type in canonical text; [] when the name or type does not exist. */
-async function lookup(r: DnsResolver, name: string, type: DnsRecord['type']): Promise<string[]> {
+/** The answers for name/type in canonical text (MX: "10 mx1.example.com."); [] when the name or type does not exist. */
+export async function lookup(r: DnsResolver, name: string, type: DnsRecord['type']): Promise<string[]> {
   const n = name.replace(/\.$/, '');
   try {
     switch (type) {
@@ -138,11 +139,12 @@ export async function zoneChecks(site: Site, state: SiteState, r: DnsResolver, r
       return ok(describe(got));
     });
   }
-  // Every host signs every DKIM domain with a key that DNS publishes (compared above with the key the host holds).
+  // Every mailbox host signs every DKIM domain with a key that DNS publishes (compared above with the key
+  // the host holds); a backup MX sends no mail of the domains and has no key.
   for (const d of site.domains) {
     if (!d.dkim) continue;
     const keys = publishedKeys(site, d, state);
-    for (const h of site.hosts) {
+    for (const h of mailboxHosts(site)) {
       if (keys.some((k) => k.host === h.name && k.status === 'signing')) continue;
       await run(h.name, `DKIM signing key for ${d.name}`, async () => failed(`no DKIM key of ${h.name} is recorded for ${d.name} yet: run mailops apply (it generates the key and publishes it with dns.update)`));
     }

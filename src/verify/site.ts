@@ -2,15 +2,16 @@
 import { Resolver } from 'node:dns/promises';
 import type { Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { verifyHost } from './checks.js';
 import type { CheckResult, Endpoint, Status, VerifyOptions } from './checks.js';
 import { hostAddressChecks, ptrChecks, zoneChecks } from './dns.js';
 import type { DnsResolver, Run } from './dns.js';
+import { servesWebHere, verifyHost } from './host.js';
 import { relayCheck } from './relay.js';
+import { mtaStsChecks } from './web-checks.js';
 
 export async function verifySite(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, opts: VerifyOptions = {}): Promise<CheckResult[]> {
   const per = await Promise.all(hosts.map((h) => verifyHost(site, state, h, endpoint(h), opts)));
-  return [...per.flat(), ...(await relayCheck(site, opts)), ...(await dnsChecks(site, state, hosts, opts))];
+  return [...per.flat(), ...(await relayCheck(site, opts)), ...(await dnsChecks(site, state, hosts, endpoint, opts))];
 }
 
 /**
@@ -18,7 +19,7 @@ export async function verifySite(site: Site, state: SiteState, hosts: Host[], en
  * cannot get an answer fails. With the system's resolver, the checks are skipped when it cannot reach
  * the public DNS at all (as in an offline CI), and say how to run them.
  */
-async function dnsChecks(site: Site, state: SiteState, hosts: Host[], opts: VerifyOptions): Promise<CheckResult[]> {
+async function dnsChecks(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, opts: VerifyOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const given = opts.resolver !== undefined;
   const r: DnsResolver = opts.resolver ?? new Resolver({ timeout: 3000, tries: 1 });
@@ -47,5 +48,8 @@ async function dnsChecks(site: Site, state: SiteState, hosts: Host[], opts: Veri
     await hostAddressChecks(h, r, run);
     await ptrChecks(h, r, run);
   }
+  // The MTA-STS policy served against DNS: when the host that serves it is among those verified.
+  const web = hosts.find((h) => servesWebHere(site, h));
+  if (web) await mtaStsChecks(site, endpoint(web), opts, r, run);
   return results;
 }

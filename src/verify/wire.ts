@@ -164,7 +164,8 @@ export class Wire {
   }
 }
 
-function describeTls(s: TLSSocket): TlsInfo {
+/** What a TLS session shows of itself: protocol, cipher, trust for the name asked (SNI), certificate. */
+export function describeTls(s: TLSSocket): TlsInfo {
   const cert = s.getPeerCertificate() as PeerCertificate;
   const alt = (cert.subjectaltname ?? '')
     .split(/,\s*/)
@@ -184,6 +185,18 @@ function describeTls(s: TLSSocket): TlsInfo {
     validTo: cert.valid_to ?? '',
     fingerprint: (cert.fingerprint256 ?? '').replace(/:/g, '').toLowerCase(),
   };
+}
+
+/**
+ * A reply as a client shows it: one line, "CODE text". Exim splits a reply past 75 characters over
+ * several lines (each repeating the code and the enhanced status code); a client joins them, and so
+ * does this, so the text of one MTA compares with the other's.
+ */
+export function oneLine(r: { code: number; lines: string[] }): string {
+  const lines = r.lines.map((l) => l.trim());
+  const esc = /^\d\.\d{1,3}\.\d{1,3}(?= |$)/.exec(lines[0] ?? '')?.[0];
+  const rest = lines.slice(1).map((l) => (esc && l.startsWith(`${esc} `) ? l.slice(esc.length + 1) : l));
+  return [`${r.code}`, lines[0], ...rest].filter((x) => x !== '' && x !== undefined).join(' ');
 }
 
 /** Does a certificate name (maybe a wildcard) cover `host`? */

@@ -3,7 +3,8 @@
  * OpenDMARC, policyd-spf) on the test network. For Postfix and for Exim, with an RSA key and an Ed25519
  * key (dual-signed with RSA): apply pushes the zones with TSIG-signed RFC 2136 updates after the host
  * converges, a second apply changes nothing anywhere, verify --resolver passes every check with none
- * skipped, and the peer judges our mail dkim=pass spf=pass dmarc=pass, HELO = PTR = host name, over TLS.
+ * skipped (the HTTPS endpoint and its MTA-STS policy against DNS included; an edited served file fails with
+ * what differs), and the peer judges our mail dkim=pass spf=pass dmarc=pass, HELO = PTR = host name, over TLS.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { XMLParser } from 'fast-xml-parser';
@@ -90,6 +91,14 @@ for (const [mta, name] of [
     let file: string;
     let ep: Ep;
     const apply = (...extra: string[]) => cli(['apply', '--yes', '--json', ...extra, file], PW);
+    /** Where verify connects: 127.0.0.1 and the container's published ports. */
+    const endpoint = () => ({ address: '127.0.0.1', port: (p: number) => host.ports[p]! });
+    const verify = () => {
+      Object.assign(process.env, PW);
+      const { site } = loadSite(file, { secrets: 'error' });
+      const server = `127.0.0.1:${world.dns.port}`;
+      return verifySite(site, readState(file), site.hosts, endpoint, { resolver: resolverFor(server), resolverName: server });
+    };
 
     beforeAll(async () => {
       host = world.vps.hosts.find((h) => h.name === name)!;
@@ -131,11 +140,8 @@ for (const [mta, name] of [
       expect(p.stdout).toContain(`dns ${dom} (127.0.0.1:${world.dns.port}): up to date, nothing to do`);
     });
 
-    it('verify with the world\'s DNS as resolver: every check passes and none is skipped (MX, SPF, DMARC, DKIM, TLS-RPT, names, SRV, A, PTR)', async () => {
-      Object.assign(process.env, PW);
-      const { site } = loadSite(file, { secrets: 'error' });
-      const server = `127.0.0.1:${world.dns.port}`;
-      const checks = await verifySite(site, readState(file), site.hosts, () => ep, { resolver: resolverFor(server), resolverName: server });
+    it('verify with the world\'s DNS as resolver: every check passes and none is skipped (MX, SPF, DMARC, DKIM, TLS-RPT, names, SRV, A, PTR, the HTTPS endpoint, MTA-STS)', async () => {
+      const checks = await verify();
       const bad = checks.filter((c) => c.status !== 'ok');
       expect(bad, JSON.stringify(bad, null, 1)).toEqual([]);
       const names = checks.map((c) => c.name);
@@ -144,6 +150,26 @@ for (const [mta, name] of [
       }
       expect(checks.find((c) => c.name === `PTR of ${host.ip}`)!.detail).toBe(`${host.ip} → ${hostname} → ${host.ip} (forward-confirmed)`);
       expect(checks.find((c) => c.name === 'STARTTLS on 587')!.detail).toMatch(/the host's own self-signed certificate/);
+      // The HTTPS endpoint, over TLS with each name as SNI and Host, against the playbook's model.
+      const ofDom = new RegExp(`(autoconfig|autodiscover|mta-sts)\\.${name}\\.test\\b`);
+      const https = checks.filter((c) => c.name.startsWith('HTTPS ') && !c.name.startsWith('HTTPS answers') && ofDom.test(c.name));
+      expect(https.map((c) => c.name)).toEqual([
+        `HTTPS certificate: autoconfig.${dom}`,
+        `HTTPS certificate: autodiscover.${dom}`,
+        `HTTPS certificate: mta-sts.${dom}`,
+        `HTTPS Thunderbird autoconfig: https://autoconfig.${dom}/mail/config-v1.1.xml`,
+        `HTTPS Thunderbird autoconfig: https://autoconfig.${dom}/.well-known/autoconfig/mail/config-v1.1.xml`,
+        `HTTPS Outlook autodiscover (POX): https://autodiscover.${dom}/autodiscover/autodiscover.xml`,
+        `HTTPS Outlook autodiscover (JSON): https://autodiscover.${dom}/autodiscover/autodiscover.json`,
+        `HTTPS Apple profile: https://autoconfig.${dom}/apple/alice.mobileconfig`,
+        `HTTPS MTA-STS policy: https://mta-sts.${dom}/.well-known/mta-sts.txt`,
+      ]);
+      expect(checks.find((c) => c.name === `HTTPS certificate: autoconfig.${dom}`)!.detail).toMatch(new RegExp(`^TLSv1\\.[23], the host's own self-signed certificate for autoconfig\\.${name}\\.test \\(SHA-256 `));
+      expect(checks.find((c) => c.name === `HTTPS Apple profile: https://autoconfig.${dom}/apple/alice.mobileconfig`)!.detail).toMatch(/^200 application\/x-apple-aspen-config, \d+ bytes, exactly the playbook's$/);
+      expect(checks.find((c) => c.name === `HTTPS answers nothing else: ${dom}`)!.detail).toContain(`404 for https://autoconfig.${dom}/mailops-verify/no-such-path`);
+      expect(checks.find((c) => c.name === `HTTPS answers nothing else: ${hostname}`)!.detail).toBe(`404 for https://${hostname}/mail/config-v1.1.xml`);
+      expect(checks.find((c) => c.name === `MTA-STS policy lists the MX of ${dom}`)!.detail).toBe(`mx: ${hostname} = MX ${hostname}`);
+      expect(checks.find((c) => c.name === `MTA-STS id of ed.${dom} is the policy's`)!.detail).toMatch(/^id=[0-9a-f]{20}, the digest of the policy served$/);
     });
 
     it('mail to the peer: dkim=pass (RSA; Ed25519 and RSA both), spf=pass, dmarc=pass, HELO = PTR = host name, over TLS', async () => {
@@ -208,9 +234,11 @@ for (const [mta, name] of [
       expect((await https(`autoconfig.${dom}`, '/.well-known/autoconfig/mail/config-v1.1.xml')).body).toBe(tb.body);
       const pox = await https(`autodiscover.${dom}`, '/Autodiscover/Autodiscover.xml', `<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@${dom}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`);
       expect(pox.status).toBe('HTTP/1.1 200 OK');
+      expect(pox.type).toBe('application/xml; charset=utf-8');
       expect(pox.body).toContain(`<Protocol><Type>IMAP</Type><Server>imap.${dom}</Server><Port>993</Port><DomainRequired>off</DomainRequired><SPA>off</SPA><SSL>on</SSL><AuthRequired>on</AuthRequired></Protocol>`);
       expect(pox.body).toContain(`<Protocol><Type>SMTP</Type><Server>smtp.${dom}</Server><Port>465</Port>`);
       const json = await https(`autodiscover.${dom}`, `/autodiscover/autodiscover.json/v1.0/alice@${dom}?Protocol=AutodiscoverV1`);
+      expect(json.type).toBe('application/json; charset=utf-8');
       expect(JSON.parse(json.body)).toEqual({ Protocol: 'AutodiscoverV1', Url: `https://autodiscover.${dom}/autodiscover/autodiscover.xml` });
       const apple = await https(`autoconfig.${dom}`, '/apple/alice.mobileconfig');
       expect(apple.status).toBe('HTTP/1.1 200 OK');
@@ -272,6 +300,30 @@ for (const [mta, name] of [
     });
 
     if (mta === 'postfix') {
+      it('verify checks what is really served: an edited autoconfig file and MTA-STS policy fail, saying what differs; apply puts them back', async () => {
+        const edit = `sed -i 's#<port>993</port>#<port>143</port>#' /var/www/mailops/${dom}.config-v1.1.xml && sed -i 's#^mx: ${hostname}#mx: mx.elsewhere.test#' /var/www/mailops/${dom}.mta-sts.txt`;
+        expect((await world.vps.exec(host, edit)).code).toBe(0);
+        try {
+          const checks = await verify();
+          const bad = Object.fromEntries(checks.filter((c) => c.status !== 'ok').map((c) => [c.name, c.detail]));
+          const fix = 'run mailops apply (it writes what the endpoint serves)';
+          expect(bad).toEqual({
+            [`HTTPS Thunderbird autoconfig: https://autoconfig.${dom}/mail/config-v1.1.xml`]: `line 9 differs: served "      <port>143</port>", the playbook gives "      <port>993</port>": ${fix}`,
+            [`HTTPS Thunderbird autoconfig: https://autoconfig.${dom}/.well-known/autoconfig/mail/config-v1.1.xml`]: `line 9 differs: served "      <port>143</port>", the playbook gives "      <port>993</port>": ${fix}`,
+            [`HTTPS MTA-STS policy: https://mta-sts.${dom}/.well-known/mta-sts.txt`]: `line 3 differs: served "mx: mx.elsewhere.test", the playbook gives "mx: ${hostname}": ${fix}`,
+            [`MTA-STS policy lists the MX of ${dom}`]: `MX ${hostname} is not in the policy: senders that enforce MTA-STS will not deliver to it; the policy lists mx: mx.elsewhere.test, which is no MX of the domain (policy: mx.elsewhere.test; MX: ${hostname})`,
+            [`MTA-STS id of ${dom} is the policy's`]: expect.stringMatching(new RegExp(`^_mta-sts\\.${name}\\.test says id=[0-9a-f]{20}, the policy served has id [0-9a-f]{20}: senders keep a stale policy until the id changes; the policy served is not the playbook's \\(see the check HTTPS MTA-STS policy\\): run mailops apply$`)),
+          });
+        } finally {
+          // apply puts the files back (and the later steps start from a converged host).
+          const r = await apply();
+          expect(r.code, r.stderr).toBe(0);
+          expect(JSON.parse(r.stdout).changes).toBeGreaterThanOrEqual(2);
+        }
+        const after = await verify();
+        expect(after.filter((c) => c.status !== 'ok')).toEqual([]);
+      });
+
       it('DNS failures: a wrong key, an unreachable server, a zone the server does not serve: a clear error naming server and zone, exit 1, the host stays converged', async () => {
         const bad = `${file}.bad.key`;
         writeFileSync(bad, readFileSync(world.dns.keyFile, 'utf8').replace(/secret "[^"]+"/, 'secret "QmFkU2VjcmV0QmFkU2VjcmV0QmFkU2VjcmV0QmFkU2U="'));
@@ -329,7 +381,7 @@ for (const [mta, name] of [
       Object.assign(process.env, PW);
       const { site } = loadSite(file, { secrets: 'error' });
       const server = `127.0.0.1:${world.dns.port}`;
-      const checks = await verifySite(site, readState(file), site.hosts, () => ep, { resolver: resolverFor(server), resolverName: server });
+      const checks = await verifySite(site, readState(file), site.hosts, endpoint, { resolver: resolverFor(server), resolverName: server });
       expect(checks.filter((c) => c.status !== 'ok')).toEqual([]);
       expect(checks.filter((c) => c.name.startsWith('DKIM ') && c.name.endsWith(`._domainkey.${dom}`)).map((c) => c.name).sort()).toEqual([`DKIM ${next}._domainkey.${dom}`, `DKIM mail._domainkey.${dom}`]);
       const again = await apply();

@@ -5,6 +5,9 @@
  * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix and Exim)
  * refuses unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it
  * is back. Apply converges the mailbox host and the backup in the order that keeps their recipients in step.
+ * verify knows the roles: the backup MX gets the port-25 checks and its recipients (and fails when it
+ * accepts an unknown one), the mailbox host the rest and the HTTPS endpoint, whose MTA-STS policy must list
+ * exactly the MX records DNS serves.
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,6 +15,13 @@ import { PEER_HOSTNAME, RELAY_HOSTNAME, startWorld } from '../../src/testbed/wor
 import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { judge, verdictOf } from '../../src/verify/verdict.js';
+import type { Host } from '../../src/model/site.js';
+import { loadSite } from '../../src/site/load.js';
+import { readState } from '../../src/state/state.js';
+import { resolverFor } from '../../src/verify/dns.js';
+import { hostChecks } from '../../src/verify/host.js';
+import { verifySite } from '../../src/verify/site.js';
+import { mtaStsChecks } from '../../src/verify/web-checks.js';
 import { cli, writePlaybook } from './support/env.js';
 import { dialogue, eventually, imapFetchAll, message, smtp } from './support/mail.js';
 import type { Ep } from './support/mail.js';
@@ -166,6 +176,9 @@ const BACKUP = {
     },
     flush: 'postqueue -f',
     empty: 'postqueue -j',
+    /** Makes the backup accept any address of the domain, as a hand edit would (a catch-all line). */
+    acceptAll: (dom: string) => `echo '@${dom} OK' >> /etc/postfix/relay_recipients && postfix reload`,
+    accepted: '250 2.1.5 Ok',
     /** How the mailbox host records the hop from the backup MX. */
     received: (ip: string) => new RegExp(`^Received: from mx2\\.bx\\.test \\(mx2\\.bx\\.test \\[${ip.replace(/\./g, '\\.')}\\]\\)`, 'm'),
   },
@@ -179,6 +192,8 @@ const BACKUP = {
     refused: (q: string) => expect(q).toMatch(/== alice@bxe\.test R=backup_mx T=remote_smtp defer \(111\): Connection refused/),
     flush: 'exim -qff',
     empty: 'exim -bp',
+    acceptAll: (dom: string) => `echo '@${dom}:' >> /etc/exim4/relay_recipients`,
+    accepted: '250 Accepted',
     // Exim names the client by its forward-confirmed name when it has one: "mx2.bxe.test ([ip])".
     received: (ip: string) => new RegExp(`^Received: from (mx2\\.bxe\\.test \\(\\[${ip.replace(/\./g, '\\.')}\\]\\)|\\[${ip.replace(/\./g, '\\.')}\\] \\(helo=mx2\\.bxe\\.test\\))\r?\n\tby mx1\\.bxe\\.test with esmtps`, 'm'),
   },
@@ -197,6 +212,17 @@ for (const mta of ['postfix', 'exim'] as const) {
     hostname: ${hostname}
     ipv4: ${h.ip}
     role: ${role}`;
+
+    const loaded = () => {
+      Object.assign(process.env, PW);
+      return loadSite(file, { secrets: 'error' }).site;
+    };
+    const resolver = () => ({ resolver: resolverFor(`127.0.0.1:${world.dns.port}`), resolverName: `127.0.0.1:${world.dns.port}` });
+    /** Where verify connects for a host of the playbook: 127.0.0.1 and the container's published port. */
+    const endpoint = (h: Host) => {
+      const v = h.name === mb.name ? mb : bk;
+      return { address: '127.0.0.1', port: (p: number) => v.ports[p]! };
+    };
 
     beforeAll(async () => {
       mb = world.vps.hosts.find((h) => h.name === t.names[0])!;
@@ -238,6 +264,64 @@ domains:
       expect(bkState.stdout.trim().split('\n')).toEqual(['inactive', '0']);
       const again = await cli(['plan', '--detailed-exitcode', file], PW);
       expect(again.code, again.stdout + again.stderr).toBe(0);
+    });
+
+    it('verify: the backup MX gets the port-25 checks and its recipients, the mailbox host every other check and HTTPS; all pass, none skipped', async () => {
+      const checks = await verifySite(loaded(), readState(file), loaded().hosts, endpoint, resolver());
+      const bad = checks.filter((c) => c.status !== 'ok');
+      expect(bad, JSON.stringify(bad, null, 1)).toEqual([]);
+      expect(checks.filter((c) => c.host === bk.name).map((c) => c.name)).toEqual([
+        'smtp banner and EHLO name',
+        'STARTTLS on 25',
+        'no open relay',
+        'VRFY disabled',
+        `backup MX accepts a recipient of ${dom} at RCPT`,
+        `backup MX refuses an unknown recipient of ${dom} at RCPT`,
+        `A of mx2.${dom}`,
+        `PTR of ${bk.ip}`,
+      ]);
+      const detail = (name: string) => checks.find((c) => c.host === bk.name && c.name === name)?.detail;
+      expect(detail(`backup MX accepts a recipient of ${dom} at RCPT`)).toBe(`RCPT TO:<alice@${dom}>: "${t.accepted}" (then RSET: nothing sent)`);
+      expect(detail(`backup MX refuses an unknown recipient of ${dom} at RCPT`)).toBe(`550 5.1.1 <mailops-verify-unknown@${dom}>: Recipient address rejected: User unknown in relay recipient table`);
+      const mbNames = checks.filter((c) => c.host === mb.name).map((c) => c.name);
+      for (const n of ['STARTTLS on 587', 'authenticated submission (587)', `HTTPS certificate: mta-sts.${dom}`, `HTTPS Outlook autodiscover (POX): https://autodiscover.${dom}/autodiscover/autodiscover.xml`, `HTTPS MTA-STS policy: https://mta-sts.${dom}/.well-known/mta-sts.txt`]) expect(mbNames).toContain(n);
+      expect(checks.find((c) => c.name === `MTA-STS policy lists the MX of ${dom}`)!.detail).toBe(`mx: mx1.${dom}, mx2.${dom} = MX mx1.${dom}, mx2.${dom}`);
+    });
+
+    it('verify fails, saying what is wrong, for a backup MX that accepts an unknown recipient and for an MX the MTA-STS policy does not list', async () => {
+      expect((await world.exec(bk.container, t.acceptAll(dom))).code).toBe(0);
+      const site = loaded();
+      const host = site.hosts.find((h) => h.name === bk.name)!;
+      const recipients = hostChecks(site, readState(file), host, endpoint(host)).filter((c) => c.name.startsWith('backup MX'));
+      const outcomes = await Promise.all(recipients.map(async (c) => ({ name: c.name, ...(await c.run()) })));
+      expect(outcomes).toEqual([
+        { name: `backup MX accepts a recipient of ${dom} at RCPT`, status: 'ok', detail: expect.any(String) },
+        {
+          name: `backup MX refuses an unknown recipient of ${dom} at RCPT`,
+          status: 'failed',
+          detail: `RCPT TO:<mailops-verify-unknown@${dom}> was ACCEPTED ("${t.accepted}"): the backup MX takes mail no mailbox host accepts and will bounce it later, often to a forged sender; run mailops apply (it writes the backup's recipient list)`,
+        },
+      ]);
+      // apply puts the backup's recipient list back.
+      const r = await cli(['apply', '--yes', '--json', file], PW);
+      expect(r.code, r.stderr).toBe(0);
+      expect((await recipients[1]!.run()).status).toBe('ok');
+
+      await world.setRecords(dom, [`update add ${dom}. 300 MX 30 mx3.elsewhere.test.`]);
+      try {
+        const out: Array<{ name: string; status: string; detail: string }> = [];
+        const { resolver: r2 } = resolver();
+        await mtaStsChecks(site, endpoint(site.hosts.find((h) => h.name === mb.name)!), {}, r2, async (_s, name, f) => void out.push({ name, ...(await f()) }));
+        expect(out.find((c) => c.name === `MTA-STS policy lists the MX of ${dom}`)).toEqual({
+          name: `MTA-STS policy lists the MX of ${dom}`,
+          status: 'failed',
+          detail: expect.stringMatching(new RegExp(`^MX mx3\\.elsewhere\\.test is not in the policy: senders that enforce MTA-STS will not deliver to it \\(policy: mx1\\.${dom.replace('.', '\\.')}, mx2\\.${dom.replace('.', '\\.')}; MX: `)),
+        });
+        expect(out.find((c) => c.name === `MTA-STS id of ${dom} is the policy's`)!.status).toBe('ok');
+      } finally {
+        await world.setRecords(dom, [`update delete ${dom}. MX 30 mx3.elsewhere.test.`]);
+      }
+      expect((await world.resolve(dom, 'MX')).sort()).toEqual([`10 mx1.${dom}.`, `20 mx2.${dom}.`]);
     });
 
     it('the backup MX refuses an unknown recipient at RCPT with an exact 550; it accepts a known one', async () => {

@@ -1,7 +1,8 @@
 /**
  * The quick start's main job as a user runs it: `sandbox up` starts the mail world for the example
  * playbook, `apply --sandbox` converges the host and publishes its zones, `verify --sandbox` passes every
- * check with none skipped (DNS asked of the sandbox's server, the peer's verdict on our mail), and
+ * check with none skipped (DNS asked of the sandbox's server, the HTTPS endpoint through the published
+ * port 443, the peer's verdict on our mail), and
  * `sandbox down` removes it all. A sandbox of its own (directory and name prefix), so a user's stays.
  */
 import { copyFileSync, mkdtempSync } from 'node:fs';
@@ -48,6 +49,10 @@ describe('the sandbox, as the quick start uses it', () => {
     expect(bad, JSON.stringify(bad, null, 1)).toEqual([]);
     expect(v.code).toBe(0);
     expect(v.stderr).toMatch(/^Verify: \d+ passed, 0 failed, 0 skipped$/m);
+    // The HTTPS endpoint is reached through the sandbox's published port 443, by name (SNI and Host).
+    const https = res.checks.filter((c) => c.name.startsWith('HTTPS ')).map((c) => c.name);
+    for (const n of ['HTTPS certificate: autoconfig.example.test', 'HTTPS Apple profile: https://autoconfig.example.test/apple/bob.mobileconfig', 'HTTPS MTA-STS policy: https://mta-sts.shop.example.test/.well-known/mta-sts.txt']) expect(https).toContain(n);
+    expect(res.checks.map((c) => c.name)).toContain('MTA-STS policy lists the MX of shop.example.test');
     const peer = res.checks.filter((c) => c.name.startsWith('deliverability '));
     expect(peer.map((c) => c.name)).toEqual(['deliverability example.test → peer.test', 'deliverability shop.example.test → peer.test']);
     expect(peer[1]!.detail).toMatch(/^the peer's verdict: dkim=pass \(ed25519-sha256, s=shop\), dkim=pass \(rsa-sha256, s=shop-rsa\), spf=pass, dmarc=pass, HELO mail\.example\.test, PTR mail\.example\.test \[[0-9.]+\], over TLSv1\.[23]$/);

@@ -10,7 +10,7 @@ import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
 import type { World } from '../../src/testbed/world.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
-import { verifyHost } from '../../src/verify/checks.js';
+import { verifyHost } from '../../src/verify/host.js';
 import { Wire } from '../../src/verify/wire.js';
 import { PASSWORDS, cli, scenarioPlaybook, startVpsWorld, writePlaybook } from './support/env.js';
 import { dialogue, ehloKeywords, eventually, imapFetchAll, message, pop3Count, smtp } from './support/mail.js';

@@ -139,6 +139,10 @@ describe('host roles', () => {
     expect(main).toMatch(/^relay_recipient_maps = texthash:\/etc\/postfix\/relay_recipients$/m);
     expect(main).toMatch(/^maximal_queue_lifetime = 10d$/m);
     expect(main).toMatch(/^smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, permit$/m);
+    // Every restriction class is defined (postfix check warns about an undefined one, and apply refuses warnings).
+    const classes = /^smtpd_restriction_classes = (.*)$/m.exec(main)![1]!.split(/,\s*/);
+    expect(classes).toEqual(['mailbox_quota', 'quota_status']);
+    for (const c of classes) expect(main).toMatch(new RegExp(`^${c} = `, 'm'));
     // No DKIM signing (it sends no mail of its own); inbound mail is still scored (rspamd) before it is queued.
     expect(main).not.toContain('8891');
     expect(main).toContain('smtpd_milters = { inet:127.0.0.1:11332, default_action=tempfail }\n');
@@ -155,7 +159,7 @@ describe('host roles', () => {
   });
 
   it('Exim backup MX: the domains are relay_to_domains with a recipient list, refused at RCPT as by Postfix, forwarded by name, kept 10 days; port 25 only, no logins, no Dovecot', () => {
-    const [a, b] = render(site({ mta: 'exim', roles: ['mailbox', 'backup-mx', 'mailbox'] }));
+    const [a, b, c] = render(site({ mta: 'exim', roles: ['mailbox', 'backup-mx', 'mailbox'] }));
     const conf = fileOf(b!, '/etc/exim4/exim4.conf')!.content;
     expect(conf).toMatch(/^domainlist local_domains =$/m);
     expect(conf).toMatch(/^domainlist relay_to_domains = <; example\.com ; other\.example$/m);
@@ -174,9 +178,12 @@ describe('host roles', () => {
     );
     expect(b!.files.some((f) => f.path.startsWith('/etc/dovecot/'))).toBe(false);
     expect(b!.packages.some((p) => p.startsWith('dovecot'))).toBe(false);
-    // A new certificate reloads the MTA only: there is no Dovecot to reload.
-    expect(b!.commands.find((c) => c.name.startsWith('self-signed certificate'))!.notify).toEqual(['reload exim']);
-    expect(a!.commands.find((c) => c.name.startsWith('self-signed certificate'))!.notify).toEqual(['reload exim', 'reload dovecot']);
+    // A new certificate reloads what presents it: on the backup the MTA only (no Dovecot, no nginx); on the
+    // first mailbox host nginx too (it serves HTTPS), on the other mailbox host the MTA and Dovecot.
+    const certNotify = (h: DesiredHost) => h.commands.find((x) => x.name.startsWith('self-signed certificate'))!.notify;
+    expect(certNotify(b!)).toEqual(['reload exim']);
+    expect(certNotify(a!)).toEqual(['reload exim', 'reload dovecot', 'reload nginx']);
+    expect(certNotify(c!)).toEqual(['reload exim', 'reload dovecot']);
     // The mailbox hosts are unchanged by having a backup.
     const mine = fileOf(a!, '/etc/exim4/exim4.conf')!.content;
     expect(mine).toMatch(/^domainlist local_domains = <; example\.com ; other\.example$/m);

@@ -128,6 +128,16 @@ describe('verify: DNS checks', () => {
     expect((await checks(site, state, fake(b))).find((c) => c.name === 'SPF of example.com')).toMatchObject({ status: 'failed', detail: expect.stringMatching(/has 2 v=spf1 records/) });
   });
 
+  it('a backup MX has no DKIM key and needs none; a mailbox host without one is flagged', async () => {
+    const { ipv6: _, ...first } = site.hosts[0]!;
+    const withBackup: Site = { ...site, hosts: [...site.hosts, { ...first, name: 'mx2', hostname: 'mx2.example.com', ipv4: '203.0.113.11', role: 'backup-mx' }] };
+    const res = await checks(withBackup, state, fake(published(withBackup, state)));
+    expect(res.filter((c) => c.status !== 'ok'), JSON.stringify(res, null, 1)).toEqual([]);
+    expect(res.find((c) => c.name === 'MX of example.com')!.detail).toBe('10 mail.example.com. | 20 mx2.example.com.');
+    const twoMailbox: Site = { ...withBackup, hosts: withBackup.hosts.map((h) => ({ ...h, role: 'mailbox' as const })) };
+    expect((await checks(twoMailbox, state, fake(published(twoMailbox, state)))).filter((c) => c.status !== 'ok').map((c) => `${c.host}: ${c.name}`)).toEqual(['mx2: DKIM signing key for example.com']);
+  });
+
   it('a resolver that does not answer fails the checks, it does not skip them', async () => {
     const dead = fake(new Map());
     (dead as unknown as Record<string, unknown>)['resolveMx'] = async () => {

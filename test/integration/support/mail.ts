@@ -1,5 +1,5 @@
 /** Real protocol sessions for the scenario: SMTP submission and relay attempts, IMAP and POP3 reading. */
-import { Wire } from '../../../src/verify/wire.js';
+import { Wire, oneLine } from '../../../src/verify/wire.js';
 
 export interface Ep {
   host: string;
@@ -8,17 +8,8 @@ export interface Ep {
 
 type Reply = { code: number; text: string };
 
-/**
- * A reply as a client shows it: one line, "CODE text". Exim splits a reply past 75 characters over
- * several lines (each repeating the code and the enhanced status code); a client joins them, and so
- * does this, so the text of one MTA compares with the other's.
- */
-export function flat(r: { code: number; lines: string[] }): string {
-  const lines = r.lines.map((l) => l.trim());
-  const esc = /^\d\.\d{1,3}\.\d{1,3}(?= |$)/.exec(lines[0] ?? '')?.[0];
-  const rest = lines.slice(1).map((l) => (esc && l.startsWith(`${esc} `) ? l.slice(esc.length + 1) : l));
-  return [`${r.code}`, lines[0], ...rest].filter((x) => x !== '' && x !== undefined).join(' ');
-}
+/** A reply on one line, "CODE text" (Exim's continuation lines joined): verify's own reading. */
+export const flat = oneLine;
 
 export interface Turn {
   cmd: string;
