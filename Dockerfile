@@ -22,8 +22,8 @@ COPY --from=build /opt/mailops/dist ./dist
 COPY --from=build /opt/mailops/templates ./templates
 COPY --from=build /opt/mailops/playbooks ./playbooks
 # mailops test: the Docker client (the engine is the host's), debootstrap for the test images' Debian
-# base, git for --base REV, and the image recipes.
-RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io debootstrap git ca-certificates \
+# base, git for --base REV, dig and nsupdate for the zones it publishes, ssh-keygen for the test key, and the image recipes.
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io debootstrap git bind9-dnsutils openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY images ./images
 RUN ln -s /opt/mailops/dist/cli.js /usr/local/bin/mailops

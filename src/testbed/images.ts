@@ -122,11 +122,13 @@ export async function nodeBaseImage(log: Log = silent): Promise<string> {
   const caFile = process.env['NODE_EXTRA_CA_CERTS'] ?? '/etc/ssl/certs/ca-certificates.crt';
   const ca = existsSync(caFile) ? readFileSync(caFile, 'utf8') : '';
   return image('nodebase', log, {
-    contextHash: hashOf(process.version, prefix, ca),
+    // What is copied is part of the tag: a change of it builds the image again.
+    contextHash: hashOf(process.version, prefix, ca, 'node npm npx corepack'),
     prepareContext: async (dir) => {
       log(`copying this machine's Node ${process.version} into the build context...`);
       mkdirSync(join(dir, 'node', 'lib'), { recursive: true });
-      const r = await run('sh', ['-c', 'cp -a "$1/bin" "$2/node/" && cp -a "$1/lib/node_modules" "$2/node/lib/" && { cp -a "$1/include" "$2/node/" 2>/dev/null || true; }', 'sh', prefix, dir]);
+      // node, npm, npx and corepack only: Node's bin directory may be the system's /usr/bin.
+      const r = await run('sh', ['-c', 'mkdir -p "$2/node/bin" && for b in node npm npx corepack; do [ ! -e "$1/bin/$b" ] || cp -a "$1/bin/$b" "$2/node/bin/"; done && cp -a "$1/lib/node_modules" "$2/node/lib/" && { mkdir -p "$2/node/include" && cp -a "$1/include/node" "$2/node/include/" 2>/dev/null || true; }', 'sh', prefix, dir]);
       if (r.code !== 0) throw new UserError(`copying Node.js from ${prefix} failed: ${tail(r)}`);
       writeFileSync(join(dir, 'host-ca.crt'), ca);
     },
