@@ -4,6 +4,8 @@ import LongestFirst from './test/integration/sequencer.js';
 export default defineConfig({
   test: {
     env: { TESTCONTAINERS_RYUK_DISABLED: 'true', NO_COLOR: '1' },
+    // Files in the order of test/integration/sequencer.ts (vitest reads the sequencer of the root only).
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {
@@ -20,10 +22,9 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 900_000,
           // Containers and daemons: two files at a time (each in its own mail world), the longest first so
-          // both workers end together; room for slow first runs.
+          // both workers end together (sequencer above); room for slow first runs.
           fileParallelism: true,
           maxWorkers: 2,
-          sequence: { sequencer: LongestFirst },
           pool: 'forks',
         },
       },

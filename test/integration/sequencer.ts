@@ -6,22 +6,22 @@ import { BaseSequencer } from 'vitest/node';
 import type { TestSpecification } from 'vitest/node';
 
 const SECONDS: Record<string, number> = {
-  'limits.test.ts': 330,
-  'faults.test.ts': 310,
-  'hosts.test.ts': 310,
-  'mailops-test.test.ts': 260,
-  'scenario.test.ts': 145,
-  'deliverability.test.ts': 140,
-  'apply.test.ts': 130,
-  'inbound.test.ts': 115,
-  'multihost.test.ts': 70,
-  'switch.test.ts': 65,
-  'sandbox.test.ts': 60,
-  'acme.test.ts': 55,
-  'checkers.test.ts': 50,
-  'world.test.ts': 30,
-  'testbed.test.ts': 20,
-  'ssh.test.ts': 10,
+  'limits.test.ts': 408,
+  'faults.test.ts': 362,
+  'hosts.test.ts': 309,
+  'mailops-test.test.ts': 261,
+  'deliverability.test.ts': 223,
+  'scenario.test.ts': 195,
+  'inbound.test.ts': 176,
+  'apply.test.ts': 122,
+  'multihost.test.ts': 100,
+  'checkers.test.ts': 82,
+  'switch.test.ts': 82,
+  'acme.test.ts': 82,
+  'sandbox.test.ts': 69,
+  'world.test.ts': 28,
+  'ssh.test.ts': 13,
+  'testbed.test.ts': 12,
 };
 
 const weight = (s: TestSpecification) => SECONDS[s.moduleId.split('/').pop() ?? ''] ?? 0;
