@@ -67,15 +67,15 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 }
 
 /** Desired state of a host for each OS family it may turn out to be. */
-function candidates(site: Site, host: Host, dkim: DkimPlan): Partial<Record<OsFamily, DesiredHost>> {
+function candidates(site: Site, host: Host, dkim: DkimPlan, tls: SiteState['tls'] | undefined): Partial<Record<OsFamily, DesiredHost>> {
   const fams: OsFamily[] = host.os === 'auto' ? ['debian', 'rhel'] : [host.os];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderFor(site, host, f, dkim);
+  for (const f of fams) out[f] = renderFor(site, host, f, dkim, tls);
   return out;
 }
 
-function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan): DesiredHost {
-  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials: resolveCredentials(site), dkim: new Map([[host.name, dkim]]) })[0]!;
+function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, tls: SiteState['tls'] | undefined): DesiredHost {
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials: resolveCredentials(site), dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
 }
 
 /** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
@@ -113,8 +113,8 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         opts.progress(host.name, 'connecting');
         conn = await opts.connect(opts.target(host));
         const now = opts.now ?? Math.floor(Date.now() / 1000);
-        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now)), opts.progress, async (family, facts) =>
-          renderFor(site, host, family, await factsDkim(site, host, facts, opts, now)),
+        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now), opts.state?.tls), opts.progress, async (family, facts) =>
+          renderFor(site, host, family, await factsDkim(site, host, facts, opts, now), opts.state?.tls),
         );
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');

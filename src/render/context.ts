@@ -8,6 +8,8 @@ import { lifecycleText, planDkim } from '../plan/dkim.js';
 import { certificateNames } from './names.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 import { RELAY_PASSWORD } from './credentials.js';
+import { replicationView } from './replication.js';
+import type { ReplicationView } from './replication.js';
 
 export interface MailboxView {
   local: string;
@@ -106,6 +108,8 @@ export interface TemplateContext {
   role: Host['role'];
   /** role backup-mx: what it forwards to and whom it accepts. */
   backupMx?: BackupMxView;
+  /** stack.replication, on a mailbox host: the other mailbox host and the shared doveadm password. */
+  replication?: ReplicationView;
   features: Record<string, string | boolean>;
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
@@ -168,7 +172,8 @@ export function backupMxView(site: Site): BackupMxView {
 }
 
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
-export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host)): TemplateContext {
+/** `recordedTls`: the certificate fingerprints the site state recorded, by host name (replication pins the other host's). */
+export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host), recordedTls: Readonly<Record<string, string>> = {}): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
   const domains = site.domains.map((d) => {
     const mailboxViews: MailboxView[] = d.mailboxes.map((m) => {
@@ -203,6 +208,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
   const dkim = dkimKeys.filter((k) => k.status === 'signing');
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
+  const replication = replicationView(site, host, credentials, os.paths, recordedTls);
   return {
     site: { name: site.site },
     host,
@@ -235,6 +241,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
     role: host.role,
     ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
+    ...(replication ? { replication } : {}),
     features: {
       os: os.family,
       mta: site.stack.mta,
@@ -252,7 +259,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       selinux: os.selinux,
       relay: site.stack.relay !== undefined,
       role: host.role,
-      replication: site.stack.replication && host.role === 'mailbox',
+      replication: replication !== undefined,
+      replication_pin: replication?.peerFingerprint !== undefined,
     },
     ports: [],
   };

@@ -123,30 +123,37 @@ export async function smtp(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome> {
 }
 
 /** Every message of a mailbox's INBOX, read over IMAPS (993). */
-export async function imapFetchAll(ep: Ep, user: string, password: string): Promise<string[]> {
+/** An IMAPS connection (993) after the greeting, and a tagged command runner on it (a NO or BAD throws). */
+async function imapOpen(ep: Ep): Promise<{ w: Wire; cmd: (c: string) => Promise<string[]>; tag: () => string }> {
   const w = await Wire.open({ host: ep.host, port: ep.port(993), tls: true, servername: 'mail.example.test', timeoutMs: 20000 });
-  try {
-    await w.line();
-    let n = 0;
-    const cmd = async (c: string): Promise<string[]> => {
-      const tag = `t${++n}`;
-      w.send(`${tag} ${c}`);
-      const lines: string[] = [];
-      for (;;) {
-        const l = await w.line();
-        lines.push(l);
-        if (l.startsWith(`${tag} `)) {
-          if (!l.startsWith(`${tag} OK`)) throw new Error(`IMAP ${c.split(' ')[0]}: ${l}`);
-          return lines;
-        }
+  await w.line();
+  let n = 0;
+  const tag = () => `t${++n}`;
+  const cmd = async (c: string): Promise<string[]> => {
+    const t = tag();
+    w.send(`${t} ${c}`);
+    const lines: string[] = [];
+    for (;;) {
+      const l = await w.line();
+      lines.push(l);
+      if (l.startsWith(`${t} `)) {
+        if (!l.startsWith(`${t} OK`)) throw new Error(`IMAP ${c.split(' ')[0]}: ${l}`);
+        return lines;
       }
-    };
+    }
+  };
+  return { w, cmd, tag };
+}
+
+export async function imapFetchAll(ep: Ep, user: string, password: string): Promise<string[]> {
+  const { w, cmd, tag: next } = await imapOpen(ep);
+  try {
     await cmd(`LOGIN "${user}" "${password}"`);
     const sel = await cmd('SELECT INBOX');
     const exists = Number(/\* (\d+) EXISTS/.exec(sel.join('\n'))?.[1] ?? 0);
     const out: string[] = [];
     for (let i = 1; i <= exists; i++) {
-      const tag = `t${++n}`;
+      const tag = next();
       w.send(`${tag} FETCH ${i} BODY.PEEK[]`);
       const head = await w.line();
       const size = Number(/\{(\d+)\}$/.exec(head)?.[1] ?? -1);
@@ -193,4 +200,18 @@ export async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, 
     last = await f();
   }
   return last;
+}
+
+/** An IMAPS session (993): log in, then each command in turn; the untagged and tagged lines of each. A NO or BAD throws. */
+export async function imapSession(ep: Ep, user: string, password: string, commands: string[]): Promise<string[][]> {
+  const { w, cmd } = await imapOpen(ep);
+  try {
+    await cmd(`LOGIN "${user}" "${password}"`);
+    const out: string[][] = [];
+    for (const c of commands) out.push(await cmd(c));
+    await cmd('LOGOUT').catch(() => undefined);
+    return out;
+  } finally {
+    w.close();
+  }
 }
