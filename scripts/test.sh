@@ -14,6 +14,7 @@ npm run --silent build
 
 need=()
 command -v named-checkzone >/dev/null || need+=(bind9-utils)
+command -v sslscan >/dev/null || need+=(sslscan)
 command -v openssl >/dev/null || need+=(openssl)
 command -v nsupdate >/dev/null || need+=(bind9-dnsutils)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

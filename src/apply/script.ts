@@ -61,8 +61,9 @@ export function activationScript(input: ActivationInput): string {
   const os = desired.os;
   const changed = plan.changes;
   const staged = stagedFiles(desired, plan);
+  // Every file the swap writes or removes (a removed file is backed up like a replaced one).
   const swapPaths = changed.filter((c) => c.kind === 'file' && c.action !== 'metadata').map((c) => (c as { path: string }).path);
-  const swap = staged.filter((f) => swapPaths.includes(f.path));
+  const removed = new Set(changed.filter((c) => c.kind === 'file' && c.action === 'remove').map((c) => (c as { path: string }).path));
   const metaOnly = changed.filter((c) => c.kind === 'file' && c.action === 'metadata') as Array<{ path: string; owner: string; group: string; mode: string }>;
   const L: string[] = [];
   const add = (...xs: string[]) => L.push(...xs);
@@ -124,11 +125,11 @@ export function activationScript(input: ActivationInput): string {
   }
 
   // Swap: back up, then rename each new file into place.
-  if (swap.length || metaOnly.length) {
+  if (swapPaths.length || metaOnly.length) {
     // Every previous file is copied aside first; if one copy fails (a full or read-only disk), nothing is swapped.
     add('step backup', 'phase backup', 'BACKFAIL=; { mkdir -p "$BACKUP" && : > "$RUN/created"; } 2>>"$LOG" || BACKFAIL="$BACKUP"');
-    for (const f of swap) {
-      const p = shq(f.path);
+    for (const path of swapPaths) {
+      const p = shq(path);
       add(
         `if [ -e ${p} ]; then { mkdir -p "$BACKUP$(dirname ${p})" && cp -p ${p} "$BACKUP"${p} && cmp -s ${p} "$BACKUP"${p}; } 2>>"$LOG" || BACKFAIL=${p}; else echo ${p} >> "$RUN/created" || BACKFAIL=${p}; fi`,
       );
@@ -137,14 +138,16 @@ export function activationScript(input: ActivationInput): string {
     add('step swap', 'phase swapping', 'SWAPFAIL=');
     for (const c of changed) if (c.kind === 'file') add(...stepOf(c, desired));
     // SELinux (RHEL): new files get the context policy gives their path, not the staging directory's.
-    if (os.selinux) add(`command -v restorecon >/dev/null 2>&1 && restorecon -F ${shqAll([...swap.map((f) => f.path), ...metaOnly.map((m) => m.path)])} 2>>"$LOG"`);
+    const labelled = [...swapPaths.filter((p) => !removed.has(p)), ...metaOnly.map((m) => m.path)];
+    if (os.selinux && labelled.length) add(`command -v restorecon >/dev/null 2>&1 && restorecon -F ${shqAll(labelled)} 2>>"$LOG"`);
     add('phase swapped');
   } else add('SWAPFAIL=');
 
   // Rollback: previous files back, new ones removed, services restarted.
   const touchedUnits = [...new Set(changed.filter((c) => c.kind === 'service').map((c) => unitOf((c as { unit: string }).unit)))];
-  // The services that ran before this run must run again after a rollback.
-  const wereActive = [...new Set(desired.services.filter((s) => facts.services[s.unit]?.active === 'active').map((s) => unitOf(s.unit)))];
+  // The services that ran before this run must run again after a rollback (a retired one enabled again too).
+  const wereActive = [...new Set([...desired.services, ...desired.retired.units].filter((s) => facts.services[s.unit]?.active === 'active').map((s) => unitOf(s.unit)))];
+  const reEnable = [...new Set(desired.retired.units.filter((x) => facts.services[x.unit]?.enabled === 'enabled').map((x) => unitOf(x.unit)))].filter((u) => touchedUnits.includes(u));
   add(
     'rollback() {',
     '  say "' + MARK + ' step rollback"',
@@ -153,6 +156,7 @@ export function activationScript(input: ActivationInput): string {
     '  (cd "$BACKUP" 2>/dev/null && find . -type f) | while IFS= read -r f; do t="/${f#./}"; { cp -p "$BACKUP/${f#./}" "$t.mailops-old" && mv -f "$t.mailops-old" "$t"; } 2>>"$LOG" || say "' + MARK + ' fail rollback could not put back $t"; done',
     '  while IFS= read -r f; do rm -f "$f"; done < "$RUN/created" 2>/dev/null',
     '  systemctl daemon-reload 2>/dev/null',
+    ...reEnable.map((u) => `  systemctl enable ${shq(u)} >/dev/null 2>&1`),
     ...touchedUnits.map((u) => (wereActive.includes(u) ? `  systemctl restart ${shq(u)} >/dev/null 2>&1` : `  systemctl stop ${shq(u)} >/dev/null 2>&1`)),
     '  RBDOWN=',
     ...wereActive.map((u) => `  i=0; while [ "$(systemctl is-active ${shq(u)} 2>/dev/null)" != active ] && [ $i -lt 20 ]; do sleep 0.5; i=$((i+1)); done; [ "$(systemctl is-active ${shq(u)} 2>/dev/null)" = active ] || RBDOWN="$RBDOWN ${u}"`),
@@ -166,8 +170,13 @@ export function activationScript(input: ActivationInput): string {
   add('[ -z "$CMDFAIL" ] || rollback');
 
   add('phase handlers');
-  if (swap.some((f) => f.path.startsWith('/etc/systemd/'))) add('systemctl daemon-reload');
-  const serviceChanges = [...changed.filter((c) => c.kind === 'service' && c.action === 'stop-disable'), ...changed.filter((c) => c.kind === 'service' && c.action !== 'stop-disable')];
+  if (swapPaths.some((p) => p.startsWith('/etc/systemd/'))) add('systemctl daemon-reload');
+  // The MTA this one replaces stops first (it holds the ports); the services of a feature that is off stop
+  // last, after the reloads that stop using them (the MTA's milter or spam check).
+  const services = changed.filter((c) => c.kind === 'service') as Array<Extract<Change, { kind: 'service' }>>;
+  const replaced = (c: Extract<Change, { kind: 'service' }>) => c.action === 'stop-disable' && desired.replaces.some((x) => x.unit === c.unit);
+  const retired = (c: Extract<Change, { kind: 'service' }>) => c.action === 'stop-disable' && !replaced(c);
+  const serviceChanges = [...services.filter(replaced), ...services.filter((c) => c.action !== 'stop-disable'), ...services.filter(retired)];
   for (const c of serviceChanges) add(...stepOf(c, desired));
 
   // Every service active, every port listening (they may take a moment after a restart).

@@ -11,6 +11,7 @@ import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily, Site } from '../model/site.js';
 import { renderHosts } from '../render/site.js';
 import { resolveCredentials } from '../render/credentials.js';
+import type { Credentials } from '../render/context.js';
 import type { ConnectOptions, Connection } from '../ssh/connection.js';
 import type { SiteState } from '../state/state.js';
 import { domainOf, planDkim, record, stateDkim, takenBy, ownerOf } from '../plan/dkim.js';
@@ -67,20 +68,20 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 }
 
 /** Desired state of a host for each OS family it may turn out to be. */
-function candidates(site: Site, host: Host, dkim: DkimPlan, tls: SiteState['tls'] | undefined): Partial<Record<OsFamily, DesiredHost>> {
+function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): Partial<Record<OsFamily, DesiredHost>> {
   const fams: OsFamily[] = host.os === 'auto' ? ['debian', 'rhel'] : [host.os];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderFor(site, host, f, dkim, tls);
+  for (const f of fams) out[f] = renderFor(site, host, f, dkim, credentials, tls);
   return out;
 }
 
-function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, tls: SiteState['tls'] | undefined): DesiredHost {
-  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials: resolveCredentials(site), dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
+function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): DesiredHost {
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
 }
 
 /** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
 async function factsDkim(site: Site, host: Host, facts: HostFacts, opts: SiteRunOptions, now: number): Promise<DkimPlan> {
-  const held: HeldKey[] = Object.entries(facts.dkim).map(([rec, k]) => ({ domain: domainOf(rec), selector: k.selector, algorithm: k.algorithm, ...(k.bits ? { bits: k.bits } : {}), publicKey: k.publicKey }));
+  const held: HeldKey[] = Object.entries(facts.dkim).map(([rec, k]) => ({ domain: domainOf(rec), selector: k.selector, algorithm: k.algorithm, bits: k.bits, publicKey: k.publicKey }));
   const input = { site, host, held, ...(facts.dkimLifecycle ? { lifecycle: facts.dkimLifecycle } : {}), taken: takenBy(site, host, opts.state), now, ...(opts.rotate ? { rotate: opts.rotate } : {}) };
   const first = planDkim({ ...input, served: () => false });
   const served = new Set<string>();
@@ -106,6 +107,9 @@ const message = (e: unknown) => (e instanceof UserError ? e.message : `internal 
 /** Connect to every selected host and plan it. Connections stay open for apply; close them with closeAll. */
 export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<{ host: Host; planned?: Planned; error?: string }>> {
   const hosts = selectHosts(site, opts.hosts);
+  // The passwords are hashed once for every host and render (a failure is each host's error).
+  let resolved: Credentials | undefined;
+  const credentials = () => (resolved ??= resolveCredentials(site));
   return Promise.all(
     hosts.map(async (host) => {
       let conn: Connection | undefined;
@@ -113,8 +117,8 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         opts.progress(host.name, 'connecting');
         conn = await opts.connect(opts.target(host));
         const now = opts.now ?? Math.floor(Date.now() / 1000);
-        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now), opts.state?.tls), opts.progress, async (family, facts) =>
-          renderFor(site, host, family, await factsDkim(site, host, facts, opts, now), opts.state?.tls),
+        const planned = await planHost(host, conn, candidates(site, host, stateDkim(site, host, opts.state, now), credentials(), opts.state?.tls), opts.progress, async (family, facts) =>
+          renderFor(site, host, family, await factsDkim(site, host, facts, opts, now), credentials(), opts.state?.tls),
         );
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');

@@ -61,6 +61,7 @@ export function stepOf(c: Change, desired: DesiredHost): string[] {
     }
     case 'file': {
       const p = shq(c.path);
+      if (c.action === 'remove') return [`rm -f ${p} 2>>"$LOG" || SWAPFAIL=${p}`];
       if (c.action === 'metadata') return [`{ chown ${shq(`${c.owner}:${c.group}`)} ${p} && chmod ${c.mode} ${p}; } 2>>"$LOG" || SWAPFAIL=${p}`];
       // A copy of the staged file beside the target, then one rename: readers see the old or the new file.
       return [`{ mkdir -p "$(dirname ${p})" && cp "$STAGE"${p} ${p}.mailops-new && chown ${shq(`${c.owner}:${c.group}`)} ${p}.mailops-new && chmod ${c.mode} ${p}.mailops-new && mv -f ${p}.mailops-new ${p}; } 2>>"$LOG" || SWAPFAIL=${p}`];

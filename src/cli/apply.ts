@@ -13,7 +13,7 @@ import { connect } from '../ssh/ssh2.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
-import { dnsOptions, remoteOptions, targetFor } from './remote.js';
+import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load, persistSerials } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
@@ -48,6 +48,11 @@ export function registerApply(p: Command): void {
 
 export type ApplyFlags = RemoteFlags & { yes?: boolean };
 
+/** What the DKIM lifecycle did on each host, in words. */
+const sayNotes = (outcomes: HostOutcome[]) => {
+  for (const x of outcomes) for (const n of x.plan?.notes ?? []) info(`${x.name}: ${n}`);
+};
+
 /** Hosts whose new DKIM keys wait for DNS: after the push, they are planned again and switched over. */
 const waiting = (outcomes: HostOutcome[]) => outcomes.filter((x) => x.ok && x.dkim?.some((k) => k.status === 'pending')).map((x) => x.name);
 
@@ -58,6 +63,7 @@ const waiting = (outcomes: HostOutcome[]) => outcomes.filter((x) => x.ok && x.dk
 export async function runApply(file: string, o: ApplyFlags, verb: string, rotate?: ReadonlySet<string>): Promise<void> {
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!o.yes && !interactive) throw new UserError(`${verb} needs confirmation: no terminal to ask on, so pass --yes to apply without asking`);
+  checkResolver(o.resolver);
   const loaded = load(file);
   const site = sandboxSite(loaded.site, o);
   const state = loaded.state;
@@ -89,7 +95,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
     await closeAll(planned);
   }
   const failedHosts = outcomes.filter((x) => !x.ok);
-  for (const x of outcomes) for (const n of x.plan?.notes ?? []) info(`${x.name}: ${n}`);
+  sayNotes(outcomes);
   // DNS after the hosts: a DKIM key generated in this run is published in the same run.
   let held = recordDkim(state, outcomes, site);
   let dns: DnsOutcome | undefined;
@@ -115,7 +121,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
       return { ...y, changes: x.changes + y.changes, plan: { ...y.plan!, changes: [...(x.plan?.changes ?? []), ...(y.plan?.changes ?? [])] }, warnings: [...(x.warnings ?? []), ...(y.warnings ?? [])] };
     });
     for (const y of second) if (!y.ok) failedHosts.push(y);
-    for (const y of second) for (const n of y.plan?.notes ?? []) info(`${y.name}: ${n}`);
+    sayNotes(second);
     held = recordState(site, recordDkim(held, second, site), undefined);
   }
 

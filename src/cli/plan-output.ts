@@ -13,6 +13,7 @@ function changeLine(c: Change): string[] {
     case 'directory':
       return [`${c.action === 'create' ? green('+') : yellow('~')} directory ${c.path} (${c.owner}:${c.group} ${c.mode})${c.action === 'update' ? `: ${c.detail}` : ''}`];
     case 'file': {
+      if (c.action === 'remove') return [`${red('-')} file ${c.path} (${c.reason})`];
       const head = `${c.action === 'create' ? green('+') : yellow('~')} file ${c.path} (${c.owner}:${c.group} ${c.mode})${c.action === 'metadata' ? ' metadata' : ''}`;
       // Unified diff lines, or for a secret users file one line per mailbox ("+", "-", "~ mailbox ...").
       const paint = (l: string) => (l.startsWith('+') && !l.startsWith('+++') ? green(l) : l.startsWith('-') && !l.startsWith('---') ? red(l) : l.startsWith('~ ') ? yellow(l) : l);

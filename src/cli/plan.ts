@@ -7,7 +7,7 @@ import { stepOf, withSteps } from '../apply/steps.js';
 import { info, json, out, red } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView } from './progress.js';
-import { dnsOptions, remoteOptions, targetFor } from './remote.js';
+import { checkResolver, dnsOptions, remoteOptions, targetFor } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load } from './site-io.js';
 import { sandboxDns, sandboxOverrides, sandboxSite } from './sandbox-target.js';
@@ -17,6 +17,7 @@ export function registerPlan(p: Command): void {
     .option('--detailed-exitcode', 'exit 0 when nothing to do, 2 when changes are pending, 1 on error')
     .option('--steps', 'show under each change the exact shell step that apply runs for it')
     .action(async (file: string, o: RemoteFlags & { detailedExitcode?: boolean; steps?: boolean }) => {
+      checkResolver(o.resolver);
       const loaded = load(file);
       const site = sandboxSite(loaded.site, o);
       const target = dnsTarget(site, o, sandboxDns(o));

@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Host, Site } from '../model/site.js';
 import type { ConnectOptions } from '../ssh/connection.js';
+import { UserError } from '../errors.js';
+import { serverProblem } from '../site/semantic.js';
 
 export interface RemoteFlags {
   json?: boolean;
@@ -51,3 +53,9 @@ export function targetFor(flags: RemoteFlags, overrides?: (host: Host) => Partia
 }
 
 export type { Site };
+
+/** A --resolver flag that is no server address is refused before anything is contacted. */
+export function checkResolver(server: string | undefined): void {
+  const problem = server === undefined ? null : serverProblem(server);
+  if (problem) throw new UserError(`--resolver ${server} ${problem}`);
+}

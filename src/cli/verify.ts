@@ -6,14 +6,13 @@ import { UserError } from '../errors.js';
 import type { Endpoint } from '../verify/checks.js';
 import { verifySite } from '../verify/site.js';
 import { green, info, json, out, red, yellow } from './output.js';
-import { remoteOptions } from './remote.js';
+import { checkResolver, remoteOptions } from './remote.js';
 import type { RemoteFlags } from './remote.js';
 import { load } from './site-io.js';
 import { sandboxSite } from './sandbox-target.js';
 import { sandboxPeer } from '../sandbox/sandbox.js';
 import { peerChecks } from '../verify/peer.js';
 import { resolverFor } from '../verify/dns.js';
-import { serverProblem } from '../site/semantic.js';
 
 /** The sandbox's DNS server, as 127.0.0.1:PORT. */
 function sandboxResolver(file: string): string {
@@ -50,7 +49,7 @@ export function registerVerify(p: Command): void {
       const ep = endpoints(file, o);
       for (const h of hosts) ep(h);
       const server = o.resolver ?? (o.sandbox ? sandboxResolver(file) : undefined);
-      if (server !== undefined && serverProblem(server)) throw new UserError(`--resolver ${server} ${serverProblem(server)}`);
+      checkResolver(server);
       const checks = await verifySite(site, state, hosts, ep, server ? { resolver: resolverFor(server), resolverName: server } : {});
       // The sandbox has a receiving peer: its verdict on our mail is the deliverability check.
       const inv = o.sandbox ? readInventory() : undefined;

@@ -42,6 +42,11 @@ const name = (label: string, d: Domain) => `${label}.${d.name}`;
 
 const server = (protocol: Server['protocol'], host: string, port: number, security: Security, recommended: boolean): Server => ({ protocol, host, port, security, recommended, authentication: 'normal password' });
 
+/** The settings of a mailbox of the domain (the first one's, or a placeholder address, when none is given). */
+export function settingsFor(site: Site, d: Domain, m?: Mailbox): MailboxSettings {
+  return settingsOf(site, d, m ?? { local: '%EMAILLOCALPART%', address: `%EMAILADDRESS%`, sendAs: [], send: true, enabled: true });
+}
+
 function settingsOf(site: Site, d: Domain, m: Mailbox): MailboxSettings {
   const s = site.stack;
   const incoming = [

@@ -15,7 +15,8 @@ export function matches(when: When | undefined, features: Record<string, string 
 
 function items(ctx: TemplateContext, foreach: string | undefined): Array<Record<string, unknown>> {
   if (!foreach) return [ctx as unknown as Record<string, unknown>];
-  const list = (ctx as unknown as Record<string, unknown>)[foreach];
+  // A name of the context, or a dotted path into it ("web.domains").
+  const list = foreach.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], ctx);
   if (!Array.isArray(list)) throw new Error(`internal: foreach "${foreach}" is not a list of the template context`);
   return list.map((item: unknown) => ({ ...ctx, item }));
 }
@@ -41,11 +42,12 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     tlsKey: ctx.tls.key,
     inbound: [],
     replaces: [],
+    retired: { units: [], files: [] },
   };
   const active = specs.filter((spec) => matches(spec.when, f));
   // Ports first: templates (the firewall) see every port the active components open.
   const portSet = new Set<number>([22, ctx.host.ssh.port]);
-  for (const spec of active) for (const p of spec.ports ?? []) if (matches(p.when, f)) portSet.add(p.port);
+  for (const spec of active) for (const p of spec.ports ?? []) if (matches(p.when, f) && !p.local) portSet.add(p.port);
   ctx = { ...ctx, ports: [...portSet].sort((a, b) => a - b) };
   out.inbound = ctx.ports;
   const r = (s: string, c: object = ctx) => renderString(s, c);
@@ -115,11 +117,25 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
       });
     }
     for (const x of spec.replaces ?? []) {
-      if (matches(x.when, f)) out.replaces.push({ unit: r(x.unit), queue: x.queue, component });
+      if (matches(x.when, f)) out.replaces.push({ unit: r(x.unit), ...(x.queue !== undefined ? { queue: x.queue } : {}), component });
     }
     for (const p of spec.ports ?? []) {
       if (!matches(p.when, f)) continue;
       out.ports.push({ port: p.port, proto: p.proto ?? 'tcp', component, listen: p.listen ?? true });
+    }
+  }
+  // Retiring looks at every component, active or not: rspamd is off altogether, Dovecot's junk filter only.
+  // What another active component still wants (a unit it runs, a file it writes) is never retired.
+  const wantedUnits = new Set(out.services.map((s) => s.unit));
+  const wantedFiles = new Set(out.files.map((x) => x.path));
+  for (const spec of specs) {
+    for (const x of spec.retire ?? []) {
+      if (!matches(x.when, f)) continue;
+      const reason = `retired by ${Object.entries(x.when).map(([k, v]) => `${k}: ${String(v)}`).join(', ')} (${spec.name})`;
+      const units = [...(x.all ? (spec.services ?? []).map((s) => s.unit) : []), ...(x.units ?? [])];
+      const files = [...(x.all ? (spec.files ?? []).flatMap((file) => items(ctx, file.foreach).map((c) => r(file.dest, c))) : []), ...(x.files ?? []).map((p) => r(p))];
+      for (const u of new Set(units.map((u) => r(u)))) if (!wantedUnits.has(u)) out.retired.units.push({ unit: u, component: spec.name, reason });
+      for (const p of new Set(files)) if (!wantedFiles.has(p)) out.retired.files.push({ path: p, component: spec.name, reason });
     }
   }
   // A notification for a service of a component that does not run on this host (Dovecot on a backup MX,

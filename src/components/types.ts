@@ -1,7 +1,7 @@
 /** The shape of a component playbook (playbooks/<name>.yaml). Strings may hold Handlebars expressions. */
 import type { OsFamily } from '../model/site.js';
 
-/** Every key must equal the render context's feature of that name (`os`, `mta`, `imap`, `pop3`, `dkim`, `tls`). */
+/** Every key must equal the render context's feature of that name (`os`, `mta`, `imap`, `pop3`, `dkim`, `tls`, `antispam`...). */
 export type When = Record<string, string | boolean | Array<string | boolean>>;
 
 export interface ComponentSpec {
@@ -38,8 +38,21 @@ export interface ComponentSpec {
   }>;
   validate?: Array<{ name: string; run: string; when?: When }>;
   services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;
-  /** Inbound ports to open; `listen: false` for ports no daemon holds open (the ACME challenge's). */
-  ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When; listen?: boolean }>;
-  /** Services this component takes over from (the other MTA): stopped and disabled when found running. */
-  replaces?: Array<{ unit: string; queue: string; when?: When }>;
+  /**
+   * Inbound ports to open; `listen: false` for ports no daemon holds open (the ACME challenge's);
+   * `local: true` for loopback services (the firewall leaves them closed; apply checks that they listen).
+   */
+  ports?: Array<{ port: number; proto?: 'tcp' | 'udp'; when?: When; listen?: boolean; local?: boolean }>;
+  /**
+   * Services this component takes over from or makes unneeded (the other MTA and its helpers): stopped and
+   * disabled when found running; `queue` names the mail queue such a service may leave behind.
+   */
+  replaces?: Array<{ unit: string; queue?: string; when?: When }>;
+  /**
+   * What goes when a feature is turned off in the playbook (whether or not the component itself is still
+   * active): when `when` holds, these units are stopped and disabled and these files removed, if the host
+   * has them; `all: true` names every service and file of the component. `when` is required: retiring is
+   * never implied.
+   */
+  retire?: Array<{ when: When; all?: boolean; units?: string[]; files?: string[] }>;
 }

@@ -7,6 +7,7 @@
  * a key file is passed as it is once it parses; key text (from the environment) is written to a file of
  * its own (mode 0600 in a mkdtemp directory) and removed afterwards. No secret appears in any message.
  */
+import { Resolver } from 'node:dns/promises';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP, isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -232,4 +233,11 @@ export async function soaSerial(server: DnsServer | string, zone: string, opts: 
     return parsed.soa.serial;
   };
   return opts.key ? withKeyFile(opts.key, query) : query();
+}
+
+/** A resolver asking exactly one server ("IP", "IP:PORT", "[v6]:PORT"). */
+export function resolverFor(server: string, timeoutMs = 3000): Resolver {
+  const r = new Resolver({ timeout: timeoutMs, tries: 2 });
+  r.setServers([server]);
+  return r;
 }

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { axfr, formatServer, parseServer, pushChanges, readTsigKey } from './client.js';
+import { axfr, formatServer, parseServer, pushChanges, readTsigKey, resolverFor } from './client.js';
 import type { TsigKeySource } from './client.js';
 import { zoneModel } from './records.js';
 import { desiredRrsets } from './rrset.js';
@@ -123,13 +123,9 @@ export function txtResolver(target?: DnsTarget, resolver?: string): (name: strin
   const server = resolver ?? target?.server;
   let made: Promise<Resolver> | undefined;
   const make = async (): Promise<Resolver> => {
-    const r = new Resolver({ timeout: 3000, tries: 2 });
-    if (server) {
-      const s = parseServer(server);
-      const ip = isIP(s.host) ? s.host : (await lookup(s.host)).address;
-      r.setServers([formatServer({ host: ip, port: s.port })]);
-    }
-    return r;
+    if (!server) return new Resolver({ timeout: 3000, tries: 2 });
+    const s = parseServer(server);
+    return resolverFor(formatServer({ host: isIP(s.host) ? s.host : (await lookup(s.host)).address, port: s.port }));
   };
   return async (name) => (await (made ??= make())).resolveTxt(name);
 }

@@ -3,6 +3,7 @@ import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { ownerOf, record, stateDkim } from '../plan/dkim.js';
 import { clientHost, mailboxHosts, serviceLabels } from '../render/names.js';
+import { mtaStsPolicy } from '../clients/autoconfig.js';
 import type { DkimStatus } from '../plan/dkim.js';
 
 export interface DnsRecord {
@@ -148,6 +149,10 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
     ['_pop3s._tcp', 995, s.pop3],
   ];
   for (const [name, port, on] of srv) records.push({ name, type: 'SRV', data: on ? `0 1 ${port} ${target}` : '0 0 0 .' });
+  // Outlook's autodiscover by SRV (the target is the host name: an SRV target may not be a CNAME).
+  if (s.autoconfig) records.push({ name: '_autodiscover._tcp', type: 'SRV', data: `0 1 443 ${target}` });
+  const sts = mtaStsPolicy(site);
+  if (sts) records.push({ name: '_mta-sts', type: 'TXT', data: splitTxt(`v=STSv1; id=${sts.id}`), comment: `MTA-STS (${s.mtaSts}): the policy is at https://mta-sts.${d.name}/.well-known/mta-sts.txt` });
   for (const h of site.hosts) {
     notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv4)} PTR ${fq(h.hostname)}`);
     if (h.ipv6) notes.push(`PTR (set at the provider of ${h.name}): ${reverseName(h.ipv6)} PTR ${fq(h.hostname)}`);

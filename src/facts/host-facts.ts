@@ -64,7 +64,7 @@ export const FAMILY_FACTS: Fact[] = [
     // Content hashes here, owner and mode under "filestat": a file is known when it has both.
     section: 'files',
     command: (d) => {
-      const files = d.files.map((f) => f.path);
+      const files = [...d.files.map((f) => f.path), ...d.retired.files.map((f) => f.path)];
       return files.length ? [`sha256sum -- ${shqAll(files)} 2>/dev/null`, 'sec filestat', `${STAT} ${shqAll(files)} 2>/dev/null`] : ['sec filestat'];
     },
     parse: (lines, all) => {
@@ -85,7 +85,7 @@ export const FAMILY_FACTS: Fact[] = [
   {
     section: 'services',
     command: (d) => {
-      const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit)].map(unitOf);
+      const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit), ...d.retired.units.map((x) => x.unit)].map(unitOf);
       return units.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(units)} 2>/dev/null`] : [];
     },
     parse: (lines) => ({ services: parseServices(lines) }),

@@ -97,12 +97,10 @@ export function parseGroups(lines: string[]): Record<string, number> {
 export function parseDkim(lines: string[]): HostFacts['dkim'] {
   const out: HostFacts['dkim'] = {};
   for (const l of nonEmpty(lines)) {
-    // domain, selector, algorithm, bits, key (bits missing in the output of older fact scripts).
-    const f = l.split('\t');
-    const [domain, selector, algorithm] = f;
-    const [bits, publicKey] = f.length >= 5 ? [f[3], f[4]] : [undefined, f[3]];
-    if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && publicKey && /^[A-Za-z0-9+/]+=*$/.test(publicKey)) {
-      out[`${selector}._domainkey.${domain}`] = { selector, algorithm, publicKey, ...(bits && /^\d+$/.test(bits) ? { bits: Number(bits) } : {}) };
+    // domain, selector, algorithm, bits, key (dkimPublicCommand).
+    const [domain, selector, algorithm, bits, publicKey] = l.split('\t');
+    if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && bits && /^\d+$/.test(bits) && publicKey && /^[A-Za-z0-9+/]+=*$/.test(publicKey)) {
+      out[`${selector}._domainkey.${domain}`] = { selector, algorithm, bits: Number(bits), publicKey };
     }
   }
   return out;

@@ -81,7 +81,12 @@ export interface DesiredHost {
   services: DesiredService[];
   ports: DesiredPort[];
   /** Services of components this host no longer runs (the other MTA), and the queue they may hold. */
-  replaces: Array<{ unit: string; queue: string; component: string }>;
+  replaces: Array<{ unit: string; queue?: string; component: string }>;
+  /**
+   * What a feature that is off leaves behind (e.g. rspamd after `antispam: false`): units to stop and
+   * disable, files to remove, each with the setting that retires it ("retired by antispam: false (rspamd)").
+   */
+  retired: { units: Array<{ unit: string; component: string; reason: string }>; files: Array<{ path: string; component: string; reason: string }> };
   /** Every inbound TCP port the host's firewall allows: SSH and the active components' ports. */
   inbound: number[];
   /** DKIM private keys the host holds (generated there); their public halves are gathered as facts. */

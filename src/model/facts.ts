@@ -43,7 +43,7 @@ export interface HostFacts {
   users: Record<string, UserFact>;
   groups: Record<string, number>;
   /** DKIM record name (<selector>._domainkey.<domain>) → public key as published in p= (base64). */
-  dkim: Record<string, { selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string; bits?: number }>;
+  dkim: Record<string, { selector: string; algorithm: 'rsa' | 'ed25519'; publicKey: string; bits: number }>;
   /** The host's DKIM lifecycle file (record name → status), when it has one. */
   dkimLifecycle?: Record<string, { status: 'signing' | 'pending' | 'retired'; since?: number }>;
   /** SHA-256 of the TLS certificate the services present (hex, lower case), when it exists. */

@@ -15,6 +15,8 @@ export type Change =
       /** Unified diff, or a note when the file is secret. */
       diff: string;
     }
+  /** A file of a feature that is off (the desired state's retired files): backed up, then removed. */
+  | { kind: 'file'; action: 'remove'; path: string; component: string; reason: string }
   | { kind: 'command'; action: 'run'; name: string; index: number; component: string }
   | { kind: 'service'; action: 'enable' | 'start' | 'reload' | 'restart' | 'stop-disable'; unit: string; key: string; reason: string };
 

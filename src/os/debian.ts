@@ -5,6 +5,7 @@ export const debian: OsProfile = {
   family: 'debian',
   packageManager: 'apt',
   firewall: 'nftables',
+  banaction: 'nftables-multiport',
   selinux: false,
   paths: {
     postfix: '/etc/postfix',
@@ -19,8 +20,11 @@ export const debian: OsProfile = {
     vmail: '/var/vmail',
     state: '/var/lib/mailops',
     caBundle: '/etc/ssl/certs/ca-certificates.crt',
+    postsrsdDefaults: '/etc/default/postsrsd',
     nftables: '/etc/nftables.conf',
+    rspamd: '/etc/rspamd',
+    sieve: '/var/lib/dovecot/sieve',
   },
-  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables' },
+  services: { postfix: 'postfix', exim: 'exim4', dovecot: 'dovecot', opendkim: 'opendkim', firewall: 'nftables', rspamd: 'rspamd', redis: 'redis-server', fail2ban: 'fail2ban' },
   users: { postfix: 'postfix', exim: 'Debian-exim', eximGroup: 'Debian-exim', dovecot: 'dovecot', opendkim: 'opendkim', vmail: 'vmail', vmailUid: 5000 },
 };

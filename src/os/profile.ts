@@ -5,6 +5,8 @@ export interface OsProfile {
   family: OsFamily;
   packageManager: 'apt' | 'dnf';
   firewall: 'nftables' | 'firewalld';
+  /** fail2ban's ban action for this firewall (its own table / rich rules: a firewall re-apply leaves them alone). */
+  banaction: 'nftables-multiport' | 'firewallcmd-rich-rules';
   selinux: boolean;
   paths: {
     postfix: string;
@@ -19,8 +21,14 @@ export interface OsProfile {
     vmail: string;
     state: string;
     caBundle: string;
+    /** postsrsd's settings, read as shell variables by its launcher. */
+    postsrsdDefaults: string;
     nftables: string;
+    /** rspamd's configuration (its local.d/ and override.d/ hold what mailops sets). */
+    rspamd: string;
+    /** The global Sieve scripts Dovecot runs before every delivery (junk filing); the vmail user compiles them there. */
+    sieve: string;
   };
-  services: { postfix: string; exim: string; dovecot: string; opendkim: string; firewall: string };
+  services: { postfix: string; exim: string; dovecot: string; opendkim: string; firewall: string; rspamd: string; redis: string; fail2ban: string };
   users: { postfix: string; exim: string; eximGroup: string; dovecot: string; opendkim: string; vmail: string; vmailUid: number };
 }

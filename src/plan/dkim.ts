@@ -16,7 +16,6 @@
  * `<selector>-rsa` for an RSA companion) when it is free, and `<base>-YYYYMMDD` when they replace one.
  */
 import type { Domain, Host, Site } from '../model/site.js';
-import { domainKeys, hostSelector, rsaCompanion } from '../render/dkim.js';
 import type { SiteState } from '../state/state.js';
 
 export type DkimStatus = 'signing' | 'pending' | 'retired';
@@ -73,6 +72,16 @@ export interface DkimPlan {
 export const record = (k: { selector: string; domain: string }) => `${k.selector}._domainkey.${k.domain}`;
 
 const ORDER: Record<DkimStatus, number> = { signing: 0, pending: 1, retired: 2 };
+
+/** The selector of a host's first key: the playbook's on the first host, `<selector>-N` on the others. */
+export function hostSelector(selector: string, hostIndex: number): string {
+  return hostIndex === 0 ? selector : `${selector.slice(0, 60)}-${hostIndex + 1}`;
+}
+
+/** The selector of the RSA companion of an Ed25519 key. */
+export function rsaCompanion(selector: string): string {
+  return `${selector.slice(0, 59)}-rsa`;
+}
 
 /** The keys a domain wants a host to sign with: one per algorithm, and the selector a first key takes. */
 export function wantedSlots(site: Site, d: Domain, host: Host): Array<{ algorithm: DkimAlgorithm; bits: number; base: string }> {
@@ -244,7 +253,9 @@ export function parseLifecycle(lines: readonly string[]): Record<string, { statu
 /** The host a state entry belongs to: recorded with it, or (older state files) the one whose selector it is. */
 export function ownerOf(site: Site, rec: string, entry: SiteState['dkim'][string]): string | undefined {
   if (entry.host) return entry.host;
-  return site.domains.flatMap((d) => domainKeys(site, d)).find((k) => k.record === rec)?.host.name;
+  const domain = domainOf(rec);
+  const d = site.domains.find((x) => x.name === domain);
+  return d && site.hosts.find((h) => wantedSlots(site, d, h).some((slot) => record({ selector: slot.base, domain }) === rec))?.name;
 }
 
 export const domainOf = (rec: string) => rec.slice(rec.indexOf('._domainkey.') + 12);

@@ -62,6 +62,11 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
     }
   }
 
+  // Files of a feature that is off: removed when the host has them (backed up first, like every swap).
+  for (const x of desired.retired.files) {
+    if (facts.files[x.path]) changes.push({ kind: 'file', action: 'remove', path: x.path, component: x.component, reason: x.reason });
+  }
+
   const done = new Set(facts.commandsDone);
   desired.commands.forEach((c, index) => {
     if (done.has(index)) return;
@@ -75,10 +80,15 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
     if (f && (f.active === 'active' || f.enabled === 'enabled')) {
       changes.push({ kind: 'service', action: 'stop-disable', unit: x.unit, key: x.unit, reason: `${desired.components.find((c) => c === x.component) ?? x.component} replaces it` });
     }
-    const queued = facts.queues[x.queue] ?? 0;
+    const queued = x.queue === undefined ? 0 : (facts.queues[x.queue] ?? 0);
     if (queued > 0) {
       warnings.push(`${queued} message${queued === 1 ? '' : 's'} wait in the ${x.queue} queue, which ${x.component} does not deliver: flush it first (${x.queue === 'exim' ? 'exim -qff' : 'postqueue -f'}) or they stay in its spool`);
     }
+  }
+  // Services of a feature that is off: stopped and disabled (after the reloads that stop using them).
+  for (const x of desired.retired.units) {
+    const f = facts.services[x.unit];
+    if (f && (f.active === 'active' || f.enabled === 'enabled')) changes.push({ kind: 'service', action: 'stop-disable', unit: x.unit, key: x.unit, reason: x.reason });
   }
   for (const s of desired.services) {
     const f = facts.services[s.unit] ?? { enabled: 'not-found', active: 'inactive' };

@@ -5,9 +5,12 @@
 import type { Domain, Host, Site } from '../model/site.js';
 import type { OsProfile } from '../os/profile.js';
 import { lifecycleText, planDkim } from '../plan/dkim.js';
-import { certificateNames } from './names.js';
+import { certificateNames, clientHost, servesWeb } from './names.js';
+import { appleProfile, autodiscoverJson, autodiscoverXml, mtaStsPolicy, thunderbirdConfig } from '../clients/autoconfig.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 import { RELAY_PASSWORD } from './credentials.js';
+import { authBanView, mailPolicy } from './limits.js';
+import type { AuthBanView, SendLimitView } from './limits.js';
 import { replicationView } from './replication.js';
 import type { ReplicationView } from './replication.js';
 
@@ -89,6 +92,22 @@ export interface TemplateContext {
   postmaster?: string;
   /** address → SASL logins allowed to use it as envelope sender (own address + send_as). */
   senderLogins: Array<{ address: string; logins: string[] }>;
+  /** Logins that may not submit (send: false). */
+  sendBlocked: string[];
+  /** Logins with a send_limit. */
+  sendLimits: SendLimitView[];
+  /** Addresses refused at RCPT: disabled mailboxes and aliases that reach only those. */
+  refusedRecipients: string[];
+  /** Disabled mailboxes: every login refused. */
+  disabledLogins: string[];
+  /** Brute-force bans (stack.auth_ban); absent when turned off. */
+  authBan?: AuthBanView;
+  /**
+   * The SRS domain (the first domain): the envelope sender of forwarded mail is rewritten into it. SRS is
+   * always ready, not only while some alias forwards: bounces of mail forwarded earlier still come back,
+   * and adding or removing a forward changes no daemon's configuration.
+   */
+  srsDomain: string;
   /** The keys this host signs with. */
   dkim: DkimView[];
   /** Every key the host keeps (signing, pending publication, retired but still published). */
@@ -111,6 +130,11 @@ export interface TemplateContext {
   /** stack.replication, on a mailbox host: the other mailbox host and the shared doveadm password. */
   replication?: ReplicationView;
   features: Record<string, string | boolean>;
+  /** What the client host serves over HTTPS: per domain, autoconfiguration and the MTA-STS policy; per address, an Apple profile. */
+  web: {
+    domains: Array<{ name: string; autoconfig?: string; autodiscover?: string; autodiscoverJson?: string; mtaSts?: string }>;
+    profiles: Array<{ address: string; local: string; domain: string; profile: string }>;
+  };
   /** Inbound TCP ports of the host: SSH and those of the active components (filled by the engine). */
   ports: number[];
 }
@@ -124,7 +148,6 @@ export function tlsPaths(site: Site, host: Host, os: OsProfile): { cert: string;
   return { cert: `${os.paths.tls}/${host.hostname}.crt`, key: `${os.paths.tls}/${host.hostname}.key` };
 }
 
-export { hostSelector } from './dkim.js';
 
 /** The DKIM keys of a host before anything is known of it: a first key per domain and algorithm, signing. */
 export function initialDkim(site: Site, host: Host): DkimPlan {
@@ -162,12 +185,16 @@ export function relayView(r: NonNullable<Site['stack']['relay']>, credentials: C
 /** The recipients a backup MX accepts and the mailbox hosts it forwards them to. Pure. */
 export function backupMxView(site: Site): BackupMxView {
   const targets = site.hosts.filter((h) => h.role !== 'backup-mx').map((h) => h.hostname);
+  // What the mailbox hosts refuse (disabled mailboxes, aliases that reach only those) the backup refuses
+  // too, at RCPT: accepted here, it would bounce when forwarded.
+  const policy = mailPolicy(site.domains);
+  const refused = new Set(policy.refused);
   const recipients = new Set<string>();
   for (const d of site.domains) {
-    for (const m of d.mailboxes) recipients.add(m.address.toLowerCase());
-    for (const a of d.aliases) recipients.add(a.address.toLowerCase());
-    if (d.catchAll) recipients.add(`@${d.name.toLowerCase()}`);
+    for (const m of d.mailboxes) if (!refused.has(m.address)) recipients.add(m.address.toLowerCase());
+    for (const a of d.aliases) if (!refused.has(a.address)) recipients.add(a.address.toLowerCase());
   }
+  for (const c of policy.catchAlls) recipients.add(`@${c.domain.toLowerCase()}`);
   return { nexthops: targets.map((t) => `[${t}]:25`).join(', '), targets, recipients: [...recipients].sort() };
 }
 
@@ -175,6 +202,7 @@ export function backupMxView(site: Site): BackupMxView {
 /** `recordedTls`: the certificate fingerprints the site state recorded, by host name (replication pins the other host's). */
 export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host), recordedTls: Readonly<Record<string, string>> = {}): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
+  const policy = mailPolicy(site.domains);
   const domains = site.domains.map((d) => {
     const mailboxViews: MailboxView[] = d.mailboxes.map((m) => {
       const hash = credentials.get(m.address);
@@ -191,7 +219,11 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
         sendAs: m.sendAs,
       };
     });
-    const aliasViews: AliasView[] = d.aliases.map((a) => ({ local: a.local, domain: d.name, address: a.address, targets: a.targets }));
+    // Aliases deliver to the mailboxes that still take mail; one that reaches none is refused instead.
+    const aliasViews: AliasView[] = d.aliases.flatMap((a) => {
+      const targets = policy.aliasTargets.get(a.address);
+      return targets ? [{ local: a.local, domain: d.name, address: a.address, targets }] : [];
+    });
     return { ...d, mailboxViews, aliasViews };
   });
   const mailboxes = domains.flatMap((d) => d.mailboxViews);
@@ -206,7 +238,9 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
   const certNames = certificateNames(site, host);
   const dkimKeys = dkimViews(dkimPlan.keys, os);
   const dkim = dkimKeys.filter((k) => k.status === 'signing');
-  const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address));
+  // Only addresses that take mail: not a disabled mailbox, not an alias refused with it.
+  const refused = new Set(policy.refused);
+  const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
   const replication = replicationView(site, host, credentials, os.paths, recordedTls);
   return {
@@ -229,8 +263,14 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     mailboxes,
     aliases: domains.flatMap((d) => d.aliasViews),
     ...(postmaster !== undefined ? { postmaster } : {}),
-    catchAlls: site.domains.filter((d) => d.catchAll).map((d) => ({ domain: d.name, target: d.catchAll! })),
+    catchAlls: policy.catchAlls,
     senderLogins: [...owners.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([address, s]) => ({ address, logins: [...s].sort() })),
+    sendBlocked: policy.sendBlocked,
+    sendLimits: policy.sendLimits,
+    refusedRecipients: policy.refused,
+    disabledLogins: policy.disabledLogins,
+    ...(site.stack.authBan ? { authBan: authBanView(site.stack.authBan) } : {}),
+    srsDomain: domains[0]?.name ?? host.hostname,
     dkim,
     dkimKeys,
     dkimRemove: dkimViews(dkimPlan.remove, os),
@@ -238,6 +278,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     dkimNotes: dkimPlan.notes,
     dkimDomains: dkimDomains(dkim),
     vmail,
+    web: webOf(site, host),
     ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
     role: host.role,
     ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
@@ -257,11 +298,38 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       firewall: os.firewall,
       firewall_on: site.stack.firewall,
       selinux: os.selinux,
+      // A backup MX has no logins: nothing to ban, nothing to limit.
+      auth_ban: site.stack.authBan !== undefined && host.role === 'mailbox',
+      send_limits: policy.sendLimits.length > 0 && host.role === 'mailbox',
       relay: site.stack.relay !== undefined,
       role: host.role,
       replication: replication !== undefined,
       replication_pin: replication?.peerFingerprint !== undefined,
+      web: servesWeb(site) && clientHost(site).name === host.name,
+      autoconfig: site.stack.autoconfig,
+      mta_sts: site.stack.mtaSts !== 'none',
+      // Inbound mail scored by rspamd (spam, and the SPF, DKIM and DMARC of the sender); junk filed by Sieve.
+      antispam: site.stack.antispam,
+      // DNS blocklists asked about the clients of port 25.
+      dnsbl: site.stack.dnsbl.length > 0,
     },
     ports: [],
+  };
+}
+
+/** nginx's single-quoted string: the text on one line, quotes and backslashes escaped. */
+const nginxString = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\r?\n/g, '')}'`;
+
+function webOf(site: Site, host: Host): TemplateContext['web'] {
+  if (!servesWeb(site) || clientHost(site).name !== host.name) return { domains: [], profiles: [] };
+  const sts = mtaStsPolicy(site);
+  const on = site.stack.autoconfig;
+  return {
+    domains: site.domains.map((d) => ({
+      name: d.name,
+      ...(on ? { autoconfig: thunderbirdConfig(site, d), autodiscover: nginxString(autodiscoverXml(site, d)), autodiscoverJson: nginxString(autodiscoverJson(d)) } : {}),
+      ...(sts ? { mtaSts: sts.text } : {}),
+    })),
+    profiles: on ? site.domains.flatMap((d) => d.mailboxes.map((m) => ({ address: m.address, local: m.local, domain: d.name, profile: appleProfile(site, d, m) }))) : [],
   };
 }

@@ -15,6 +15,8 @@ hbs.registerHelper('upper', (s: unknown) => String(s).toUpperCase());
 hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).map(String).join(''));
 hbs.registerHelper('json', (v: unknown) => JSON.stringify(v));
 hbs.registerHelper('pad', (s: unknown, n: unknown) => String(s).padEnd(Number(n)));
+/** A literal for a POSIX extended regular expression (Postfix regexp: tables). */
+hbs.registerHelper('regex', (s: unknown) => String(s).replace(/[.[\]{}()*+?^$|\\/]/g, '\\$&'));
 /** Quote a value for a POSIX shell. */
 hbs.registerHelper('shq', (s: unknown) => `'${String(s).replace(/'/g, `'\\''`)}'`);
 

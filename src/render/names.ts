@@ -22,8 +22,15 @@ export function serviceLabels(site: Site): Array<{ label: string; on: boolean }>
     { label: 'imap', on: s.imap },
     { label: 'pop', on: s.pop3 },
     { label: 'smtp', on: true },
+    // Served over HTTPS by the client host (playbooks/autoconfig.yaml).
+    { label: 'autoconfig', on: s.autoconfig },
+    { label: 'autodiscover', on: s.autoconfig },
+    { label: 'mta-sts', on: s.mtaSts !== 'none' },
   ];
 }
+
+/** Whether the client host serves HTTPS (autoconfiguration, the MTA-STS policy). */
+export const servesWeb = (site: Site): boolean => site.stack.autoconfig || site.stack.mtaSts !== 'none';
 
 /** The names under a domain that point at the client host (`imap.example.com`...). */
 export function serviceNames(site: Site, d: Domain): string[] {

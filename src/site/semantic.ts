@@ -295,6 +295,19 @@ function checkDomains(r: Report, domains: unknown, baseDir: string, opts: Semant
     return address;
   };
 
+  // Mailboxes with enabled: false: aliases and catch-alls do not deliver to them (a warning where one points).
+  const disabled = new Set<string>();
+  for (const d of list) {
+    const dn = isObj(d) ? str(d['name'])?.toLowerCase() : undefined;
+    if (dn === undefined) continue;
+    for (const m of arr((d as Record<string, unknown>)['mailboxes'])) {
+      const n = isObj(m) && m['enabled'] === false ? str(m['name']) : undefined;
+      if (n !== undefined) disabled.add(`${n}@${dn}`);
+    }
+  }
+  const disabledTarget = (path: FieldPath, address: string | undefined, what: string) => {
+    if (address !== undefined && disabled.has(address)) r.warning(path, `${address} is disabled (enabled: false): ${what}`);
+  };
   const aliasEdges = new Map<string, { targets: string[]; path: FieldPath }>();
   list.forEach((d, i) => {
     if (!isObj(d)) return;
@@ -368,12 +381,13 @@ function checkDomains(r: Report, domains: unknown, baseDir: string, opts: Semant
         ts.forEach((t, k) => {
           const tp = typeof targets === 'string' ? ap : [...ap, k];
           const a = checkRef(tp, t, dkey, 'alias target', true);
+          disabledTarget(tp, a, 'this alias does not deliver to it, and mail to the alias is refused when no other target takes it');
           if (a) locals.push(a);
         });
         aliasEdges.set(`${name}@${dkey}`, { targets: locals, path: ap });
       }
     }
-    if (d['catch_all'] !== undefined) checkRef([...p, 'catch_all'], d['catch_all'], dkey, 'catch_all', true);
+    if (d['catch_all'] !== undefined) disabledTarget([...p, 'catch_all'], checkRef([...p, 'catch_all'], d['catch_all'], dkey, 'catch_all', true), `unknown local parts of ${dkey} are refused as unknown`);
   });
   checkAliasLoops(r, aliasEdges);
 }

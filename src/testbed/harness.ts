@@ -59,8 +59,12 @@ export interface StartOptions {
   dns?: string;
 }
 
-/** Shell that makes `nameserver IP` the only line of /etc/resolv.conf, in place (same inode). */
-export const resolvConfCommand = (ip: string) => `printf 'nameserver %s\\n' '${ip}' > /etc/resolv.conf`;
+/**
+ * Shell that makes `nameserver IP` the only line of /etc/resolv.conf, in place (same inode), and keeps it
+ * in /etc/testbed-resolv.conf, which the VPS image puts back at boot (Docker rewrites resolv.conf when a
+ * container restarts).
+ */
+export const resolvConfCommand = (ip: string) => `printf 'nameserver %s\\n' '${ip}' > /etc/resolv.conf && cp /etc/resolv.conf /etc/testbed-resolv.conf`;
 
 const SYSTEMD_READY = `s=$(systemctl is-system-running 2>/dev/null); case "$s" in running|degraded) exit 0;; *) exit 1;; esac`;
 

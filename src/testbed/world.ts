@@ -7,7 +7,9 @@
  * - `peer`: a strict receiving MTA of the domain peer.test (images/peer) that judges mail like a large
  *   provider (TLS, HELO, FCrDNS, SPF, DKIM, DMARC) and keeps every message it accepts; it also sends;
  * - `relay` (optional): a smarthost (images/relay) that relays for one login on 587/2525/465, to the peer;
- * - the VPS containers mailops applies to, each with a PTR record for its mail host name.
+ * - the VPS containers mailops applies to, each with a PTR record for its mail host name;
+ * - outside clients (images/client: swaks, openssl, dig) that connect to the hosts like strangers on the
+ *   Internet, each with a PTR record for its host name (a test adds the forward record when it wants FCrDNS).
  * Started in that order through testcontainers; stop() (or SIGINT/SIGTERM, unless persistent) removes
  * everything.
  */
@@ -21,7 +23,7 @@ import type { Box } from './containers.js';
 import { removeContainers, startBox, startNetwork, testbedLabels } from './containers.js';
 import type { Net } from './containers.js';
 import type { RunResult } from './docker.js';
-import { MAIL_PORTS, cleanupOnSignals, clusterOps, sshIdentity, startVpsBoxes } from './harness.js';
+import { MAIL_PORTS, cleanupOnSignals, clusterOps, resolvConfCommand, settleAll, sshIdentity, startVpsBoxes } from './harness.js';
 import type { VpsCluster } from './harness.js';
 import type { Log } from './log.js';
 import { silent } from './log.js';
@@ -48,11 +50,13 @@ export const inboxMessages = (stdout: string): string[] =>
     .map((b) => Buffer.from(b, 'base64').toString('utf8'));
 
 export interface WorldOptions {
-  images: { vps: string; dns: string; peer?: string; relay?: string };
+  images: { vps: string; dns: string; peer?: string; relay?: string; client?: string };
   /** Start the smarthost (needs images.relay) with this one login. */
   relay?: { username: string; password: string };
   /** The VPS containers; hostname is the mail host name (its PTR record). */
   hosts: Array<{ name: string; hostname: string }>;
+  /** Outside clients (needs images.client); hostname is their PTR record. */
+  clients?: Array<{ name: string; hostname: string }>;
   /** Start the strict peer (default true; needs images.peer). */
   peer?: boolean;
   /** Container and network names start with it (default mailops-t<random>). */
@@ -119,6 +123,14 @@ export interface WorldRelay {
   log(): string;
 }
 
+export interface WorldClient {
+  name: string;
+  container: string;
+  /** Address on the world's network: what the hosts see as the client's address. */
+  ip: string;
+  hostname: string;
+}
+
 export interface World {
   network: string;
   relay?: WorldRelay;
@@ -128,6 +140,8 @@ export interface World {
   peer?: WorldPeer;
   /** The VPS containers (hosts have .ip on the world's network); vps.stop() removes only them. */
   vps: VpsCluster;
+  /** The outside clients, in the order asked for (run commands in them with exec(client.container, ...)). */
+  clients: WorldClient[];
   /** An empty primary zone (SOA + NS; in-zone NS names get an A record = the DNS server's IP); TSIG updates allowed. Idempotent. */
   addZone(domain: string, o?: { nameservers?: string[] }): Promise<void>;
   /** The PTR record of an address (replacing any), in the reverse zone of its /24, made on demand. */
@@ -220,8 +234,11 @@ export async function startWorld(o: WorldOptions): Promise<World> {
   const wantPeer = o.peer ?? true;
   if (wantPeer && !o.images.peer) throw new Error('startWorld: the peer needs images.peer');
   const hostNames = o.hosts.map((h) => h.name);
-  if (new Set(hostNames).size !== hostNames.length || hostNames.some((n) => n === 'dns' || n === 'peer' || n === 'relay')) throw new Error(`startWorld: host names must be unique and not dns, peer or relay: ${hostNames.join(', ')}`);
-  for (const h of o.hosts) checkName(h.hostname, `host ${h.name}`);
+  const clientSpecs = o.clients ?? [];
+  if (clientSpecs.length && !o.images.client) throw new Error('startWorld: the clients need images.client');
+  const names = [...hostNames, ...clientSpecs.map((c) => c.name)];
+  if (new Set(names).size !== names.length || names.some((n) => n === 'dns' || n === 'peer' || n === 'relay')) throw new Error(`startWorld: host and client names must be unique and not dns, peer or relay: ${names.join(', ')}`);
+  for (const h of [...o.hosts, ...clientSpecs]) checkName(h.hostname, `host ${h.name}`);
   const ownKeyDir = !o.keyDir;
   const keyDir = o.keyDir ?? mkdtempSync(join(tmpdir(), 'mailops-world-'));
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
@@ -373,13 +390,27 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       dns: dnsIp,
       track: (c) => containers.push(c),
     });
-    // Both settle before a failure is thrown, so cleanup finds every container that was started.
-    const [peerSettled, vpsSettled, relaySettled] = await Promise.allSettled([peerStart, vpsStart, relayStart]);
+    // Outside clients: no systemd, they sleep until used; the world's DNS is their only resolver too.
+    const clientStart = settleAll(
+      clientSpecs.map(async (c) => {
+        const name = `${prefix}-${c.name}`;
+        containers.push(name);
+        const box = await startBox({ image: o.images.client!, name, hostname: c.hostname, network, labels });
+        const r = await box.exec(resolvConfCommand(dnsIp));
+        if (r.code !== 0) throw new Error(`setting the resolver of ${name} failed: ${r.stderr}`);
+        return box;
+      }),
+    );
+    // All settle before a failure is thrown, so cleanup finds every container that was started.
+    const [peerSettled, vpsSettled, relaySettled, clientsSettled] = await Promise.allSettled([peerStart, vpsStart, relayStart, clientStart]);
     if (peerSettled.status === 'rejected') throw peerSettled.reason;
     if (relaySettled.status === 'rejected') throw relaySettled.reason;
     const relayBox = relaySettled.value;
     if (relayBox) boxes.set(relayName, relayBox);
     if (vpsSettled.status === 'rejected') throw vpsSettled.reason;
+    if (clientsSettled.status === 'rejected') throw clientsSettled.reason;
+    const clientBoxes = clientsSettled.value;
+    for (const b of clientBoxes) boxes.set(b.name, b);
     const peerBox = peerSettled.value;
     const vpsBoxes = vpsSettled.value;
     for (const b of vpsBoxes.boxes) boxes.set(b.name, b);
@@ -453,6 +484,8 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       const box = relayBox;
       relay = { container: relayName, ip: box.ip, hostname: RELAY_HOSTNAME, spfInclude: `_spf.${RELAY_DOMAIN}`, log: () => box.log() };
     }
+    const clients: WorldClient[] = clientBoxes.map((b, i) => ({ name: clientSpecs[i]!.name, container: b.name, ip: b.ip, hostname: clientSpecs[i]!.hostname }));
+    for (const c of clients) await setPtr(c.ip, c.hostname);
 
     // The VPS cluster of the world: stop() removes only its containers.
     const vpsContainers = vpsBoxes.hosts.map((h) => h.container);
@@ -475,6 +508,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       ...(peer ? { peer } : {}),
       ...(relay ? { relay } : {}),
       vps,
+      clients,
       addZone,
       setPtr,
       setRecords,

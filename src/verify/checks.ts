@@ -74,17 +74,21 @@ export async function smtpHello(w: Wire, expectName?: string): Promise<{ banner:
   return { banner: banner.lines[0] ?? '', ehlo: e.lines.slice(1).map((l) => l.toUpperCase()) };
 }
 
-/** A mailbox whose password mailops can read, for the authenticated checks. */
+/**
+ * A mailbox whose password mailops can read, for the authenticated checks: one that may log in and send
+ * (never a disabled one or one with send: false), preferably one without a send_limit (whose count the
+ * check would use up).
+ */
 export function credentialFor(site: Site, domain?: string): { user: string; password: string } | undefined {
-  for (const d of site.domains) {
-    if (domain !== undefined && d.name !== domain) continue;
-    for (const m of d.mailboxes) {
-      if (!m.passwordSecret) continue;
-      try {
-        return { user: m.address, password: readSecret(m.passwordSecret, m.address) };
-      } catch {
-        /* unreadable: try the next one */
-      }
+  const candidates = site.domains
+    .filter((d) => domain === undefined || d.name === domain)
+    .flatMap((d) => d.mailboxes)
+    .filter((m) => m.passwordSecret && m.enabled && m.send);
+  for (const m of [...candidates.filter((c) => !c.sendLimit), ...candidates.filter((c) => c.sendLimit)]) {
+    try {
+      return { user: m.address, password: readSecret(m.passwordSecret!, m.address) };
+    } catch {
+      /* unreadable: try the next one */
     }
   }
   return undefined;

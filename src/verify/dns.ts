@@ -22,12 +22,7 @@ export type Run = (subject: string, name: string, f: () => Promise<Outcome>) => 
 const ok = (detail: string): Outcome => ({ status: 'ok', detail });
 const failed = (detail: string): Outcome => ({ status: 'failed', detail });
 
-/** A resolver asking exactly one server ("IP", "IP:PORT", "[v6]:PORT"). */
-export function resolverFor(server: string, timeoutMs = 3000): Resolver {
-  const r = new Resolver({ timeout: timeoutMs, tries: 2 });
-  r.setServers([server]);
-  return r;
-}
+export { resolverFor } from '../dns/client.js';
 
 const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA']);
 
@@ -80,6 +75,7 @@ function labelOf(r: DnsRecord, domain: string, name: string): string {
   if (r.type === 'TXT' && r.name === '@' && r.comment === 'SPF') return `SPF of ${domain}`;
   if (r.type === 'TXT' && r.name === '_dmarc') return `DMARC of ${domain}`;
   if (r.type === 'TXT' && r.name === '_smtp._tls') return `TLS-RPT of ${domain}`;
+  if (r.type === 'TXT' && r.name === '_mta-sts') return `MTA-STS of ${domain}`;
   if (r.type === 'TXT' && r.name.endsWith('._domainkey')) return `DKIM ${name.replace(/\.$/, '')}`;
   if (r.type === 'TXT') return `SPF of ${name.replace(/\.$/, '')} (HELO name)`;
   return `${r.type} of ${name.replace(/\.$/, '')}`;
@@ -89,6 +85,7 @@ const TXT_PREFIX: Array<[RegExp, string]> = [
   [/^v=spf1( |$)/i, 'v=spf1'],
   [/^v=DMARC1/i, 'v=DMARC1'],
   [/^v=TLSRPTv1/i, 'v=TLSRPTv1'],
+  [/^v=STSv1/i, 'v=STSv1'],
   [/^v=DKIM1/i, 'v=DKIM1'],
 ];
 

@@ -11,7 +11,7 @@ describe('ACME certificates', () => {
   let cluster: VpsCluster;
   let pebble = '';
   beforeAll(async () => {
-    cluster = await startVps({ image: inject('vpsImage'), count: 1, aliases: { vps1: ['mail.example.test', 'imap.example.test', 'smtp.example.test'] } });
+    cluster = await startVps({ image: inject('vpsImage'), count: 1, aliases: { vps1: ['mail.example.test', 'imap.example.test', 'smtp.example.test', 'autoconfig.example.test', 'autodiscover.example.test', 'mta-sts.example.test'] } });
     pebble = `${cluster.network}-pebble`;
     const tag = await image('pebble');
     const r = await run('docker', ['run', '-d', '--name', pebble, '--network', cluster.network, '--network-alias', 'pebble', '--label', 'mailops.testbed=1', tag]);
@@ -46,7 +46,7 @@ domains:
       const w = await Wire.open({ host: '127.0.0.1', port: h.ports[port]!, tls, servername: 'mail.example.test' });
       w.close();
       // The certificate covers every name the zone points at the host.
-      for (const n of ['mail.example.test', 'imap.example.test', 'smtp.example.test']) expect(w.tlsInfo?.subjectNames).toContain(n);
+      for (const n of ['mail.example.test', 'imap.example.test', 'smtp.example.test', 'autoconfig.example.test', 'autodiscover.example.test', 'mta-sts.example.test']) expect(w.tlsInfo?.subjectNames).toContain(n);
       expect(w.tlsInfo?.selfSigned).toBe(false);
     }
     const issuer = await cluster.exec(h, 'openssl x509 -noout -issuer -in /etc/letsencrypt/live/mail.example.test/fullchain.pem');

@@ -1,6 +1,8 @@
 /**
  * The daemons' own checkers on every golden rendered tree (Debian cases), inside the VPS image with the
- * packages installed: `postfix check` (no warnings), `exim -bV`, `doveconf -n`, `opendkim -n`.
+ * packages installed: `postfix check` (no warnings), `exim -bV`, `doveconf -n`, `opendkim -n`, `rspamadm
+ * configtest`, `sievec` (the junk filter), `fail2ban-client --test` and `fail2ban-regex` (the filter counts
+ * exactly the lines Dovecot writes for a failed login), `policyd-rate-limit --get-config`.
  */
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -45,7 +47,10 @@ describe('daemon checkers on the rendered configs', () => {
   beforeAll(async () => {
     cluster = await startVps({ image: inject('vpsImage'), count: 1, publish: [22] });
     vps = cluster.hosts[0]!;
-    const r = await sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd opendkim opendkim-tools 2>&1');
+    // No daemon starts while they install (fail2ban's own defaults would start an sshd jail).
+    const r = await sh(
+      "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-sieve opendkim opendkim-tools rspamd fail2ban python3-systemd policyd-rate-limit 2>&1",
+    );
     expect(r.code, r.all).toBe(0);
   });
   afterAll(async () => cluster?.stop());
@@ -84,8 +89,47 @@ describe('daemon checkers on the rendered configs', () => {
         for (const k of dkim) await sh(`mkdir -p "$(dirname ${k})"; [ -f ${k} ] || openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ${k} 2>/dev/null; chown root:opendkim ${k} "$(dirname ${k})"; chmod 0640 ${k}; chmod 0750 "$(dirname ${k})"`);
         await sh('getent group vmail >/dev/null || groupadd -r -g 5000 vmail; getent passwd vmail >/dev/null || useradd -r -u 5000 -g vmail -d /var/vmail -M vmail');
 
+        if (files.some((f) => f.path === '/etc/fail2ban/jail.d/mailops.local')) {
+          const f2b = await sh('fail2ban-client --test 2>&1');
+          expect(f2b.code, f2b.all).toBe(0);
+          expect(f2b.all.trim()).toBe('OK: configuration test is successful');
+          // The lines Dovecot 2.3 writes (as fail2ban's journal backend sees them): a failed password or an
+          // unknown user counts once per login, with or without a session id; nothing else counts.
+          const counted = [
+            'mx1 dovecot[4341]: auth: passwd-file(alice@pf.test,172.23.0.5): Password mismatch',
+            'mx1 dovecot[4341]: auth: passwd-file(alice@pf.test,172.23.0.5,<svDQnPJg4qysFwAF>): Password mismatch',
+            'mx1 dovecot[4341]: auth: passwd-file(nobody@pf.test,2001:db8::5,<7nAlnfJgfLesFwAF>): unknown user',
+          ];
+          const ignored = [
+            'mx1 dovecot[4341]: imap-login: Disconnected: Connection closed (auth failed, 1 attempts in 6 secs): user=<alice@pf.test>, method=PLAIN, rip=172.23.0.5, lip=172.23.0.4, TLS, session=<svDQnPJg4qysFwAF>',
+            'mx1 dovecot[4815]: auth: User found from deny passdb',
+            'mx1 dovecot[4815]: imap-login: Login: user=<alice@pf.test>, method=PLAIN, rip=172.23.0.5, lip=172.23.0.4, mpid=4821, TLS, session=<cCsPo/JgXLSsFwAF>',
+            'mx1 dovecot[5832]: auth: Username character disallowed by auth_username_chars: 0x3d (username: SRS0=F/R2=JM=peer.test=sender@pf.test)',
+          ];
+          for (const [line, n] of [...counted.map((l) => [l, 1] as const), ...ignored.map((l) => [l, 0] as const)]) {
+            const m = await cluster.exec(vps, "fail2ban-regex --print-all-matched -v \"$(cat)\" /etc/fail2ban/filter.d/mailops-auth.conf 2>&1", `Nov 23 14:43:13 ${line}`);
+            expect(m.stdout, line).toMatch(new RegExp(`^Lines: 1 lines, 0 ignored, ${n} matched`, 'm'));
+            if (n) expect(m.stdout, line).toMatch(/\|\s+(172\.23\.0\.5|2001:db8::5)\s/);
+          }
+        }
+        if (files.some((f) => f.path === '/etc/policyd-rate-limit.yaml')) {
+          const rl = await sh('policyd-rate-limit --file /etc/policyd-rate-limit.yaml --get-config limits_by_id 2>&1');
+          expect(rl.code, rl.all).toBe(0);
+          expect(rl.all).toMatch(/^\{'[^']+@[^']+': \[\[\d+, (3600|86400)\]\]/);
+        }
         const dove = await sh('doveconf -n 2>&1 >/dev/null');
         expect(dove.all.trim(), 'doveconf -n prints no warning').toBe('');
+        if (files.some((f) => f.path.startsWith('/etc/rspamd/'))) {
+          // Not --strict: that also fails when the public fuzzy servers' names do not resolve (here they never do).
+          const rc = await sh('rspamadm configtest 2>&1');
+          expect(rc.code, rc.all).toBe(0);
+          expect(rc.all).toMatch(/^syntax OK$/m);
+        }
+        for (const f of files.filter((x) => x.path.endsWith('.sieve'))) {
+          const sv = await sh(`sievec '${f.path}' /tmp/checked.svbin 2>&1`);
+          expect(sv.code, sv.all).toBe(0);
+          expect(sv.all.trim(), 'sievec prints nothing').toBe('');
+        }
         if (mta === 'postfix') {
           const pc = await sh('postfix check 2>&1');
           expect(pc.code, pc.all).toBe(0);

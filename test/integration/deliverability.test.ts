@@ -5,13 +5,14 @@
  * converges, a second apply changes nothing anywhere, verify --resolver passes every check with none
  * skipped, and the peer judges our mail dkim=pass spf=pass dmarc=pass, HELO = PTR = host name, over TLS.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PEER_HOSTNAME, startWorld } from '../../src/testbed/world.js';
 import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { judge, verdictOf } from '../../src/verify/verdict.js';
-import { cli, writePlaybook } from './support/env.js';
+import { cli, hostYaml, writePlaybook } from './support/env.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifySite } from '../../src/verify/site.js';
@@ -38,14 +39,7 @@ function playbook(mta: 'postfix' | 'exim', h: VpsHost, dom: string, extraDomains
   const update = dkim.update === false ? '' : `  update:\n    server: 127.0.0.1:${world.dns.port}\n    key: { file: ${world.dns.keyFile} }\n`;
   return `site: deliver-${h.name}
 hosts:
-  - name: ${h.name}
-    ssh:
-      address: 127.0.0.1
-      port: ${h.ports[22]}
-      identity: ${world.vps.identity}
-      host_key: "${h.hostKey}"
-    hostname: mail.${dom}
-    ipv4: ${h.ip}
+${hostYaml(world.vps, h, { hostname: `mail.${dom}`, ipv4: h.ip })}
 stack:
   mta: ${mta}
   imap: true
@@ -187,6 +181,49 @@ for (const [mta, name] of [
       expect(box.filter((x) => x.includes(cron)).length).toBe(2);
       if (mta === 'exim') expect((await world.vps.exec(host, 'exim -bpc')).stdout.trim()).toBe('0');
       else expect((await world.vps.exec(host, 'postqueue -j | wc -l')).stdout.trim()).toBe('0');
+    });
+
+    it('HTTPS for mail clients, by name through the world DNS with the host certificate verified: autoconfig, autodiscover (POX and JSON), the Apple profile, the MTA-STS policy; nothing else answers', async () => {
+      const ca = (await world.vps.exec(host, `cat /etc/mailops/tls/${hostname}.crt`)).stdout;
+      const peer = world.peer!.container;
+      expect((await world.exec(peer, 'cat > /tmp/host-ca.pem', ca)).code).toBe(0);
+      /** One HTTPS request from the peer: the status line, the Content-Type and the body. */
+      const https = async (name: string, path: string, body?: string) => {
+        const req = `${body ? 'POST' : 'GET'} ${path} HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n${body ? `Content-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body ?? ''}`;
+        const r = await world.exec(peer, `openssl s_client -quiet -connect ${name}:443 -servername ${name} -verify_return_error -verify_hostname ${name} -CAfile /tmp/host-ca.pem 2>/dev/null`, req);
+        const [head, ...rest] = r.stdout.split('\r\n\r\n');
+        const lines = (head ?? '').split('\r\n');
+        const status = lines.find((l) => l.startsWith('HTTP/')) ?? r.stdout.slice(0, 300);
+        return { status, type: lines.find((l) => /^content-type:/i.test(l))?.replace(/^content-type:\s*/i, ''), body: rest.join('\r\n\r\n') };
+      };
+      const tb = await https(`autoconfig.${dom}`, '/mail/config-v1.1.xml');
+      expect(tb.status).toBe('HTTP/1.1 200 OK');
+      expect(tb.type).toBe('application/xml; charset=utf-8');
+      expect(tb.body).toContain(`<incomingServer type="imap">\n      <hostname>imap.${dom}</hostname>\n      <port>993</port>\n      <socketType>SSL</socketType>\n      <username>%EMAILADDRESS%</username>`);
+      expect(tb.body).toContain(`<outgoingServer type="smtp">\n      <hostname>smtp.${dom}</hostname>\n      <port>465</port>\n      <socketType>SSL</socketType>`);
+      expect(tb.body).not.toContain('type="pop3"');
+      expect((await https(`autoconfig.${dom}`, '/.well-known/autoconfig/mail/config-v1.1.xml')).body).toBe(tb.body);
+      const pox = await https(`autodiscover.${dom}`, '/Autodiscover/Autodiscover.xml', `<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>alice@${dom}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`);
+      expect(pox.status).toBe('HTTP/1.1 200 OK');
+      expect(pox.body).toContain(`<Protocol><Type>IMAP</Type><Server>imap.${dom}</Server><Port>993</Port><DomainRequired>off</DomainRequired><SPA>off</SPA><SSL>on</SSL><AuthRequired>on</AuthRequired></Protocol>`);
+      expect(pox.body).toContain(`<Protocol><Type>SMTP</Type><Server>smtp.${dom}</Server><Port>465</Port>`);
+      const json = await https(`autodiscover.${dom}`, `/autodiscover/autodiscover.json/v1.0/alice@${dom}?Protocol=AutodiscoverV1`);
+      expect(JSON.parse(json.body)).toEqual({ Protocol: 'AutodiscoverV1', Url: `https://autodiscover.${dom}/autodiscover/autodiscover.xml` });
+      const apple = await https(`autoconfig.${dom}`, '/apple/alice.mobileconfig');
+      expect(apple.status).toBe('HTTP/1.1 200 OK');
+      expect(apple.type).toBe('application/x-apple-aspen-config');
+      expect(apple.body).toContain(`<key>IncomingMailServerHostName</key>\n        <string>imap.${dom}</string>`);
+      expect(apple.body).toContain(`<key>EmailAddress</key>\n        <string>alice@${dom}</string>`);
+      const sts = await https(`mta-sts.${dom}`, '/.well-known/mta-sts.txt');
+      expect(sts.status).toBe('HTTP/1.1 200 OK');
+      expect(sts.type).toBe('text/plain');
+      expect(sts.body).toBe(`version: STSv1\r\nmode: testing\r\nmx: ${hostname}\r\nmax_age: 86400\r\n`);
+      const id = createHash('sha256').update(sts.body).digest('hex').slice(0, 20);
+      expect(await world.resolve(`_mta-sts.${dom}`, 'TXT')).toEqual([`"v=STSv1; id=${id}"`]);
+      // Only those: another path, the policy under another name, a name the site does not serve.
+      expect((await https(`autoconfig.${dom}`, '/etc/passwd')).status).toBe('HTTP/1.1 404 Not Found');
+      expect((await https(`autoconfig.${dom}`, '/.well-known/mta-sts.txt')).status).toBe('HTTP/1.1 404 Not Found');
+      expect((await https(hostname, '/mail/config-v1.1.xml')).status).toBe('HTTP/1.1 404 Not Found');
     });
 
     if (mta === 'postfix') {

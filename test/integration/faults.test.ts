@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { run } from '../../src/testbed/docker.js';
 import { startVps } from '../../src/testbed/harness.js';
 import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
+import type { World } from '../../src/testbed/world.js';
 import { Wire } from '../../src/verify/wire.js';
-import { PASSWORDS, cli, hostYaml, writePlaybook } from './support/env.js';
+import { PASSWORDS, cli, hostYaml, startVpsWorld, writePlaybook } from './support/env.js';
 import { eventually, imapFetchAll, message, smtp } from './support/mail.js';
 import type { Ep } from './support/mail.js';
 
@@ -48,6 +49,7 @@ const MTA_CONF = { postfix: '/etc/postfix/main.cf', exim: '/etc/exim4/exim4.conf
 
 for (const mta of ['postfix', 'exim'] as const) {
   describe(`apply under faults (${mta})`, () => {
+    let world: World;
     let cluster: VpsCluster;
     let vps: VpsHost;
     let file: string;
@@ -86,7 +88,9 @@ for (const mta of ['postfix', 'exim'] as const) {
     }
 
     beforeAll(async () => {
-      cluster = await startVps({ image: inject('vpsImage'), count: 1 });
+      // Mail comes from this test process, a sender with FCrDNS and SPF in the world's DNS.
+      world = await startVpsWorld({ vps: inject('vpsImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
+      cluster = world.vps;
       vps = cluster.hosts[0]!;
       ep = { host: '127.0.0.1', port: (p) => vps.ports[p]! };
       file = writePlaybook(playbook(cluster, vps, mta));
@@ -95,7 +99,7 @@ for (const mta of ['postfix', 'exim'] as const) {
       await deliver('before the faults');
       await healthy();
     });
-    afterAll(async () => cluster?.stop());
+    afterAll(async () => world?.stop());
 
     it('a daemon that passes its checker but fails after the swap: the previous files come back by rename, the services run again, exit 1, history says rolled-back', async () => {
       // The MTA refuses to (re)start or reload with the new configuration: its checker has no objection.

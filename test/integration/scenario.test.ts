@@ -2,16 +2,17 @@
  * One scenario, every MTA: apply a playbook to a fresh VPS container, then prove over real protocols
  * that mail flows and that what must be refused is refused; change the playbook, re-apply, re-check.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { startVps } from '../../src/testbed/harness.js';
 import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
+import type { World } from '../../src/testbed/world.js';
 import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { verifyHost } from '../../src/verify/checks.js';
 import { Wire } from '../../src/verify/wire.js';
-import { PASSWORDS, cli, scenarioPlaybook, writePlaybook } from './support/env.js';
+import { PASSWORDS, cli, scenarioPlaybook, startVpsWorld, writePlaybook } from './support/env.js';
 import { dialogue, ehloKeywords, eventually, imapFetchAll, message, pop3Count, smtp } from './support/mail.js';
 import type { Ep, Turn } from './support/mail.js';
 
@@ -71,6 +72,7 @@ const QUOTA_UNBLOCK = 'nft delete table inet it_quota_block';
 
 for (const mta of ['postfix', 'exim'] as const) {
   describe(`scenario on ${mta}`, () => {
+    let world: World;
     let cluster: VpsCluster;
     let vps: VpsHost;
     let file: string;
@@ -79,12 +81,14 @@ for (const mta of ['postfix', 'exim'] as const) {
     const json = (s: string) => JSON.parse(s) as { changes: number; hosts: Array<{ ok: boolean; changes: number; error?: string; plan?: Array<{ kind: string; action: string; unit?: string }> }> };
 
     beforeAll(async () => {
-      cluster = await startVps({ image: inject('vpsImage'), count: 1 });
+      // Strangers on port 25 are this test process, a sender with FCrDNS and SPF in the world's DNS.
+      world = await startVpsWorld({ vps: inject('vpsImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
+      cluster = world.vps;
       vps = cluster.hosts[0]!;
       file = writePlaybook(scenarioPlaybook(cluster, vps, mta));
       ep = { host: '127.0.0.1', port: (p) => vps.ports[p]! };
     });
-    afterAll(async () => cluster?.stop());
+    afterAll(async () => world?.stop());
 
     it('a fresh host converges: apply succeeds, every service is active and listening', async () => {
       const r = await apply();
@@ -108,7 +112,7 @@ for (const mta of ['postfix', 'exim'] as const) {
     });
 
     it('the certificate covers the host name and every name the zone points at the host, lives 397 days, and is made again near its end', async () => {
-      const names = ['mail.example.test', ...['example.test', 'other.test'].flatMap((d) => ['imap', 'pop', 'smtp'].map((l) => `${l}.${d}`))];
+      const names = ['mail.example.test', ...['example.test', 'other.test'].flatMap((d) => ['imap', 'pop', 'smtp', 'autoconfig', 'autodiscover', 'mta-sts'].map((l) => `${l}.${d}`))];
       const served = async () => {
         const w = await Wire.open({ host: '127.0.0.1', port: vps.ports[993]!, tls: true, servername: 'imap.example.test' });
         w.close();
@@ -326,6 +330,26 @@ for (const mta of ['postfix', 'exim'] as const) {
       expect(back.stage, back.reply.text).toBe('done');
       const inbox = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.some((x) => x.includes(`quota-status is back on ${mta}`)));
       expect(inbox.some((x) => x.includes(`quota-status is back on ${mta}`))).toBe(true);
+    });
+
+    it('TLS per port, judged by a real scanner (sslscan): where passwords travel (465, 587, IMAP, POP3) TLS 1.2+ with forward-secret authenticated ciphers only (Mozilla intermediate); port 25 opportunistic, TLS 1.2+', async () => {
+      const scan = (port: number, starttls?: 'smtp' | 'imap' | 'pop3') => {
+        const r = spawnSync('sslscan', ['--xml=-', '--no-colour', '--no-heartbleed', '--no-compression', '--no-fallback', '--no-renegotiation', ...(starttls ? [`--starttls-${starttls}`] : []), `127.0.0.1:${vps.ports[port]}`], { encoding: 'utf8', timeout: 120_000 });
+        const ciphers = [...r.stdout.matchAll(/<cipher status="(\w+)" sslversion="([^"]+)" bits="\d+" cipher="([^"]+)"/g)].map((m) => ({ status: m[1]!, version: m[2]!, name: m[3]! }));
+        const protocols = [...r.stdout.matchAll(/<protocol type="(\w+)" version="([\d.]+)" enabled="1"/g)].map((m) => `${m[1]}${m[2]}`);
+        expect(ciphers.length, `sslscan of ${port}: ${r.stdout.slice(0, 500)} ${r.stderr}`).toBeGreaterThan(0);
+        return { ciphers, protocols };
+      };
+      for (const [port, starttls] of [[465], [587, 'smtp'], [993], [143, 'imap'], [995], [110, 'pop3']] as Array<[number, ('smtp' | 'imap' | 'pop3')?]>) {
+        const { ciphers, protocols } = scan(port, starttls);
+        expect(protocols.sort(), `port ${port}`).toEqual(['tls1.2', 'tls1.3']);
+        const tls12 = ciphers.filter((c) => c.version === 'TLSv1.2').map((c) => c.name);
+        expect(tls12.length, `port ${port}`).toBeGreaterThan(0);
+        // ECDHE key exchange (forward secret, no finite-field DH groups) and AEAD only: no anonymous, no RSA key exchange, no CBC.
+        for (const c of tls12) expect(c, `port ${port}`).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+      }
+      const on25 = scan(25, 'smtp');
+      expect(on25.protocols.sort()).toEqual(['tls1.2', 'tls1.3']);
     });
   });
 }

@@ -43,6 +43,8 @@ describe('switching MTA', () => {
     expect(toExim.code, toExim.stdout + toExim.stderr).toBe(0);
     expect((await cluster.exec(vps, 'systemctl is-active exim4')).stdout.trim()).toBe('active');
     expect((await cluster.exec(vps, 'systemctl is-active postfix; systemctl is-enabled postfix')).stdout).not.toMatch(/^active$/m);
+    // Postfix's helpers go with it (Exim does SRS by itself).
+    expect((await cluster.exec(vps, 'systemctl is-active postsrsd; systemctl is-enabled postsrsd')).stdout).toBe('inactive\ndisabled\n');
     expect((await send('on exim')).stage).toBe('done');
     const onExim = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.length >= 2);
     expect(onExim.map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim())).toEqual(expect.arrayContaining(['on postfix', 'on exim']));
@@ -51,7 +53,7 @@ describe('switching MTA', () => {
     setMta('postfix');
     const back = await cli(['apply', '--yes', file], PASSWORDS);
     expect(back.code, back.stdout + back.stderr).toBe(0);
-    expect((await cluster.exec(vps, 'systemctl is-active postfix')).stdout.trim()).toBe('active');
+    expect((await cluster.exec(vps, 'systemctl is-active postfix postsrsd')).stdout).toBe('active\nactive\n');
     expect((await cluster.exec(vps, 'systemctl is-active exim4')).stdout.trim()).not.toBe('active');
     expect((await send('back on postfix')).stage).toBe('done');
     const all = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.length >= 3);

@@ -180,6 +180,17 @@ describe('mailops CLI', () => {
     }
   });
 
+  it('a --resolver that is no server address, and a dkim rotate --domain the playbook lacks: one clear error, exit 1, no host contacted', () => {
+    for (const cmd of [['plan'], ['apply', '--yes'], ['dkim', 'rotate', '--yes'], ['verify']]) {
+      const r = run([...cmd, '--resolver', 'bad server', contract], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+      expect(r.code, cmd.join(' ')).toBe(1);
+      expect(r.stderr.trim()).toBe('error: --resolver bad server is not a server address: use HOST or HOST:PORT (an IPv6 address as [ADDR]:PORT)');
+    }
+    const d = run(['dkim', 'rotate', '--yes', '--domain', 'nope.example', contract], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(d.code).toBe(1);
+    expect(d.stderr.trim()).toBe('error: --domain nope.example: no such domain in the playbook (domains: example.com)');
+  });
+
   it('unknown command: a suggestion, exit 1', () => {
     const r = run(['valdate', contract]);
     expect(r.code).toBe(1);

@@ -23,7 +23,7 @@ describe('client settings', () => {
     expect(m.incoming.map((x) => `${x.protocol} ${x.host}:${x.port} ${x.security}${x.recommended ? ' *' : ''}`)).toEqual(['IMAP imap.example.org:993 SSL/TLS *', 'IMAP imap.example.org:143 STARTTLS']);
     expect(m.outgoing.map((x) => `${x.host}:${x.port} ${x.security}${x.recommended ? ' *' : ''}`)).toEqual(['smtp.example.org:465 SSL/TLS *', 'smtp.example.org:587 STARTTLS']);
     for (const s of [...m.incoming, ...m.outgoing]) expect(c.certificate.names).toContain(s.host);
-    expect(c.certificate.names).toEqual(['mail.example.org', 'imap.example.org', 'smtp.example.org']);
+    expect(c.certificate.names).toEqual(['mail.example.org', 'imap.example.org', 'smtp.example.org', 'autoconfig.example.org', 'autodiscover.example.org', 'mta-sts.example.org']);
     expect(c.troubleshooting.map((t) => t.error.slice(0, 3))).toEqual(['530', '535', '553', 'cer']);
   });
 
@@ -40,13 +40,13 @@ describe('client settings', () => {
     expect(c.troubleshooting[3]!.fix).toContain(`SHA-256 fingerprint is ${'AB:'.repeat(31)}AB`);
     const text = formatClientSettings(c);
     expect(text).toContain('    POP3 pop.example.org  port 995  SSL/TLS  (use this)');
-    expect(text).toContain('certificate (self-signed): covers mail.example.org, pop.example.org, smtp.example.org');
+    expect(text).toContain('certificate (self-signed): covers mail.example.org, pop.example.org, smtp.example.org, autoconfig.example.org');
   });
 
   it('a backup MX serves no clients: its certificate names only itself', () => {
     const two = minimal.replace('    ipv4: 192.0.2.1\n', '    ipv4: 192.0.2.1\n  - name: mx2\n    role: backup-mx\n    ssh: { address: 192.0.2.2 }\n    hostname: mx2.example.org\n    ipv4: 192.0.2.2\n');
     const site = siteOf(two);
     expect(certificateNames(site, site.hosts[1]!)).toEqual(['mx2.example.org']);
-    expect(certificateNames(site, site.hosts[0]!)).toEqual(['mail.example.org', 'imap.example.org', 'smtp.example.org']);
+    expect(certificateNames(site, site.hosts[0]!)).toEqual(['mail.example.org', 'imap.example.org', 'smtp.example.org', 'autoconfig.example.org', 'autodiscover.example.org', 'mta-sts.example.org']);
   });
 });

@@ -23,7 +23,7 @@ describe('fact parsers on recorded outputs', () => {
     expect(f.services).toEqual({ postfix: { enabled: 'enabled', active: 'active' }, dovecot: { enabled: 'not-found', active: 'inactive' } });
     expect(f.users['vmail']).toEqual({ uid: 5000, gid: 5000, home: '/var/vmail' });
     expect(f.groups['vmail']).toBe(5000);
-    expect(f.dkim['mail._domainkey.example.com']).toEqual({ selector: 'mail', algorithm: 'rsa', publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest+/=' });
+    expect(f.dkim['mail._domainkey.example.com']).toEqual({ selector: 'mail', algorithm: 'rsa', bits: 2048, publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest+/=' });
     expect(f.commandsDone).toEqual([0, 2]);
     expect(f.locked).toBe(false);
     expect(f.queues).toEqual({ postfix: 3 });

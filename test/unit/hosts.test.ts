@@ -58,6 +58,12 @@ describe('outbound smarthost', () => {
     // The password is in that file only, and Cyrus SASL's client mechanisms are installed.
     expect(h!.files.filter((f) => f.content.includes(RELAY_PASSWORD)).map((f) => f.path)).toEqual(['/etc/postfix/relay_password']);
     expect(h!.packages).toContain('libsasl2-modules');
+    // The sender-dependent transports (SRS) send the site's own mail and bounces by the smarthost too; forwarded
+    // mail goes through the SRS loop first and then leaves as the site's own.
+    const srs = fileOf(h!, '/etc/postfix/srs_senders')!.content;
+    expect(srs).toContain('/^"?<>"?$/ smarthost:[smtp.relay.example]:465\n/@example\\.com$/ smarthost:[smtp.relay.example]:465\n');
+    expect(srs).toMatch(/^\/\.\/ srsfwd:\[127\.0\.0\.1\]:10027$/m);
+    expect(srs).not.toMatch(/ smtp:$/m);
   });
 
   it('Postfix on 587: STARTTLS required (encrypt), no wrapper mode', () => {
@@ -82,11 +88,15 @@ describe('outbound smarthost', () => {
     expect(h!.packages).not.toContain('libsasl2-modules');
     const ex465 = fileOf(render(site({ mta: 'exim', relayPort: 465 }))[0]!, '/etc/exim4/exim4.conf')!.content;
     expect(ex465).toContain('  port = 465\n  protocol = smtps\n');
+    // Forwarded mail leaves by the smarthost too, in SRS form.
+    expect(conf).toContain('  transport = ${if eq{$local_part@$domain}{$original_local_part@$original_domain}{smarthost_smtp}{smarthost_forwarded_smtp}}\n  route_list = * smtp.relay.example byname\n');
+    expect(conf).toMatch(/smarthost_forwarded_smtp:\n  driver = smtp\n  max_rcpt = 1\n  return_path = SRS_RETURN_PATH\n  port = 587\n  hosts_require_tls = \*\n  hosts_require_auth = \*\n/);
   });
 
   it('no relay: nothing of it is rendered', () => {
     const [h] = render(site());
-    expect(fileOf(h!, '/etc/postfix/main.cf')!.content).not.toContain('default_transport');
+    expect(fileOf(h!, '/etc/postfix/main.cf')!.content).not.toMatch(/^default_transport/m);
+    expect(fileOf(h!, '/etc/postfix/srs_senders')!.content).not.toContain('smarthost');
     expect(fileOf(h!, '/etc/postfix/relay_password')).toBeUndefined();
   });
 });
@@ -98,7 +108,7 @@ describe('host roles', () => {
   it('MX: the mailbox hosts first, the backup MX after them; clients (CNAME, SRV) go to the first mailbox host only', () => {
     const z = zone(site({ roles: ['backup-mx', 'mailbox', 'mailbox'] }));
     expect(data(z, 'MX')).toEqual(['10 mx2.example.com.', '20 mx3.example.com.', '30 mx1.example.com.']);
-    expect(z.records.filter((r) => r.type === 'CNAME').map((r) => `${r.name} ${String(r.data)}`)).toEqual(['imap mx2.example.com.', 'smtp mx2.example.com.']);
+    expect(z.records.filter((r) => r.type === 'CNAME').map((r) => `${r.name} ${String(r.data)}`)).toEqual(['imap mx2.example.com.', 'smtp mx2.example.com.', 'autoconfig mx2.example.com.', 'autodiscover mx2.example.com.', 'mta-sts mx2.example.com.']);
     expect(data(z, 'SRV', '_submission._tcp')).toEqual(['0 1 587 mx2.example.com.']);
     expect(data(z, 'SRV', '_imaps._tcp')).toEqual(['0 1 993 mx2.example.com.']);
   });
@@ -129,7 +139,9 @@ describe('host roles', () => {
     expect(main).toMatch(/^relay_recipient_maps = texthash:\/etc\/postfix\/relay_recipients$/m);
     expect(main).toMatch(/^maximal_queue_lifetime = 10d$/m);
     expect(main).toMatch(/^smtpd_recipient_restrictions = reject_non_fqdn_recipient, reject_unlisted_recipient, permit$/m);
-    expect(main).not.toContain('smtpd_milters');
+    // No DKIM signing (it sends no mail of its own); inbound mail is still scored (rspamd) before it is queued.
+    expect(main).not.toContain('8891');
+    expect(main).toContain('smtpd_milters = { inet:127.0.0.1:11332, default_action=tempfail }\n');
     expect(fileOf(b!, '/etc/postfix/transport')!.content).toBe('# Backup MX of hosts: mail for the domains goes to the mailbox hosts by name (no MX lookup).\nexample.com relay:[mx1.example.com]:25\nother.example relay:[mx1.example.com]:25\n');
     expect(fileOf(b!, '/etc/postfix/relay_recipients')!.content).toContain('\nalice@example.com OK\n');
     const master = fileOf(b!, '/etc/postfix/master.cf')!.content;

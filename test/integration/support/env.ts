@@ -4,6 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VpsCluster, VpsHost } from '../../../src/testbed/harness.js';
+import { startWorld, txtData } from '../../../src/testbed/world.js';
+import type { World } from '../../../src/testbed/world.js';
 
 export const repo = new URL('../../../', import.meta.url).pathname;
 export const cliPath = join(repo, 'dist', 'cli.js');
@@ -41,6 +43,20 @@ export function hostYaml(cluster: VpsCluster, h: VpsHost, o: { name?: string; ho
     `      host_key: "${h.hostKey}"`,
     `    hostname: ${o.hostname}`,
     `    ipv4: ${o.ipv4 ?? '192.0.2.25'}`,
+  ].join('\n');
+}
+
+/** The `dns:` section of a playbook for a domain served by the mail world's DNS: TSIG-signed updates, glue. */
+export function worldDnsYaml(world: World, dom: string, more: string[] = []): string {
+  return [
+    'dns:',
+    '  ttl: 300',
+    '  nameservers:',
+    `    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }`,
+    '  update:',
+    `    server: 127.0.0.1:${world.dns.port}`,
+    `    key: { file: ${world.dns.keyFile} }`,
+    ...more.map((l) => `  ${l}`),
   ].join('\n');
 }
 
@@ -91,3 +107,36 @@ ${extra.aliases ?? ''}
 }
 
 export const PASSWORDS = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_BOB_PASSWORD: 'bob-Secret-2' };
+
+/** The name the test process gives in EHLO when it talks SMTP to a host, and the domain it sends from. */
+export const TEST_CLIENT = 'client.mailops.test';
+export const SENDER_DOMAIN = 'sender.example';
+
+/** The first address of an IPv4 subnet ("172.18.0.0/16" → "172.18.0.1"): Docker's gateway. */
+export function gatewayOf(subnet: string): string {
+  const [ip, bits] = subnet.split('/') as [string, string];
+  const n = ip.split('.').reduce((a, o) => a * 256 + Number(o), 0) & (bits === '0' ? 0 : ~((1 << (32 - Number(bits))) - 1));
+  return [24, 16, 8, 0].map((sh) => ((n + 1) >>> sh) & 255).join('.');
+}
+
+/**
+ * VPS containers in a mail world of their own (its DNS server, no peer), in which the test process looks
+ * like a real mail server to them. It reaches them through their published ports, i.e. from the network's
+ * gateway; that address gets the PTR client.mailops.test, confirmed forward, the name the tests give in
+ * EHLO; and sender.example, the domain they send from, has an MX and an SPF record naming it. rspamd
+ * judges mail from there as it judges a legitimate sender's: junking or refusing it would be an error.
+ */
+export async function startVpsWorld(images: { vps: string; dns: string }, hosts: Array<{ name: string; hostname: string }>): Promise<World> {
+  const world = await startWorld({ images, hosts, peer: false });
+  try {
+    const gateway = gatewayOf(world.subnet);
+    await world.setRecords('mailops.test', [`add ${TEST_CLIENT}. 60 A ${gateway}`]);
+    await world.setPtr(gateway, TEST_CLIENT);
+    await world.addZone(SENDER_DOMAIN);
+    await world.setRecords(SENDER_DOMAIN, [`add ${SENDER_DOMAIN}. 60 MX 10 ${TEST_CLIENT}.`, `add ${SENDER_DOMAIN}. 60 TXT ${txtData(`v=spf1 ip4:${gateway} -all`)}`]);
+    return world;
+  } catch (e) {
+    await world.stop();
+    throw e;
+  }
+}

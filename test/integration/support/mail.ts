@@ -122,38 +122,50 @@ export async function smtp(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome> {
   }
 }
 
-/** Every message of a mailbox's INBOX, read over IMAPS (993). */
-/** An IMAPS connection (993) after the greeting, and a tagged command runner on it (a NO or BAD throws). */
-async function imapOpen(ep: Ep): Promise<{ w: Wire; cmd: (c: string) => Promise<string[]>; tag: () => string }> {
+type ImapCmd = (c: string) => Promise<string[]>;
+
+/** An IMAPS (993) session logged in as `user`: `fn` gets a command runner (untagged lines + the tagged OK). */
+async function imapSession<T>(ep: Ep, user: string, password: string, fn: (cmd: ImapCmd, w: Wire, tag: () => string) => Promise<T>): Promise<T> {
   const w = await Wire.open({ host: ep.host, port: ep.port(993), tls: true, servername: 'mail.example.test', timeoutMs: 20000 });
-  await w.line();
-  let n = 0;
-  const tag = () => `t${++n}`;
-  const cmd = async (c: string): Promise<string[]> => {
-    const t = tag();
-    w.send(`${t} ${c}`);
-    const lines: string[] = [];
-    for (;;) {
-      const l = await w.line();
-      lines.push(l);
-      if (l.startsWith(`${t} `)) {
-        if (!l.startsWith(`${t} OK`)) throw new Error(`IMAP ${c.split(' ')[0]}: ${l}`);
-        return lines;
+  try {
+    await w.line();
+    let n = 0;
+    const tag = () => `t${++n}`;
+    const cmd = async (c: string): Promise<string[]> => {
+      const t = tag();
+      w.send(`${t} ${c}`);
+      const lines: string[] = [];
+      for (;;) {
+        const l = await w.line();
+        lines.push(l);
+        if (l.startsWith(`${t} `)) {
+          if (!l.startsWith(`${t} OK`)) throw new Error(`IMAP ${c.split(' ')[0]}: ${l}`);
+          return lines;
+        }
       }
-    }
-  };
-  return { w, cmd, tag };
+    };
+    await cmd(`LOGIN "${user}" "${password}"`);
+    const out = await fn(cmd, w, tag);
+    await cmd('LOGOUT').catch(() => undefined);
+    return out;
+  } finally {
+    w.close();
+  }
 }
 
-export async function imapFetchAll(ep: Ep, user: string, password: string): Promise<string[]> {
-  const { w, cmd, tag: next } = await imapOpen(ep);
-  try {
-    await cmd(`LOGIN "${user}" "${password}"`);
-    const sel = await cmd('SELECT INBOX');
+/** The mailboxes of a user as IMAP LIST shows them, e.g. `* LIST (\HasNoChildren \Junk) "/" Junk`. */
+export function imapList(ep: Ep, user: string, password: string): Promise<string[]> {
+  return imapSession(ep, user, password, async (cmd) => (await cmd('LIST "" "*"')).filter((l) => l.startsWith('* LIST ')));
+}
+
+/** Every message of one of a user's mailboxes (INBOX unless said), read over IMAPS (993). */
+export async function imapFetchAll(ep: Ep, user: string, password: string, mailbox = 'INBOX'): Promise<string[]> {
+  return imapSession(ep, user, password, async (cmd, w, nextTag) => {
+    const sel = await cmd(`SELECT "${mailbox}"`);
     const exists = Number(/\* (\d+) EXISTS/.exec(sel.join('\n'))?.[1] ?? 0);
     const out: string[] = [];
     for (let i = 1; i <= exists; i++) {
-      const tag = next();
+      const tag = nextTag();
       w.send(`${tag} FETCH ${i} BODY.PEEK[]`);
       const head = await w.line();
       const size = Number(/\{(\d+)\}$/.exec(head)?.[1] ?? -1);
@@ -166,11 +178,8 @@ export async function imapFetchAll(ep: Ep, user: string, password: string): Prom
         if (l.startsWith(`${tag} `)) break;
       }
     }
-    await cmd('LOGOUT').catch(() => undefined);
     return out;
-  } finally {
-    w.close();
-  }
+  });
 }
 
 /** Number of messages in a mailbox, read over POP3S (995). */
@@ -203,15 +212,10 @@ export async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, 
 }
 
 /** An IMAPS session (993): log in, then each command in turn; the untagged and tagged lines of each. A NO or BAD throws. */
-export async function imapSession(ep: Ep, user: string, password: string, commands: string[]): Promise<string[][]> {
-  const { w, cmd } = await imapOpen(ep);
-  try {
-    await cmd(`LOGIN "${user}" "${password}"`);
+export function imapCommands(ep: Ep, user: string, password: string, commands: string[]): Promise<string[][]> {
+  return imapSession(ep, user, password, async (cmd) => {
     const out: string[][] = [];
     for (const c of commands) out.push(await cmd(c));
-    await cmd('LOGOUT').catch(() => undefined);
     return out;
-  } finally {
-    w.close();
-  }
+  });
 }
