@@ -129,6 +129,8 @@ export interface TemplateContext {
   backupMx?: BackupMxView;
   /** stack.replication, on a mailbox host: the other mailbox host and the shared doveadm password. */
   replication?: ReplicationView;
+  /** The folders Dovecot makes for every user besides INBOX, each with its special use (RFC 6154). */
+  specialFolders: Array<{ name: string; use: string }>;
   features: Record<string, string | boolean>;
   /** What the client host serves over HTTPS: per domain, autoconfiguration and the MTA-STS policy; per address, an Apple profile. */
   web: {
@@ -198,6 +200,14 @@ export function backupMxView(site: Site): BackupMxView {
   return { nexthops: targets.map((t) => `[${t}]:25`).join(', '), targets, recipients: [...recipients].sort() };
 }
 
+/** The special-use folders Dovecot makes (auto = subscribe) for every user, as clients expect them. */
+const SPECIAL_FOLDERS = [
+  { name: 'Drafts', use: '\\Drafts' },
+  { name: 'Junk', use: '\\Junk' },
+  { name: 'Sent', use: '\\Sent' },
+  { name: 'Trash', use: '\\Trash' },
+];
+
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
 /** `recordedTls`: the certificate fingerprints the site state recorded, by host name (replication pins the other host's). */
 export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host), recordedTls: Readonly<Record<string, string>> = {}): TemplateContext {
@@ -242,7 +252,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
   const refused = new Set(policy.refused);
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
-  const replication = replicationView(site, host, credentials, os.paths, recordedTls);
+  const replication = replicationView(site, host, credentials, os.paths, SPECIAL_FOLDERS.map((f) => f.name), recordedTls);
   return {
     site: { name: site.site },
     host,
@@ -283,6 +293,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     role: host.role,
     ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
     ...(replication ? { replication } : {}),
+    specialFolders: SPECIAL_FOLDERS,
     features: {
       os: os.family,
       mta: site.stack.mta,
@@ -305,6 +316,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       role: host.role,
       replication: replication !== undefined,
       replication_pin: replication?.peerFingerprint !== undefined,
+      replication_follower: replication?.follower ?? false,
+      replication_ready: replication?.ready ?? false,
       web: servesWeb(site) && clientHost(site).name === host.name,
       autoconfig: site.stack.autoconfig,
       mta_sts: site.stack.mtaSts !== 'none',

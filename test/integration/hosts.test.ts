@@ -4,8 +4,7 @@
  * relay, which requires AUTH, and the strict peer judges it dkim=pass for our domain; verify checks the
  * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix and Exim)
  * refuses unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it
- * is back. With replication, two mailbox hosts hold the same mailboxes: a message or a flag on one shows on
- * the other within seconds, both ways.
+ * is back. Apply converges the mailbox host and the backup in the order that keeps their recipients in step.
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -14,7 +13,7 @@ import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { judge, verdictOf } from '../../src/verify/verdict.js';
 import { cli, writePlaybook } from './support/env.js';
-import { dialogue, eventually, imapCommands, imapFetchAll, message, smtp } from './support/mail.js';
+import { dialogue, eventually, imapFetchAll, message, smtp } from './support/mail.js';
 import type { Ep } from './support/mail.js';
 
 const RELAY_USER = 'relay-user';
@@ -33,8 +32,6 @@ beforeAll(async () => {
       { name: 'bk', hostname: 'mx2.bx.test' },
       { name: 'emb', hostname: 'mx1.bxe.test' },
       { name: 'ebk', hostname: 'mx2.bxe.test' },
-      { name: 'ra', hostname: 'mx1.rp.test' },
-      { name: 'rb', hostname: 'mx2.rp.test' },
     ],
   });
 });
@@ -293,112 +290,3 @@ domains:
   });
 }
 
-describe('replication (two mailbox hosts, Dovecot dsync over TLS)', () => {
-  const dom = 'rp.test';
-  let ra: VpsHost;
-  let rb: VpsHost;
-  let file: string;
-  const alice = `alice@${dom}`;
-  const ep = (h: VpsHost): Ep => ({ host: '127.0.0.1', port: (p) => h.ports[p]! });
-  const host = (h: VpsHost, hostname: string) => `  - name: ${h.name}
-    ssh: { address: 127.0.0.1, port: ${h.ports[22]}, identity: ${world.vps.identity}, host_key: "${h.hostKey}" }
-    hostname: ${hostname}
-    ipv4: ${h.ip}`;
-  /** Deliver a message to alice on one host, over SMTP to its port 25. */
-  const deliver = async (h: VpsHost, subject: string) => {
-    const r = await smtp(ep(h), { port: 25, from: 'someone@peer.test', to: [alice], body: message('someone@peer.test', alice, subject) });
-    expect(r.stage, r.reply.text).toBe('done');
-  };
-  /** The UID and flags of the message with this subject in alice's INBOX on a host (undefined: not there). */
-  const find = async (h: VpsHost, subject: string): Promise<{ uid: number; flags: string } | undefined> => {
-    const [, search] = await imapCommands(ep(h), alice, PW.IT_ALICE_PASSWORD, ['SELECT INBOX', `UID SEARCH SUBJECT "${subject}"`]);
-    const uid = Number(/^\* SEARCH (\d+)/m.exec(search!.join('\n'))?.[1] ?? 0);
-    if (!uid) return undefined;
-    const [, fetch] = await imapCommands(ep(h), alice, PW.IT_ALICE_PASSWORD, ['SELECT INBOX', `UID FETCH ${uid} FLAGS`]);
-    return { uid, flags: /FLAGS \(([^)]*)\)/.exec(fetch!.join('\n'))?.[1] ?? '' };
-  };
-  const flag = (h: VpsHost, uid: number, f: string) => imapCommands(ep(h), alice, PW.IT_ALICE_PASSWORD, ['SELECT INBOX', `UID STORE ${uid} +FLAGS (${f})`]);
-
-  beforeAll(async () => {
-    ra = world.vps.hosts.find((h) => h.name === 'ra')!;
-    rb = world.vps.hosts.find((h) => h.name === 'rb')!;
-    file = writePlaybook(`site: replicated
-hosts:
-${host(ra, `mx1.${dom}`)}
-${host(rb, `mx2.${dom}`)}
-stack: { mta: postfix, imap: true, pop3: false, replication: true, tls: { mode: self-signed } }
-dns:
-  ttl: 300
-  nameservers:
-    - { name: ns1.${dom}, ipv4: ${world.dns.ip} }
-  update: { server: "127.0.0.1:${world.dns.port}", key: { file: ${world.dns.keyFile} } }
-domains:
-  - name: ${dom}
-    dmarc: { policy: reject }
-    mailboxes:
-      - name: alice
-        password: { env: IT_ALICE_PASSWORD }
-    aliases:
-      postmaster: alice
-`);
-    await world.addZone(dom, { nameservers: [`ns1.${dom}`] });
-  });
-
-  it('apply converges both hosts (MX both at 10); they share a doveadm password that no output shows; the doveadm port lets in the other host only', async () => {
-    const r = await cli(['apply', '--yes', '--json', file], PW);
-    expect(r.code, r.stderr).toBe(0);
-    expect((await world.resolve(dom, 'MX')).sort()).toEqual([`10 mx1.${dom}.`, `10 mx2.${dom}.`]);
-    // The first apply recorded each host's certificate; the second makes each trust the other's for dsync.
-    const pin = await cli(['apply', '--yes', '--json', file], PW);
-    expect(pin.code, pin.stderr).toBe(0);
-    expect(JSON.parse(pin.stdout).hosts.map((h: { name: string; changes: number }) => [h.name, h.changes])).toEqual([
-      [ra.name, 1],
-      [rb.name, 1],
-    ]);
-    expect(pin.stderr).toContain(`${ra.name}: command trust the certificate of mx2.${dom} for replication`);
-    // ra trusts exactly the certificate rb serves.
-    const fp = async (h: VpsHost, cert: string) => (await world.exec(h.container, `openssl x509 -in ${cert} -noout -subject -fingerprint -sha256`)).stdout.trim();
-    expect(await fp(ra, '/etc/dovecot/replica-peer.pem')).toBe(await fp(rb, `/etc/mailops/tls/mx2.${dom}.crt`));
-    expect(await fp(ra, '/etc/dovecot/replica-peer.pem')).toMatch(new RegExp(`^subject=CN = mx2\\.rp\\.test\\nsha256 Fingerprint=[0-9A-F:]{95}$`));
-    const secret = async (h: VpsHost) => (await world.exec(h.container, "stat -c '%a %U' /etc/dovecot/replication.conf; sed -n 's/^doveadm_password = //p' /etc/dovecot/replication.conf")).stdout.trim().split('\n');
-    const [a, b] = [await secret(ra), await secret(rb)];
-    expect(a[0]).toBe('600 root');
-    expect(a[1]).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(b).toEqual(a);
-    const p = await cli(['plan', '--detailed-exitcode', file], PW);
-    expect(p.code, p.stdout + p.stderr).toBe(0);
-    expect(r.stdout + r.stderr + pin.stdout + pin.stderr + p.stdout + p.stderr).not.toContain(a[1]);
-    // Listening with TLS on 12345; the firewall accepts it from the other mailbox host's address only.
-    expect((await world.exec(ra.container, 'ss -Hltn | grep -c ":12345 "')).stdout.trim()).toBe('1');
-    expect((await world.exec(ra.container, 'nft list chain inet mailops input | grep 12345')).stdout.trim()).toBe(`ip saddr ${rb.ip} tcp dport 12345 accept`);
-    const tls = await world.exec(rb.container, `echo | openssl s_client -connect mx1.${dom}:12345 -brief 2>&1 | grep -E "^(Protocol version|CONNECTION ESTABLISHED)"`);
-    expect(tls.stdout.trim().split('\n')).toEqual(['CONNECTION ESTABLISHED', 'Protocol version: TLSv1.3']);
-  });
-
-  for (const [from, to, f] of [
-    ['ra', 'rb', '\\Flagged'],
-    ['rb', 'ra', '\\Seen'],
-  ] as const) {
-    it(`a message delivered on ${from} is readable over IMAP on ${to} within seconds; ${f} set on ${to} shows on ${from}`, async () => {
-      const [a, b] = [from === 'ra' ? ra : rb, to === 'ra' ? ra : rb];
-      const subject = `replicated from ${from} ${Date.now()}`;
-      await deliver(a, subject);
-      const started = Date.now();
-      const there = await eventually(() => find(b, subject), (m) => m !== undefined, 30);
-      const logs = async () => `${from}:\n${(await world.exec(a.container, 'journalctl --no-pager -u dovecot 2>&1 | grep -v imap | tail -n 25; doveadm replicator status "*" 2>&1; timeout 20 doveadm -D sync -u alice@rp.test -d 2>&1 | tail -n 25')).stdout}\n${to}:\n${(await world.exec(b.container, 'journalctl --no-pager -n 20 -u dovecot 2>&1')).stdout}`;
-      expect(there, `not replicated to ${to} in 30 s\n${there ? '' : await logs()}`).toBeDefined();
-      const seconds = (Date.now() - started) / 1000;
-      expect(seconds).toBeLessThan(30);
-      const here = (await find(a, subject))!;
-      // dsync keeps the UID: the same message on both hosts.
-      expect(there!.uid).toBe(here.uid);
-      expect(here.flags).not.toContain(f);
-      await flag(b, there!.uid, f);
-      const back = await eventually(() => find(a, subject), (m) => m?.flags.includes(f) ?? false, 30);
-      expect(back!.flags.split(' ')).toContain(f);
-      // Delivered once on each host: no duplicate from replication.
-      expect((await imapFetchAll(ep(a), alice, PW.IT_ALICE_PASSWORD)).filter((m) => m.includes(subject)).length).toBe(1);
-      expect((await imapFetchAll(ep(b), alice, PW.IT_ALICE_PASSWORD)).filter((m) => m.includes(subject)).length).toBe(1);
-    });
-  }
-});
