@@ -2,8 +2,9 @@
  * The activation script: one remote run that does everything a plan says, in this order —
  * lock, check the host is as planned, packages, users, directories, prepare commands, validate the staged
  * files with the daemons' own checkers, back up and swap files in (each by rename), activate commands,
- * handlers once, check services are active and listening; on any failure after the swap, put the previous
- * files back and restart. It ignores SIGHUP, so a dropped connection does not cut it in half.
+ * handlers once, check services are active and listening, then the commands that need them running; on
+ * any failure after the swap, put the previous files back and restart. It ignores SIGHUP, so a dropped
+ * connection does not cut it in half.
  * Pure: builds text from the plan.
  */
 import type { DesiredHost } from '../model/desired.js';
@@ -209,6 +210,13 @@ export function activationScript(input: ActivationInput): string {
       `handshake() { out=$(timeout 15 openssl s_client -brief -connect "127.0.0.1:$1" -servername ${shq(desired.host.hostname)} $2 </dev/null 2>&1); printf '%s\n' "$out" | grep -q '^CONNECTION ESTABLISHED'; }`,
       ...tlsPorts.map((p) => `handshake ${p} ${shq(TLS_PORTS[p]!)} || { say "${MARK} fail check no TLS handshake on port ${p}"; detail "$out"; rollback; }`),
     );
+  }
+  // Commands that need the services running with the new files (a failure puts the previous files back).
+  const running = commands.filter((c) => desired.commands[c.index]!.phase === 'running');
+  if (running.length) {
+    add('phase running');
+    for (const c of running) runCommand(c);
+    add('[ -z "$CMDFAIL" ] || rollback');
   }
   add('phase done');
   // Public halves of the DKIM keys, for the site state file.

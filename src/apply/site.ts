@@ -68,16 +68,16 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 }
 
 /** Desired state of a host for each OS family it may turn out to be. */
-function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, known?: OsFamily): Partial<Record<OsFamily, DesiredHost>> {
+function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined, known?: OsFamily): Partial<Record<OsFamily, DesiredHost>> {
   // os: auto: the family the host had at the last apply (the state records it), else both.
   const fams: OsFamily[] = host.os !== 'auto' ? [host.os] : known ? [known] : ['debian', 'rhel'];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderFor(site, host, f, dkim, credentials);
+  for (const f of fams) out[f] = renderFor(site, host, f, dkim, credentials, tls);
   return out;
 }
 
-function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, credentials: Credentials): DesiredHost {
-  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials, dkim: new Map([[host.name, dkim]]) })[0]!;
+function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): DesiredHost {
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
 }
 
 /** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
@@ -123,7 +123,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         const assumed = stateDkim(site, host, opts.state, now);
         let byFamily: ReturnType<typeof candidates>;
         try {
-          byFamily = candidates(site, host, assumed, credentials(), opts.state?.families?.[host.name]);
+          byFamily = candidates(site, host, assumed, credentials(), opts.state?.tls, opts.state?.families?.[host.name]);
         } finally {
           conn = await connecting;
         }
@@ -133,7 +133,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
           // already; only what is said about them may differ.
           const key = (p: DkimPlan) => JSON.stringify({ keys: p.keys, remove: p.remove });
           const done = byFamily[family];
-          return done && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, family, dkim, credentials());
+          return done && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, family, dkim, credentials(), opts.state?.tls);
         });
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');

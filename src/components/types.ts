@@ -33,8 +33,12 @@ export interface ComponentSpec {
     notify?: string[];
     when?: When;
     foreach?: string;
-    /** prepare: before the new files are validated (generators of keys and certificates the configs refer to); activate (default): after they are in place. */
-    phase?: 'prepare' | 'activate';
+    /**
+     * prepare: before the new files are validated (generators of keys and certificates the configs refer to);
+     * activate (default): after they are in place, before the services are restarted; running: once every
+     * service runs with them and listens (what talks to the daemons, or to another host's).
+     */
+    phase?: 'prepare' | 'activate' | 'running';
   }>;
   validate?: Array<{ name: string; run: string; when?: When }>;
   services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;

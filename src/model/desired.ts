@@ -41,7 +41,7 @@ export interface DesiredCommand {
   unless?: string;
   component: string;
   notify: string[];
-  phase: 'prepare' | 'activate';
+  phase: 'prepare' | 'activate' | 'running';
 }
 
 export interface DesiredService {

@@ -17,6 +17,7 @@ const LEFT: Record<string, string> = {
   swapped: 'the new files are in place, but the services were not restarted with them',
   handlers: 'the new files are in place; some services were restarted, maybe not all',
   checking: 'the new files are in place and the services restarted; the final checks did not finish',
+  running: 'the new files are in place and the services run; the commands that work with them had not all finished',
   'rolling-back': 'it was putting the previous files back: some may be back, others not',
 };
 

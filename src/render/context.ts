@@ -11,6 +11,8 @@ import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 import { RELAY_PASSWORD } from './credentials.js';
 import { authBanView, mailPolicy } from './limits.js';
 import type { AuthBanView, SendLimitView } from './limits.js';
+import { replicationView } from './replication.js';
+import type { ReplicationView } from './replication.js';
 
 export interface MailboxView {
   local: string;
@@ -125,6 +127,10 @@ export interface TemplateContext {
   role: Host['role'];
   /** role backup-mx: what it forwards to and whom it accepts. */
   backupMx?: BackupMxView;
+  /** stack.replication, on a mailbox host: the other mailbox host and the shared doveadm password. */
+  replication?: ReplicationView;
+  /** The folders Dovecot makes for every user besides INBOX, each with its special use (RFC 6154). */
+  specialFolders: Array<{ name: string; use: string }>;
   features: Record<string, string | boolean>;
   /** What the client host serves over HTTPS: per domain, autoconfiguration and the MTA-STS policy; per address, an Apple profile. */
   web: {
@@ -194,8 +200,17 @@ export function backupMxView(site: Site): BackupMxView {
   return { nexthops: targets.map((t) => `[${t}]:25`).join(', '), targets, recipients: [...recipients].sort() };
 }
 
+/** The special-use folders Dovecot makes (auto = subscribe) for every user, as clients expect them. */
+const SPECIAL_FOLDERS = [
+  { name: 'Drafts', use: '\\Drafts' },
+  { name: 'Junk', use: '\\Junk' },
+  { name: 'Sent', use: '\\Sent' },
+  { name: 'Trash', use: '\\Trash' },
+];
+
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
-export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host)): TemplateContext {
+/** `recordedTls`: the certificate fingerprints the site state recorded, by host name (replication pins the other host's). */
+export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host), recordedTls: Readonly<Record<string, string>> = {}): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
   const policy = mailPolicy(site.domains);
   const domains = site.domains.map((d) => {
@@ -237,6 +252,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
   const refused = new Set(policy.refused);
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
+  const replication = replicationView(site, host, credentials, os.paths, SPECIAL_FOLDERS.map((f) => f.name), recordedTls);
   return {
     site: { name: site.site },
     host,
@@ -276,6 +292,8 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
     ...(site.stack.relay ? { relay: relayView(site.stack.relay, credentials) } : {}),
     role: host.role,
     ...(host.role === 'backup-mx' ? { backupMx: backupMxView(site) } : {}),
+    ...(replication ? { replication } : {}),
+    specialFolders: SPECIAL_FOLDERS,
     features: {
       os: os.family,
       mta: site.stack.mta,
@@ -296,7 +314,10 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       send_limits: policy.sendLimits.length > 0 && host.role === 'mailbox',
       relay: site.stack.relay !== undefined,
       role: host.role,
-      replication: site.stack.replication && host.role === 'mailbox',
+      replication: replication !== undefined,
+      replication_pin: replication?.peerFingerprint !== undefined,
+      replication_follower: replication?.follower ?? false,
+      replication_ready: replication?.ready ?? false,
       web: servesWeb(site) && clientHost(site).name === host.name,
       autoconfig: site.stack.autoconfig,
       mta_sts: site.stack.mtaSts !== 'none',

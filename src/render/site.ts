@@ -23,6 +23,8 @@ export interface RenderOptions {
   components?: ComponentSpec[];
   /** The DKIM lifecycle of each host (by name); a fresh host's first keys when absent. */
   dkim?: ReadonlyMap<string, DkimPlan>;
+  /** Certificate fingerprints recorded in the site state, by host name. */
+  tls?: Readonly<Record<string, string>>;
 }
 
 export interface RenderedSite {
@@ -42,12 +44,12 @@ export function renderHosts(site: Site, opts: RenderOptions = {}): DesiredHost[]
   const wanted = opts.hosts && opts.hosts.length > 0 ? new Set(opts.hosts) : null;
   return site.hosts
     .filter((h) => !wanted || wanted.has(h.name))
-    .map((h) => desiredHost(buildContext(site, h, profiles[hostFamily(site, h.name, opts.detectedOs)], credentials, opts.dkim?.get(h.name)), specs));
+    .map((h) => desiredHost(buildContext(site, h, profiles[hostFamily(site, h.name, opts.detectedOs)], credentials, opts.dkim?.get(h.name), opts.tls), specs));
 }
 
 /** Hosts as the state file records their DKIM keys (render has no facts), and the zones. */
 export function renderSite(site: Site, state: SiteState, opts: RenderOptions = {}): RenderedSite {
   const now = Math.floor(clock().getTime() / 1000);
   const dkim = opts.dkim ?? new Map(site.hosts.map((h) => [h.name, stateDkim(site, h, state, now)]));
-  return { hosts: renderHosts(site, { ...opts, dkim }), zones: renderZones(site, state) };
+  return { hosts: renderHosts(site, { ...opts, dkim, tls: state.tls }), zones: renderZones(site, state) };
 }

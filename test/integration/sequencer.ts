@@ -7,6 +7,7 @@ import type { TestSpecification } from 'vitest/node';
 
 const SECONDS: Record<string, number> = {
   'limits.test.ts': 408,
+  'replication.test.ts': 380,
   'faults.test.ts': 362,
   'hosts.test.ts': 309,
   'mailops-test.test.ts': 261,

@@ -7,31 +7,16 @@ import { outcomeWords } from '../../src/apply/host.js';
 import { parseFacts } from '../../src/facts/parse.js';
 import type { DesiredHost } from '../../src/model/desired.js';
 import type { HostFacts } from '../../src/model/facts.js';
-import { plan, sha256 } from '../../src/plan/plan.js';
+import { plan } from '../../src/plan/plan.js';
 import { renderHosts } from '../../src/render/site.js';
 import { loadSite } from '../../src/site/load.js';
+import { convergedFacts } from './support/facts.js';
 
 process.env['MAILOPS_BOB_PASSWORD'] = 'faults-test-password';
 const { site } = loadSite(new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname);
 const d: DesiredHost = renderHosts(site, { detectedOs: new Map([['mx1', 'debian']]) })[0]!;
 
-function converged(): HostFacts {
-  return {
-    family: 'debian',
-    osName: 'Debian GNU/Linux 12 (bookworm)',
-    osVersion: '12',
-    packages: Object.fromEntries(d.packages.map((p) => [p, '1.0'])),
-    files: Object.fromEntries(d.files.map((x) => [x.path, { sha256: sha256(x.content), mode: x.mode, owner: x.owner, group: x.group }])),
-    directories: Object.fromEntries(d.directories.map((x) => [x.path, { mode: x.mode, owner: x.owner, group: x.group }])),
-    services: Object.fromEntries(d.services.map((s) => [s.unit, { enabled: 'enabled', active: 'active' }])),
-    users: Object.fromEntries(d.users.map((u) => [u.name, { uid: 999, gid: 999, home: u.home }])),
-    groups: {},
-    dkim: {},
-    commandsDone: d.commands.map((_, i) => i),
-    locked: false,
-    queues: {},
-  };
-}
+const converged = (): HostFacts => convergedFacts(d);
 
 describe('an interrupted earlier run', () => {
   it('the fact script reports runs without a result, with their phase', () => {

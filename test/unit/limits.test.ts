@@ -120,12 +120,13 @@ describe('rendered limits', () => {
     const off = renderHosts(site('postfix', undefined))[0]!;
     expect(off.components).not.toContain('fail2ban');
     expect(off.services.map((s) => s.unit)).not.toContain('fail2ban');
-    expect(off.retired.units).toEqual([{ unit: 'fail2ban', component: 'fail2ban', reason: 'retired by auth_ban: false (fail2ban)' }]);
-    expect(off.retired.files.map((f) => f.path).sort()).toEqual(['/etc/fail2ban/fail2ban.d/mailops.local', '/etc/fail2ban/filter.d/mailops-auth.conf', '/etc/fail2ban/jail.d/mailops.local']);
+    const fail2ban = <T extends { component: string }>(xs: T[]) => xs.filter((x) => x.component === 'fail2ban');
+    expect(fail2ban(off.retired.units)).toEqual([{ unit: 'fail2ban', component: 'fail2ban', reason: 'retired by auth_ban: false (fail2ban)' }]);
+    expect(fail2ban(off.retired.files).map((f) => f.path).sort()).toEqual(['/etc/fail2ban/fail2ban.d/mailops.local', '/etc/fail2ban/filter.d/mailops-auth.conf', '/etc/fail2ban/jail.d/mailops.local']);
     const on = renderHosts(site('postfix', { attempts: 5, within: 600, ban: 3600 }))[0]!;
     expect(on.components).toContain('fail2ban');
     expect(on.services.map((s) => s.unit)).toContain('fail2ban');
-    expect(on.retired.units).toEqual([]);
+    expect(fail2ban(on.retired.units)).toEqual([]);
   });
 });
 

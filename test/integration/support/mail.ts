@@ -201,3 +201,12 @@ export async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, 
   }
   return last;
 }
+
+/** An IMAPS session (993): log in, then each command in turn; the untagged and tagged lines of each. A NO or BAD throws. */
+export function imapCommands(ep: Ep, user: string, password: string, commands: string[]): Promise<string[][]> {
+  return imapSession(ep, user, password, async (cmd) => {
+    const out: string[][] = [];
+    for (const c of commands) out.push(await cmd(c));
+    return out;
+  });
+}

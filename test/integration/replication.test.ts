@@ -1,0 +1,217 @@
+/**
+ * Replication (stack.replication) in the mail world, with Postfix and with Exim, judged over IMAP and SMTP:
+ * two mailbox hosts that already hold mail of their own (replication off) are turned into a replicated pair
+ * by one apply, and then hold the same mail, folders and flags; a message delivered on one is readable on the
+ * other within seconds and a flag set on one shows on the other, both ways, for a user who had mail before
+ * and for one added with replication; a folder both hosts made while they could not reach each other ends up
+ * with the messages of both. The doveadm password is in no output; only the other host may connect to the
+ * doveadm port.
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { World } from '../../src/testbed/world.js';
+import type { VpsHost } from '../../src/testbed/harness.js';
+import { SENDER_DOMAIN, cli, hostYaml, startVpsWorld, worldDnsYaml, writePlaybook } from './support/env.js';
+import { eventually, imapCommands, message, smtp } from './support/mail.js';
+import type { Ep } from './support/mail.js';
+
+const PW = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_CAROL_PASSWORD: 'carol-Secret-2' };
+const DOM = 'rp.test';
+const alice = `alice@${DOM}`;
+const carol = `carol@${DOM}`;
+const passwords: Record<string, string> = { [alice]: PW.IT_ALICE_PASSWORD, [carol]: PW.IT_CAROL_PASSWORD };
+
+// The world of the MTA under test (one after the other: Dovecot is the same under both).
+let world: World;
+let ra: VpsHost;
+let rb: VpsHost;
+let file: string;
+let mta: 'postfix' | 'exim';
+
+/** The playbook: two mailbox hosts, replicated or not; carol only with replication. */
+function playbook(replication: boolean): string {
+  const mailboxes = replication ? ['alice', 'carol'] : ['alice'];
+  return `site: replicated
+hosts:
+${hostYaml(world.vps, ra, { hostname: `mx1.${DOM}`, ipv4: ra.ip })}
+${hostYaml(world.vps, rb, { hostname: `mx2.${DOM}`, ipv4: rb.ip })}
+stack: { mta: ${mta}, imap: true, pop3: false, replication: ${replication}, tls: { mode: self-signed } }
+${worldDnsYaml(world, DOM)}
+domains:
+  - name: ${DOM}
+    mailboxes:
+${mailboxes.map((m) => `      - { name: ${m}, password: { env: IT_${m.toUpperCase()}_PASSWORD } }`).join('\n')}
+    aliases:
+      postmaster: alice
+`;
+}
+
+
+const ep = (h: VpsHost): Ep => ({ host: '127.0.0.1', port: (p) => h.ports[p]! });
+const imap = (h: VpsHost, user: string, commands: string[]) => imapCommands(ep(h), user, passwords[user]!, commands);
+
+/** Deliver a message over SMTP to the host's port 25. */
+async function deliver(h: VpsHost, user: string, subject: string): Promise<void> {
+  const from = `someone@${SENDER_DOMAIN}`;
+  const r = await smtp(ep(h), { port: 25, from, to: [user], body: message(from, user, subject) });
+  expect(r.stage, r.reply.text).toBe('done');
+}
+
+/** Save a message into a folder over IMAP (APPEND, with a non-synchronizing literal). */
+async function append(h: VpsHost, user: string, mailbox: string, subject: string): Promise<void> {
+  const m = message(user, user, subject);
+  await imap(h, user, [`APPEND "${mailbox}" {${Buffer.byteLength(m)}+}\r\n${m}`]);
+}
+
+/** "subject [flags]" of every message of a folder, in UID order, as IMAP shows them. */
+async function listing(h: VpsHost, user: string, mailbox = 'INBOX'): Promise<string[]> {
+  const [, fetch] = await imap(h, user, [`SELECT "${mailbox}"`, 'UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])']);
+  const out: string[] = [];
+  let flags = '';
+  for (const l of fetch!) {
+    const f = /FLAGS \(([^)]*)\)/.exec(l);
+    if (f) flags = f[1]!.split(' ').filter((x) => x && x !== '\\Recent').sort().join(' ');
+    const s = /^Subject: (.*)$/.exec(l);
+    if (s) out.push(`${s[1]} [${flags}]`);
+  }
+  return out;
+}
+
+/** The UID and flags of the message with this subject in a user's INBOX on a host (undefined: not there). */
+async function find(h: VpsHost, user: string, subject: string): Promise<{ uid: number; flags: string } | undefined> {
+  const [, search] = await imap(h, user, ['SELECT INBOX', `UID SEARCH SUBJECT "${subject}"`]);
+  const uid = Number(/^\* SEARCH (\d+)/m.exec(search!.join('\n'))?.[1] ?? 0);
+  if (!uid) return undefined;
+  const [, fetch] = await imap(h, user, ['SELECT INBOX', `UID FETCH ${uid} FLAGS`]);
+  return { uid, flags: /FLAGS \(([^)]*)\)/.exec(fetch!.join('\n'))?.[1] ?? '' };
+}
+
+/** Dovecot's journal and replication state on a host, for a failure message. */
+async function logs(h: VpsHost): Promise<string> {
+  const r = await world.exec(h.container, 'journalctl --no-pager -u dovecot -u mailops-replica 2>&1 | grep -v "imap-login\\|: imap(" | tail -n 30; doveadm replicator status "*" 2>&1');
+  return `${h.name}:\n${r.stdout}`;
+}
+
+for (const which of ['postfix', 'exim'] as const) describe(`replication of two mailbox hosts with ${which} (Dovecot dsync over TLS)`, () => {
+  beforeAll(async () => {
+    mta = which;
+    // Mail comes from this test process, a sender with FCrDNS and SPF in the world's DNS.
+    world = await startVpsWorld({ vps: inject('vpsImage'), dns: inject('dnsImage') }, [
+      { name: 'ra', hostname: `mx1.${DOM}` },
+      { name: 'rb', hostname: `mx2.${DOM}` },
+    ]);
+    ra = world.vps.hosts.find((h) => h.name === 'ra')!;
+    rb = world.vps.hosts.find((h) => h.name === 'rb')!;
+    await world.addZone(DOM, { nameservers: [`ns1.${DOM}`] });
+  });
+  afterAll(async () => world?.stop());
+
+  it('without replication, each mailbox host keeps its own mail (MX 10 and 20)', async () => {
+    file = writePlaybook(playbook(false));
+    const r = await cli(['apply', '--yes', '--json', file], PW);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await world.resolve(DOM, 'MX')).sort()).toEqual([`10 mx1.${DOM}.`, `20 mx2.${DOM}.`]);
+    await deliver(ra, alice, 'held on ra');
+    await deliver(rb, alice, 'held on rb');
+    for (const [h, subject] of [
+      [ra, 'held on ra'],
+      [rb, 'held on rb'],
+    ] as const) {
+      expect(await eventually(() => listing(h, alice), (l) => l.length > 0)).toEqual([`${subject} []`]);
+      // A folder of the same name made on each host, with a message of its own.
+      await imap(h, alice, ['CREATE Projects']);
+      await append(h, alice, 'Projects', `project note from ${h.name}`);
+    }
+    await imap(rb, alice, ['SELECT INBOX', 'UID STORE 1 +FLAGS (\\Flagged)']);
+    expect(await listing(rb, alice)).toEqual(['held on rb [\\Flagged]']);
+    expect(await listing(ra, alice, 'Projects')).toEqual(['project note from ra []']);
+  });
+
+  it('one apply turns replication on: MX both at 10, the mail, folders and flags each host held are on both; the doveadm password is in no output', async () => {
+    // The same file: the certificates of both hosts that the earlier apply recorded beside it (the site state)
+    // are what each host now trusts the other's by.
+    writeFileSync(file, playbook(true));
+    const r = await cli(['apply', '--yes', '--json', file], PW);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`${ra.name}: command trust the certificate of mx2.${DOM} for replication`);
+    expect(r.stderr).toContain(`${rb.name}: command mailboxes made apart here and on mx1.${DOM} take its GUIDs`);
+    expect((await world.resolve(DOM, 'MX')).sort()).toEqual([`10 mx1.${DOM}.`, `10 mx2.${DOM}.`]);
+    const everything = ['held on ra []', 'held on rb [\\Flagged]'];
+    for (const h of [ra, rb]) {
+      const inbox = await eventually(() => listing(h, alice), (l) => l.length >= 2, 30);
+      expect(inbox.slice().sort(), `${h.name}\n${await logs(ra)}\n${await logs(rb)}`).toEqual(everything);
+      expect((await listing(h, alice, 'Projects')).sort()).toEqual(['project note from ra []', 'project note from rb []']);
+    }
+    const secret = async (h: VpsHost) => (await world.exec(h.container, "stat -c '%a %U' /etc/dovecot/replication.conf; sed -n 's/^doveadm_password = //p' /etc/dovecot/replication.conf")).stdout.trim().split('\n');
+    const [a, b] = [await secret(ra), await secret(rb)];
+    expect(a[0]).toBe('600 root');
+    expect(a[1]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(b).toEqual(a);
+    const p = await cli(['plan', '--detailed-exitcode', file], PW);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    expect(r.stdout + r.stderr + p.stdout + p.stderr).not.toContain(a[1]);
+  });
+
+  it('only the other mailbox host may connect to the doveadm port, over TLS 1.3 with the certificate it recorded', async () => {
+    expect((await world.exec(ra.container, 'ss -Hltn | grep -c ":12345 "')).stdout.trim()).toBe('1');
+    expect((await world.exec(ra.container, 'nft list chain inet mailops input | grep 12345')).stdout.trim()).toBe(`ip saddr ${rb.ip} tcp dport 12345 accept`);
+    const fp = async (h: VpsHost, cert: string) => (await world.exec(h.container, `openssl x509 -in ${cert} -noout -subject -fingerprint -sha256`)).stdout.trim();
+    expect(await fp(ra, '/etc/dovecot/replica-peer.pem')).toBe(await fp(rb, `/etc/mailops/tls/mx2.${DOM}.crt`));
+    expect(await fp(rb, '/etc/dovecot/replica-peer.pem')).toBe(await fp(ra, `/etc/mailops/tls/mx1.${DOM}.crt`));
+    const tls = await world.exec(rb.container, `echo | openssl s_client -connect mx1.${DOM}:12345 -brief 2>&1 | grep -E "^(Protocol version|CONNECTION ESTABLISHED)"`);
+    expect(tls.stdout.trim().split('\n')).toEqual(['CONNECTION ESTABLISHED', 'Protocol version: TLSv1.3']);
+  });
+
+  for (const [from, to, user, f] of [
+    ['ra', 'rb', alice, '\\Flagged'],
+    ['rb', 'ra', alice, '\\Seen'],
+    ['rb', 'ra', carol, '\\Flagged'],
+    ['ra', 'rb', carol, '\\Seen'],
+  ] as const) {
+    it(`${user.split('@')[0]}: a message delivered on ${from} is readable over IMAP on ${to} within seconds; ${f} set on ${to} shows on ${from}`, async () => {
+      const [a, b] = from === 'ra' ? [ra, rb] : [rb, ra];
+      const subject = `replicated from ${from} ${Date.now()}`;
+      await deliver(a, user, subject);
+      const here = await eventually(() => find(a, user, subject), (m) => m !== undefined, 30);
+      expect(here, 'not delivered').toBeDefined();
+      const started = Date.now();
+      const there = await eventually(() => find(b, user, subject), (m) => m !== undefined, 30);
+      expect(there, `not replicated to ${to} in 30 s\n${there ? '' : `${await logs(a)}\n${await logs(b)}`}`).toBeDefined();
+      expect((Date.now() - started) / 1000).toBeLessThan(30);
+      // dsync keeps the UID: the same message on both hosts.
+      expect(there!.uid).toBe(here!.uid);
+      expect(here!.flags).not.toContain(f);
+      await imap(b, user, ['SELECT INBOX', `UID STORE ${there!.uid} +FLAGS (${f})`]);
+      const back = await eventually(() => find(a, user, subject), (m) => m?.flags.split(' ').includes(f) ?? false, 30);
+      expect(back!.flags.split(' '), `${await logs(a)}`).toContain(f);
+      // Delivered once: no copy made by replication.
+      for (const h of [a, b]) expect((await listing(h, user)).filter((l) => l.startsWith(`${subject} [`))).toHaveLength(1);
+    });
+  }
+
+  // The GUID repair is Dovecot's alone: proven once.
+  it.runIf(which === 'postfix')('a folder both hosts made while they could not reach each other ends up with the messages of both, on both', async () => {
+    const block = 'nft insert rule inet mailops input tcp dport 12345 drop';
+    const unblock = "for h in $(nft -a list chain inet mailops input | sed -n 's/.*dport 12345 drop # handle //p'); do nft delete rule inet mailops input handle $h; done";
+    for (const h of [ra, rb]) expect((await world.exec(h.container, block)).code).toBe(0);
+    try {
+      for (const h of [ra, rb]) {
+        await imap(h, alice, ['CREATE Travel']);
+        await append(h, alice, 'Travel', `itinerary from ${h.name}`);
+      }
+      for (const h of [ra, rb]) expect(await listing(h, alice, 'Travel')).toEqual([`itinerary from ${h.name} []`]);
+    } finally {
+      for (const h of [ra, rb]) await world.exec(h.container, unblock);
+    }
+    expect((await world.exec(ra.container, 'nft list chain inet mailops input | grep -c "dport 12345 drop"')).stdout.trim()).toBe('0');
+    // The second host's timer (every minute) finds the failed syncs, takes the first host's GUID and merges.
+    const both = ['itinerary from ra []', 'itinerary from rb []'];
+    for (const h of [rb, ra]) {
+      const l = await eventually(async () => (await listing(h, alice, 'Travel')).sort(), (x) => x.length >= 2, 240);
+      expect(l, `${await logs(ra)}\n${await logs(rb)}`).toEqual(both);
+    }
+    expect((await world.exec(rb.container, 'journalctl --no-pager -u mailops-replica')).stdout).toContain(`replication: ${alice}: Travel takes the GUID it has on mx1.${DOM}`);
+    const p = await cli(['plan', '--detailed-exitcode', file], PW);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+  });
+});

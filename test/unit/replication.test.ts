@@ -1,0 +1,152 @@
+/**
+ * Replication (stack.replication) rendered from plain data: what each of the two mailbox hosts gets, the
+ * secret that no other file holds, and the rules of replica.sh run by the real shell and awk on plain files.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadSite } from '../../src/site/load.js';
+import { renderHosts } from '../../src/render/site.js';
+import { activationScript } from '../../src/apply/script.js';
+import { plan } from '../../src/plan/plan.js';
+import type { DesiredHost } from '../../src/model/desired.js';
+import { fileOf, render, site } from './support/hosts-site.js';
+import { convergedFacts } from './support/facts.js';
+
+const FP1 = 'a'.repeat(64);
+const FP2 = 'b'.repeat(64);
+const replicated = () => site({ roles: ['mailbox', 'mailbox', 'backup-mx'], replication: true });
+const pinned = () => renderHosts(loadSite(replicated()).site, { tls: { 'mx1.example.com': FP1, 'mx2.example.com': FP2 } });
+const script = (h: ReturnType<typeof pinned>[number]) => fileOf(h, '/etc/mailops/replica.sh')!.content;
+
+describe('replication between two mailbox hosts', () => {
+  it('each mailbox host: the replicator, doveadm over TLS on 12345 for the other host only, the shared password in a root-only file', () => {
+    const [a, b, backup] = pinned();
+    const conf = fileOf(a!, '/etc/dovecot/dovecot.conf')!.content;
+    expect(conf).toMatch(/^mail_plugins = \$mail_plugins quota notify replication$/m);
+    expect(conf).toContain('service doveadm {\n  inet_listener {\n    port = 12345\n    ssl = yes\n  }\n}\n');
+    expect(conf).toContain('  mail_replica = tcps:mx2.example.com:12345\n');
+    expect(fileOf(b!, '/etc/dovecot/dovecot.conf')!.content).toContain('  mail_replica = tcps:mx1.example.com:12345\n');
+    expect(conf).toMatch(/^ssl_client_ca_file = \/etc\/dovecot\/replica-peer\.pem$/m);
+    const secret = fileOf(a!, '/etc/dovecot/replication.conf')!;
+    expect(secret).toMatchObject({ secret: true, owner: 'root', group: 'root', mode: '0600' });
+    const password = /^doveadm_password = (\S+)$/m.exec(secret.content)![1]!;
+    expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(fileOf(b!, '/etc/dovecot/replication.conf')!.content).toBe(secret.content.replace('mx2.example.com', 'mx1.example.com'));
+    for (const h of [a!, b!, backup!]) expect(h.files.filter((f) => f.content.includes(password)).map((f) => f.path)).toEqual(h === backup ? [] : ['/etc/dovecot/replication.conf']);
+    expect(fileOf(a!, '/etc/mailops/firewall.nft')!.content).toContain('    ip saddr 203.0.113.11 tcp dport 12345 accept\n');
+    expect(fileOf(a!, '/etc/mailops/firewall.nft')!.content).not.toMatch(/dport \{[^}]*12345/);
+    expect(a!.ports.find((p) => p.port === 12345)).toMatchObject({ listen: true });
+    // A backup MX has no Dovecot: nothing of replication.
+    expect(backup!.files.filter((f) => /replica|dovecot/.test(f.path))).toEqual([]);
+  });
+
+  it('the first host trusts the second one\'s recorded certificate and seeds new users; only the second one adopts GUIDs and has the timer', () => {
+    const [a, b] = pinned();
+    const names = (h: typeof a) => h!.commands.filter((c) => c.component === 'replication').map((c) => `${c.phase}: ${c.name}`);
+    expect(names(a)).toEqual(['running: trust the certificate of mx2.example.com for replication', 'running: folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(names(b)).toEqual([
+      'running: trust the certificate of mx1.example.com for replication',
+      'running: folders of new users made with the GUIDs both mailbox hosts give them',
+      'running: mailboxes made apart here and on mx1.example.com take its GUIDs',
+    ]);
+    expect(script(a)).toContain(`\nPEER='mx2.example.com'\nPORT=12345\nCA='/etc/dovecot/replica-peer.pem'\nFINGERPRINT='${FP2}'\n`);
+    expect(script(b)).toContain(`\nFINGERPRINT='${FP1}'\n`);
+    expect(fileOf(a!, '/etc/mailops/replica.sh')).toMatchObject({ owner: 'root', mode: '0700' });
+    expect(a!.services.map((s) => s.unit)).not.toContain('mailops-replica.timer');
+    expect(b!.services.find((s) => s.unit === 'mailops-replica.timer')).toMatchObject({ reload: 'systemctl restart mailops-replica.timer' });
+    expect(fileOf(b!, '/etc/systemd/system/mailops-replica.service')!.content).toContain('ExecStart=/etc/mailops/replica.sh heal\n');
+    expect(fileOf(b!, '/etc/systemd/system/mailops-replica.timer')!.content).toContain('OnUnitActiveSec=1min\n');
+    // The first host never retires what it does not have; the second would retire nothing of its own.
+    expect(a!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica.timer']);
+    expect(b!.retired.units).toEqual([]);
+    // The activation script runs the replication commands after every service is checked.
+    const facts = { ...convergedFacts(b!), commandsDone: b!.commands.flatMap((c, i) => (c.component === 'replication' ? [] : [i])) };
+    const p = plan(b!, facts);
+    expect(p.changes.map((c) => c.kind)).toEqual(['command', 'command', 'command']);
+    const text = activationScript({ desired: b!, facts, plan: p, digest: 'abc' });
+    expect(text.indexOf("step command 'trust the certificate")).toBeGreaterThan(text.indexOf('step check services'));
+    expect(text.indexOf('phase running')).toBeLessThan(text.indexOf("step command 'trust the certificate"));
+  });
+
+  it('before a certificate is recorded (self-signed), no host trusts or adopts; with a CA-signed certificate adopting needs no pin', () => {
+    const names = (h: DesiredHost) => h.commands.filter((c) => c.component === 'replication').map((c) => c.name);
+    const [a, b] = render(replicated());
+    expect(names(a!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(names(b!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(script(a!)).toContain("\nFINGERPRINT=''\n");
+    const file = replicated();
+    writeFileSync(file, readFileSync(file, 'utf8').replace('stack:\n', 'stack:\n  tls: { mode: files, cert: /etc/ssl/mail.crt, key: /etc/ssl/mail.key }\n'));
+    const [fa, fb] = render(file);
+    expect(names(fb!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them', 'mailboxes made apart here and on mx1.example.com take its GUIDs']);
+    expect(names(fa!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(fileOf(fa!, '/etc/dovecot/dovecot.conf')!.content).toMatch(/^ssl_client_ca_file = \/etc\/ssl\/certs\/ca-certificates\.crt$/m);
+  });
+
+  it('without replication: no replication file, command, port or timer, and what a replicated host had is retired', () => {
+    const [a, b] = render(site({ roles: ['mailbox', 'mailbox'] }));
+    for (const h of [a!, b!]) {
+      expect(h.files.filter((f) => /replica|mailops-replica/.test(f.path))).toEqual([]);
+      expect(h.commands.filter((c) => /replication|GUID/.test(c.name))).toEqual([]);
+      expect(h.ports.map((p) => p.port)).not.toContain(12345);
+      expect(fileOf(h, '/etc/dovecot/dovecot.conf')!.content).not.toMatch(/replica|doveadm_port/);
+      expect(h.retired.files.map((f) => f.path)).toEqual(expect.arrayContaining(['/etc/dovecot/replication.conf', '/etc/dovecot/replica-peer.pem', '/etc/mailops/replica.sh', '/etc/systemd/system/mailops-replica.timer']));
+      expect(h.retired.units.map((u) => u.unit)).toEqual(['mailops-replica.timer']);
+    }
+  });
+});
+
+describe('replica.sh, run by the shell', () => {
+  const [a, b] = pinned();
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-replica-'));
+  const scriptFile = join(dir, 'replica.sh');
+  writeFileSync(scriptFile, script(b!));
+  /** Run one function of the script (its definitions, without its last lines that dispatch on $1). */
+  const call = (fn: string, files: Record<string, string> = {}): string => {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const defs = script(b!).replace(/\n: > "\$TMP\/all"[\s\S]*$/, '\n').replace(/^TMP=.*$/m, `TMP=${dir}`).replace(/^trap .*$/m, '');
+    return execFileSync('sh', ['-c', `${defs}\n${fn}`], { encoding: 'utf8' });
+  };
+
+  it('is valid POSIX shell', () => {
+    expect(() => execFileSync('sh', ['-n', scriptFile])).not.toThrow();
+  });
+
+  it('both hosts derive the same GUID for a user\'s folder: SHA-256 of the site, the user and the folder, 32 hex digits', () => {
+    const g = call('guid alice@example.com INBOX').trim();
+    expect(g).toBe(createHash('sha256').update('mailops hosts\nalice@example.com\nINBOX\n').digest('hex').slice(0, 32));
+    expect(script(a!)).toContain("\nSEED='mailops hosts'\nFOLDERS='INBOX Drafts Junk Sent Trash'\n");
+    expect(call('guid alice@example.com Sent').trim()).not.toBe(g);
+    expect(call('guid bob@example.com INBOX').trim()).not.toBe(g);
+  });
+
+  it('adopts the first host\'s GUID for a mailbox of the same name only; leaves equal ones and renames to dsync', () => {
+    const rows = (xs: string[][]) => xs.map((x) => `${x.join('\t')}\n`).join('');
+    const out = call('differing', {
+      peer: rows([
+        ['alice@example.com', 'INBOX', 'a1'],
+        ['alice@example.com', 'Sent', 's1'],
+        ['alice@example.com', 'Old name', 'r1'],
+        ['alice@example.com', 'Projects 2024', 'p1'],
+        ['bob@example.com', 'INBOX', 'b1'],
+      ]),
+      here: rows([
+        ['alice@example.com', 'INBOX', 'a2'],
+        ['alice@example.com', 'Sent', 's1'],
+        // Renamed on this host: the GUID is on the other host under the old name.
+        ['alice@example.com', 'New name', 'r1'],
+        ['alice@example.com', 'Projects 2024', 'p2'],
+        ['alice@example.com', 'Only here', 'o2'],
+        ['bob@example.com', 'INBOX', 'b2'],
+        ['carol@other.example', 'INBOX', 'c2'],
+      ]),
+    });
+    expect(out).toBe('alice@example.com\tINBOX\ta1\nalice@example.com\tProjects 2024\tp1\nbob@example.com\tINBOX\tb1\n');
+    // A GUID this host already gives another mailbox of the user is never given to a second one.
+    expect(call('differing', { peer: rows([['alice@example.com', 'INBOX', 'x1']]), here: rows([['alice@example.com', 'INBOX', 'a2'], ['alice@example.com', 'Archive', 'x1']]) })).toBe('');
+    expect(call('differing', { peer: '', here: rows([['alice@example.com', 'INBOX', 'a2']]) })).toBe('');
+  });
+});
