@@ -1,5 +1,6 @@
 /** Reading the activation script's marked output lines. Pure. */
 import { MARK } from './script.js';
+import { dkimFromSpki } from '../facts/parse.js';
 
 export interface ActivationReport {
   result: 'ok' | 'failed' | 'rolled-back' | 'rollback-failed' | 'interrupted' | 'unknown';
@@ -31,8 +32,9 @@ export function parseReport(stdout: string): ActivationReport {
       const f = body.trim().replace(/:/g, '').toLowerCase();
       if (/^[0-9a-f]{64}$/.test(f)) r.tlsFingerprint = f;
     } else if (kind === 'dkim') {
-      const [domain, selector, algorithm, publicKey] = body.split(' ');
-      if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && publicKey) r.dkim.push({ domain, selector, algorithm, publicKey });
+      const [domain, selector, spki] = body.split(' ');
+      const key = domain && selector && spki ? dkimFromSpki(spki) : null;
+      if (key) r.dkim.push({ domain: domain!, selector: selector!, algorithm: key.algorithm, publicKey: key.publicKey });
     }
   }
   return r;

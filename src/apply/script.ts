@@ -220,7 +220,7 @@ export function activationScript(input: ActivationInput): string {
   }
   add('phase done');
   // Public halves of the DKIM keys, for the site state file.
-  if (desired.dkimKeys.length) add(`dkimline() { say "${MARK} dkim $1 $2 $3 $5 $4"; }`);
+  if (desired.dkimKeys.length) add(`dkimline() { say "${MARK} dkim $1 $2 $3"; }`);
   for (const k of desired.dkimKeys) add(dkimPublicCommand(k.keyFile, k.domain, k.selector, 'dkimline'));
   if (desired.tlsCert) add(`fp=$(${tlsFingerprintCommand(desired.tlsCert)}); [ -n "$fp" ] && say "${MARK} tls $fp"`);
   add('finish ok 0');

@@ -1,4 +1,5 @@
 /** Parsers of the fact script's sections: text in, HostFacts out. Pure; tested on recorded outputs. */
+import { createPublicKey } from 'node:crypto';
 import type { HostFacts } from '../model/facts.js';
 import type { OsFamily } from '../model/site.js';
 import { SECTION } from './script.js';
@@ -94,14 +95,31 @@ export function parseGroups(lines: string[]): Record<string, number> {
   return out;
 }
 
+/**
+ * What DNS publishes for a DKIM public key, from its DER SubjectPublicKeyInfo (base64): the algorithm, its
+ * size and the p= value (RSA: the SPKI itself; Ed25519, RFC 8463: the raw 32-byte key). Null when the
+ * bytes are no RSA or Ed25519 public key.
+ */
+export function dkimFromSpki(spki: string): { algorithm: 'rsa' | 'ed25519'; bits: number; publicKey: string } | null {
+  if (!/^[A-Za-z0-9+/]+=*$/.test(spki)) return null;
+  try {
+    const der = Buffer.from(spki, 'base64');
+    const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
+    if (key.asymmetricKeyType === 'ed25519') return { algorithm: 'ed25519', bits: 256, publicKey: der.subarray(-32).toString('base64') };
+    if (key.asymmetricKeyType === 'rsa' && key.asymmetricKeyDetails?.modulusLength) return { algorithm: 'rsa', bits: key.asymmetricKeyDetails.modulusLength, publicKey: spki };
+  } catch {
+    // not a public key
+  }
+  return null;
+}
+
 export function parseDkim(lines: string[]): HostFacts['dkim'] {
   const out: HostFacts['dkim'] = {};
   for (const l of nonEmpty(lines)) {
-    // domain, selector, algorithm, bits, key (dkimPublicCommand).
-    const [domain, selector, algorithm, bits, publicKey] = l.split('\t');
-    if (domain && selector && (algorithm === 'rsa' || algorithm === 'ed25519') && bits && /^\d+$/.test(bits) && publicKey && /^[A-Za-z0-9+/]+=*$/.test(publicKey)) {
-      out[`${selector}._domainkey.${domain}`] = { selector, algorithm, bits: Number(bits), publicKey };
-    }
+    // domain, selector, SubjectPublicKeyInfo (dkimPublicCommand).
+    const [domain, selector, spki] = l.split('\t');
+    const key = domain && selector && spki ? dkimFromSpki(spki.trim()) : null;
+    if (key) out[`${selector}._domainkey.${domain}`] = { selector: selector!, ...key };
   }
   return out;
 }

@@ -10,57 +10,68 @@ import { FAMILY_FACTS, dkimPublicCommand, tlsFingerprintCommand } from './host-f
 export const SECTION = '@@mailops';
 
 /**
- * The facts of one family, gathered at once: every fact's commands (and every command guard, which may
- * take a while: postconf, openssl) run in the background into a file of their own, and the files are
- * printed in order once all are done. A section printed in parts (one per guard) is joined by the parser.
+ * The facts of one family, as background jobs: the heavy facts' commands (and every command guard, which
+ * may take a while: postconf, openssl) each into a file of their own, the light facts together into one
+ * more. Each file starts with its section marker; a section printed in parts (one per guard) is joined by
+ * the parser, so the order the files are printed in does not matter.
  */
-function familyBlock(d: DesiredHost): string {
-  const jobs = FAMILY_FACTS.flatMap((f) => {
+function familyJobs(d: DesiredHost): string {
+  const jobs: string[][] = [];
+  const light: string[] = [];
+  for (const f of FAMILY_FACTS) {
     const lines = f.command(d);
-    if (f.eachLine && lines.length) return lines.map((l) => [`sec ${f.section}`, l]);
-    return [[`sec ${f.section}`, ...lines]];
-  });
-  return [
-    'j=$(mktemp -d) || exit 1',
-    ...jobs.map((body, i) => `{\n${body.join('\n')}\n} > "$j/${i}" &`),
-    'wait',
-    `for i in ${jobs.map((_, i) => i).join(' ')}; do cat "$j/$i"; done`,
-    'rm -rf "$j"',
-  ].join('\n');
+    if (f.jobs === 'each') jobs.push(...lines.map((l) => [`sec ${f.section}`, l]));
+    else if (f.jobs === 'light') light.push(`sec ${f.section}`, ...lines);
+    else jobs.push([`sec ${f.section}`, ...lines]);
+  }
+  if (light.length) jobs.push(light);
+  return jobs.map((body, i) => `{\n${body.join('\n')}\n} > "$j/${i}" &`).join('\n');
 }
 
 export { dkimPublicCommand, tlsFingerprintCommand };
 
-/** The whole script. `byFamily` holds the desired state of each family the host may turn out to be. */
+/**
+ * The whole script. `byFamily` holds the desired state of each family the host may turn out to be.
+ * Everything but the OS detection (shell builtins only) runs at once, in background jobs whose output
+ * one `cat` prints: on a host with idle cores the round trip takes about as long as its slowest program
+ * (`systemctl show`).
+ */
 export function factScript(byFamily: Partial<Record<OsFamily, DesiredHost>>): string {
   const blocks = Object.entries(byFamily)
-    .map(([fam, d]) => `${fam})\n${familyBlock(d!)}\n;;`)
+    .map(([fam, d]) => `${fam})\n${familyJobs(d!)}\n;;`)
     .join('\n');
   return `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL
 sec() { printf '\\n${SECTION} %s\\n' "$1"; }
+ID=; ID_LIKE=; NAME=; PRETTY_NAME=; VERSION_ID=
+[ -r /etc/os-release ] && . /etc/os-release
 sec os
-cat /etc/os-release 2>/dev/null
+printf 'NAME="%s"\\nPRETTY_NAME="%s"\\nVERSION_ID="%s"\\n' "$NAME" "$PRETTY_NAME" "$VERSION_ID"
 family=unknown
-if [ -r /etc/os-release ]; then
-  for id in $(. /etc/os-release; echo "$ID $ID_LIKE"); do
-    case "$id" in debian|ubuntu) family=debian; break;; rhel|centos|fedora|rocky|almalinux) family=rhel; break;; esac
-  done
-fi
+for id in $ID $ID_LIKE; do
+  case "$id" in debian|ubuntu) family=debian; break;; rhel|centos|fedora|rocky|almalinux) family=rhel; break;; esac
+done
 sec family
 echo "$family"
+j=$(mktemp -d) || exit 1
+{
 sec lock
-if [ -e ${LOCK_FILE} ] && ! flock -n ${LOCK_FILE} true 2>/dev/null; then echo held; else echo free; fi
+held=
+if [ -e ${LOCK_FILE} ] && ! flock -n ${LOCK_FILE} true 2>/dev/null; then held=1; echo held; else echo free; fi
 sec interrupted
 # Runs that started but never wrote a result (killed, OOM, reboot), while no apply is running now.
-if [ -d /var/lib/mailops/runs ] && { [ ! -e ${LOCK_FILE} ] || flock -n ${LOCK_FILE} true 2>/dev/null; }; then
+if [ -d /var/lib/mailops/runs ] && [ -z "$held" ]; then
   for d in /var/lib/mailops/runs/*/; do [ -f "$d/journal" ] && ! grep -q '^@@mailops result ' "$d/log" 2>/dev/null && printf '%s\t%s\n' "$(basename "$d")" "$(cat "$d/journal")"; done
 fi
 sec queues
 [ -d /var/spool/postfix ] && printf 'postfix\\t%s\\n' "$(find /var/spool/postfix/incoming /var/spool/postfix/active /var/spool/postfix/deferred /var/spool/postfix/hold /var/spool/postfix/maildrop -type f 2>/dev/null | wc -l)"
 for d in /var/spool/exim4 /var/spool/exim; do [ -d "$d/input" ] && printf 'exim\\t%s\\n' "$(find "$d/input" -name '*-H' 2>/dev/null | wc -l)"; done
+} > "$j/host" &
 case "$family" in
 ${blocks}
 esac
+wait
+cat "$j"/*
+rm -rf "$j"
 sec end
 `;
 }

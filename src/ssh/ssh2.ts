@@ -50,7 +50,9 @@ export function connectErrorMessage(at: string, address: string, port: number, c
 function openSocket(opts: ConnectOptions, timeoutS: number): Promise<Socket> {
   const at = where(opts);
   return new Promise((resolve, reject) => {
-    const sock = tcpConnect({ host: opts.address, port: opts.port });
+    // No Nagle: every SSH exchange is small packets each waiting for the other side's answer, and with
+    // Nagle each exchange can stall for the peer's delayed ACK (40 ms on Linux).
+    const sock = tcpConnect({ host: opts.address, port: opts.port, noDelay: true });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new UserError(connectErrorMessage(at, opts.address, opts.port, 'ETIMEDOUT', timeoutS)));

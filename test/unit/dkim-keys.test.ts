@@ -1,11 +1,11 @@
 /** DKIM public keys are read from the key files themselves. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dkimPublicCommand } from '../../src/facts/script.js';
-import { parseDkim } from '../../src/facts/parse.js';
+import { dkimPublicCommand, tlsFingerprintCommand } from '../../src/facts/script.js';
+import { dkimFromSpki, parseDkim, tlsFact } from '../../src/facts/parse.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailops-dkim-'));
 const rsa = join(dir, 'rsa.key');
@@ -14,7 +14,7 @@ execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen
 execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', ed], { stdio: 'ignore' });
 const der = (k: string) => execFileSync('openssl', ['pkey', '-in', k, '-pubout', '-outform', 'DER']);
 
-const line = (file: string) => spawnSync('sh', ['-c', dkimPublicCommand(file, 'example.com', 'mail', "printf '%s\\t%s\\t%s\\t%s\\t%s\\n'")], { encoding: 'utf8' }).stdout.trim();
+const line = (file: string) => spawnSync('sh', ['-c', dkimPublicCommand(file, 'example.com', 'mail', "printf '%s\\t%s\\t%s\\n'")], { encoding: 'utf8' }).stdout.trim();
 
 describe('DKIM public keys from the host', () => {
   it('reads the algorithm and size from the key itself, and the p= value as DNS publishes it', () => {
@@ -22,5 +22,42 @@ describe('DKIM public keys from the host', () => {
     // Ed25519 (RFC 8463): p= is the raw 32-byte key, not the DER structure.
     expect(parseDkim([line(ed)])).toEqual({ 'mail._domainkey.example.com': { selector: 'mail', algorithm: 'ed25519', bits: 256, publicKey: der(ed).subarray(-32).toString('base64') } });
     expect(line(join(dir, 'missing.key'))).toBe('');
+  });
+});
+
+describe('certificate fingerprints from the host', () => {
+  const cert = (name: string) => {
+    const key = join(dir, `${name}.key`);
+    const crt = join(dir, `${name}.crt`);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', key, '-out', crt], { stdio: 'ignore' });
+    return crt;
+  };
+  const fingerprint = (file: string) => spawnSync('sh', ['-c', tlsFingerprintCommand(file)], { encoding: 'utf8' }).stdout.trim();
+  const openssl = (file: string) => execFileSync('openssl', ['x509', '-in', file, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).replace(/^.*=/, '').replace(/:/g, '').trim().toLowerCase();
+
+  it('is the SHA-256 of the first certificate, as openssl x509 -fingerprint gives it', () => {
+    const leaf = cert('leaf');
+    const chain = join(dir, 'fullchain.pem');
+    writeFileSync(chain, readFileSync(leaf, 'utf8') + readFileSync(cert('issuer'), 'utf8'));
+    expect(fingerprint(leaf)).toMatch(/^[0-9a-f]{64}$/);
+    expect(fingerprint(leaf)).toBe(openssl(leaf));
+    expect(fingerprint(chain)).toBe(openssl(leaf));
+    expect(tlsFact([fingerprint(chain)])).toEqual({ tlsFingerprint: openssl(leaf) });
+  });
+
+  it('prints nothing for a missing file or one without a certificate', () => {
+    const junk = join(dir, 'junk.pem');
+    writeFileSync(junk, 'not a certificate\n');
+    expect(fingerprint(join(dir, 'missing.crt'))).toBe('');
+    expect(fingerprint(junk)).toBe('');
+  });
+});
+
+describe('DKIM public keys as DNS publishes them', () => {
+  it('takes RSA and Ed25519 keys and refuses anything else', () => {
+    expect(dkimFromSpki(der(rsa).toString('base64'))).toEqual({ algorithm: 'rsa', bits: 2048, publicKey: der(rsa).toString('base64') });
+    expect(dkimFromSpki(der(ed).toString('base64'))?.publicKey).toBe(der(ed).subarray(-32).toString('base64'));
+    expect(dkimFromSpki('bm90IGEga2V5')).toBeNull();
+    expect(dkimFromSpki('not base64!')).toBeNull();
   });
 });

@@ -23,7 +23,7 @@ describe('fact parsers on recorded outputs', () => {
     expect(f.services).toEqual({ postfix: { enabled: 'enabled', active: 'active' }, dovecot: { enabled: 'not-found', active: 'inactive' } });
     expect(f.users['vmail']).toEqual({ uid: 5000, gid: 5000, home: '/var/vmail' });
     expect(f.groups['vmail']).toBe(5000);
-    expect(f.dkim['mail._domainkey.example.com']).toEqual({ selector: 'mail', algorithm: 'rsa', bits: 2048, publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest+/=' });
+    expect(f.dkim['mail._domainkey.example.com']).toEqual({ selector: 'mail', algorithm: 'rsa', bits: 2048, publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA1UWkUMxCHdBjLaO/vl3IsLNZGqfQwU0Jj/4jPMtmC+D1ed/FXmY+jErO5XnBNvPJGCXCeqeEmKVpB9cPp8jLjd7IraO2nNtF+adCwzHpLmR4CR7b1stO0SFVxqp2wHSQ1Urgx904Qdm/tIRK+gDT70cwyKt0SAmUgDZv+bv7z6qU2nW6ZTWs1RVZcFW6yrE2UV+Lm8etJpaBefkAq4AhD1uyHrVumpDaJkE7saWVISk6BBgMZzSP+ASfFoqrhNhWmdDrXRbLeA+/uNYQ/22cBp0fGBdqlIgIl0OQff0iFvfYV6T1pogQM7ZAC2jsppBaOblUCC+/Xp1buVqSZpNTlwIDAQAB' });
     expect(f.commandsDone).toEqual([0, 2]);
     expect(f.locked).toBe(false);
     expect(f.queues).toEqual({ postfix: 3 });
@@ -85,7 +85,7 @@ describe('the fact script', () => {
   function scriptFamily(osRelease: string): string {
     const dir = mkdtempSync(join(tmpdir(), 'mailops-os-'));
     writeFileSync(join(dir, 'os-release'), osRelease);
-    const detection = script.slice(0, script.indexOf('sec lock')).replaceAll('/etc/os-release', join(dir, 'os-release'));
+    const detection = script.slice(0, script.indexOf('j=$(mktemp')).replaceAll('/etc/os-release', join(dir, 'os-release'));
     expect(detection).toContain('sec family');
     const r = spawnSync('sh', ['-c', detection], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
