@@ -11,6 +11,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY templates ./templates
 COPY playbooks ./playbooks
+COPY scripts/build.mjs ./scripts/build.mjs
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${BASE}

@@ -1,7 +1,9 @@
-/** The upload: one tar archive holding the activation script and the staged files (stage/<absolute path>). */
-import { pack } from 'tar-stream';
-
+/**
+ * The upload: one tar archive holding the activation script and the staged files (stage/<absolute path>).
+ * tar-stream is loaded when there is something to upload: a run that changes nothing never needs it.
+ */
 export async function payload(script: string, files: Array<{ path: string; content: string }>): Promise<Buffer> {
+  const { pack } = await import('tar-stream');
   const p = pack();
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {

@@ -1,11 +1,11 @@
 /** Read the component playbooks (playbooks/*.yaml) shipped with mailops. */
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { packageRoot } from '../paths.js';
+import { prebuiltComponent } from '../prebuilt.js';
 import type { ComponentSpec } from './types.js';
 
-/** The package root: holds playbooks/ and templates/ (same from src/ under test and dist/ when built). */
-export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+export { packageRoot };
 export const playbooksDir = `${packageRoot}playbooks`;
 export const templatesDir = `${packageRoot}templates`;
 
@@ -17,7 +17,8 @@ export function loadComponents(dir = playbooksDir): ComponentSpec[] {
     .filter((f) => f.endsWith('.yaml'))
     .sort()
     .map((f) => {
-      const spec = parse(readFileSync(`${dir}/${f}`, 'utf8')) as ComponentSpec;
+      const text = readFileSync(`${dir}/${f}`, 'utf8');
+      const spec = prebuiltComponent(text) ?? (parse(text) as ComponentSpec);
       if (!spec || typeof spec.name !== 'string') throw new Error(`component playbook ${dir}/${f} has no name`);
       return spec;
     })

@@ -1,5 +1,6 @@
 /** The Handlebars environment: strict, no HTML escaping (configs are not HTML), a few pure helpers. */
 import Handlebars from 'handlebars';
+import { prebuiltTemplate } from '../prebuilt.js';
 
 export const hbs = Handlebars.create();
 
@@ -20,12 +21,16 @@ hbs.registerHelper('regex', (s: unknown) => String(s).replace(/[.[\]{}()*+?^$|\\
 /** Quote a value for a POSIX shell. */
 hbs.registerHelper('shq', (s: unknown) => `'${String(s).replace(/'/g, `'\\''`)}'`);
 
+/** How every template is compiled (scripts/build.mjs precompiles them with the same options). */
+export const COMPILE_OPTIONS = { noEscape: true, preventIndent: false } as const;
+
 const cache = new Map<string, Handlebars.TemplateDelegate>();
 
 export function compile(source: string, name: string): Handlebars.TemplateDelegate {
   let t = cache.get(name);
   if (!t) {
-    t = hbs.compile(source, { noEscape: true, preventIndent: false });
+    const spec = prebuiltTemplate(source);
+    t = spec ? hbs.template(spec as Parameters<typeof hbs.template>[0]) : hbs.compile(source, COMPILE_OPTIONS);
     cache.set(name, t);
   }
   return t;

@@ -1,17 +1,22 @@
 /** Structural checks of the raw playbook against the schema, as located diagnostics. */
-import { Ajv } from 'ajv';
+import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { closest, distance } from 'fastest-levenshtein';
 import type { Diagnostic } from '../model/diagnostic.js';
 import { SiteSchema } from './schema.js';
+import { prebuiltValidator } from '../prebuilt.js';
 import { formatPath, locate } from './locate.js';
 import type { FieldPath } from './locate.js';
 import type { Source } from './source.js';
 
+/** How the schema is compiled (scripts/build.mjs compiles it with the same options, as standalone code). */
+export const AJV_OPTIONS = { allErrors: true, verbose: true, strict: false, validateFormats: false, useDefaults: false } as const;
+
 let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
-  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: false, validateFormats: false, useDefaults: false }).compile(SiteSchema);
+  // Ajv itself only when the build's validator is not there (tests, the unbundled dist/).
+  compiled ??= prebuiltValidator() ?? new (createRequire(import.meta.url)('ajv') as typeof import('ajv')).Ajv(AJV_OPTIONS).compile(SiteSchema);
   return compiled;
 }
 

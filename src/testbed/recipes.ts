@@ -7,13 +7,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../paths.js';
 
 /** Bump when the build procedure itself changes in a way the recipe files do not show. */
 export const BUILDER_VERSION = '2';
 export const SUITE = 'bookworm';
 
-export const defaultImagesDir = fileURLToPath(new URL('../../images/', import.meta.url));
+export const defaultImagesDir = `${packageRoot}images/`;
 
 export interface RecipeOptions {
   /** Where the recipes are (default: the package's images/). */

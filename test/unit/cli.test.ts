@@ -50,6 +50,30 @@ describe('mailops CLI', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('the build\'s precompiled templates, playbooks and schema give exactly what compiling them at run time gives', () => {
+    // MAILOPS_PREBUILT=0: the same bundle, everything compiled from the files as they are.
+    const prebuilt = (on: boolean) => ({ MAILOPS_PREBUILT: on ? undefined : '0', MAILOPS_BOB_PASSWORD: undefined });
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-cli-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, readFileSync(contract, 'utf8').replace('  mta: postfix ', '  mta: qmail   ').replace('name: alice', 'name: Alice Smith').replace('imap: true', 'imap: yes please').replace('hosts:', 'hostz: 1\nhosts:'));
+    const [a, b] = [true, false].map((on) => run(['validate', '--json', bad], { env: prebuilt(on) }));
+    expect(a!.code).toBe(1);
+    expect(JSON.parse(a!.stdout).diagnostics.length).toBeGreaterThanOrEqual(4);
+    expect(a).toEqual(b);
+    for (const site of [contract, join(repo, 'playbooks', 'examples', 'sandbox.yaml')]) {
+      const out = (on: boolean) => {
+        const o = join(mkdtempSync(join(tmpdir(), 'mailops-cli-')), 'out');
+        const r = run(['render', '--out', o, site], { env: prebuilt(on) });
+        expect(r.code, r.stderr).toBe(0);
+        const files = readdirSync(o, { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => join(f.parentPath, f.name));
+        return Object.fromEntries(files.map((f) => [f.slice(o.length), readFileSync(f, 'utf8')]));
+      };
+      const [x, y] = [out(true), out(false)];
+      expect(Object.keys(x).length).toBeGreaterThan(30);
+      expect(x).toEqual(y);
+    }
+  });
+
   it('validate --json', () => {
     const r = run(['validate', '--json', contract], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
     expect(r.code).toBe(0);
