@@ -2,7 +2,8 @@
 // Benchmark: the no-op re-apply of N hosts (default 10) against that of one of them, both through the CLI
 // (`mailops apply --yes`, with and without --host), after a fresh apply of all N in parallel. Prints
 // figures; asserts nothing. Run after `npm run build`: node scripts/bench-hosts.mjs [hosts] [runs]
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { benchSite, log, median } from './bench-site.mjs';
 
 const N = Number(process.argv[2] ?? 10);
@@ -26,10 +27,28 @@ try {
     one.push(a.ms);
     all.push(b.ms);
   }
+  // The floor this machine sets: the same N hosts answering \`ssh host true\` at once, against one of them.
+  const ssh = (i) =>
+    new Promise((resolve) => {
+      const c = spawn('ssh', ['-i', cluster.identity, '-p', String(cluster.hosts[i].ports[22]), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', 'true'], { stdio: 'ignore' });
+      c.on('exit', resolve);
+    });
+  const sshOne = [];
+  const sshAll = [];
+  for (let i = 0; i < RUNS; i++) {
+    let t = performance.now();
+    await ssh(0);
+    sshOne.push(performance.now() - t);
+    t = performance.now();
+    await Promise.all(cluster.hosts.map((_, k) => ssh(k)));
+    sshAll.push(performance.now() - t);
+  }
   console.log(`mailops apply over ${N} hosts (${RUNS} runs, medians, whole CLI), node ${process.version}`);
   console.log(`fresh apply of ${N} hosts in parallel:  ${(fresh.ms / 1000).toFixed(1)} s, ${fresh.changes} changes`);
   console.log(`no-op re-apply, one host (--host mx1): ${median(one).toFixed(0)} ms`);
   console.log(`no-op re-apply, all ${N} hosts:          ${median(all).toFixed(0)} ms  → ${N} hosts / one host = ${(median(all) / median(one)).toFixed(2)}×`);
+  console.log(`\`ssh host true\`, one host:               ${median(sshOne).toFixed(0)} ms`);
+  console.log(`\`ssh host true\` to all ${N} at once:        ${median(sshAll).toFixed(0)} ms  → ${N} hosts / one host = ${(median(sshAll) / median(sshOne)).toFixed(2)}× (the hosts share this machine's ${cpus().length} cores)`);
 } finally {
   await cluster.stop();
 }

@@ -3,7 +3,8 @@
  * tar-stream is loaded when there is something to upload: a run that changes nothing never needs it.
  */
 export async function payload(script: string, files: Array<{ path: string; content: string }>): Promise<Buffer> {
-  const { pack } = await import('tar-stream');
+  // `default`: module.exports of this CommonJS package, in Node and in the bundle alike.
+  const { pack } = (await import('tar-stream')).default;
   const p = pack();
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {

@@ -27,8 +27,8 @@ export interface Fact {
 
 /**
  * Prints the SHA-256 fingerprint of a certificate file (of its first certificate, as lower-case hex),
- * nothing when it is missing or unreadable. The DER is hashed as it is: `openssl x509` costs some 20 ms
- * a call (OpenSSL 3.0), this about 3.
+ * nothing when it is missing or unreadable: for the activation's report (the fact script prints the PEM,
+ * tlsFact hashes it). The DER is hashed as it is: `openssl x509` costs some 20 ms a call (OpenSSL 3.0).
  */
 export function tlsFingerprintCommand(cert: string): string {
   const c = shq(cert);
@@ -40,17 +40,13 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 
 /**
  * Prints, with `printf FORMAT domain selector spki`, the public half of a DKIM key file as its DER
- * SubjectPublicKeyInfo in base64 (one openssl call). The algorithm, size and p= value DNS publishes are
+ * SubjectPublicKeyInfo in base64 (the activation's report; the fact script prints it in PEM). The algorithm, size and p= value DNS publishes are
  * read from it (dkimFromSpki), never assumed from the playbook: a key made for an older playbook is
  * published as what it is.
  */
 export function dkimPublicCommand(keyFile: string, domain: string, selector: string, printf: string): string {
-  return dkimPublicWords(shq(keyFile), shq(domain), shq(selector), printf);
-}
-
-/** dkimPublicCommand on shell words (quoted values or "$variables"). */
-function dkimPublicWords(k: string, domain: string, selector: string, printf: string): string {
-  return `if [ -f ${k} ]; then p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | base64 | tr -d '\\n'); [ -z "$p" ] || ${printf} ${domain} ${selector} "$p"; fi`;
+  const k = shq(keyFile);
+  return `if [ -f ${k} ]; then p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | base64 | tr -d '\\n'); [ -z "$p" ] || ${printf} ${shq(domain)} ${shq(selector)} "$p"; fi`;
 }
 
 const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
@@ -120,8 +116,9 @@ export const FAMILY_FACTS: Fact[] = [
     command: (d) => {
       const dir = shq(d.os.paths.dkimKeys);
       return [
-        `for k in ${dir}/*.key; do [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; s=\${n##*.}; m=\${n%.*}; ${dkimPublicWords('"$k"', '"$m"', '"$s"', "printf '%s\\t%s\\t%s\\n'")}; done`,
-        `[ -f ${dir}/lifecycle ] && sed 's/^/lifecycle\t/' ${dir}/lifecycle`,
+        // Each key's name, then its public half in PEM (one openssl a key; mailops reads the PEM).
+        `for k in ${dir}/*.key; do [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; printf 'key\\t%s\\t%s\\n' "\${n%.*}" "\${n##*.}"; openssl pkey -in "$k" -pubout 2>/dev/null; done`,
+        `[ -f ${dir}/lifecycle ] && while IFS= read -r l; do printf 'lifecycle\\t%s\\n' "$l"; done < ${dir}/lifecycle`,
       ];
     },
     parse: (lines) => {
@@ -132,7 +129,8 @@ export const FAMILY_FACTS: Fact[] = [
   {
     section: 'tls',
     jobs: 'light',
-    command: (d) => (d.tlsCert ? [tlsFingerprintCommand(d.tlsCert)] : []),
+    // The first certificate of the file in PEM; mailops hashes it (tlsFact).
+    command: (d) => (d.tlsCert ? [`[ -f ${shq(d.tlsCert)} ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{p;/-----END CERTIFICATE-----/q;}' ${shq(d.tlsCert)}`] : []),
     parse: (lines) => tlsFact(lines),
   },
   {

@@ -1,5 +1,5 @@
 /** Parsers of the fact script's sections: text in, HostFacts out. Pure; tested on recorded outputs. */
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import type { HostFacts } from '../model/facts.js';
 import type { OsFamily } from '../model/site.js';
 import { SECTION } from './script.js';
@@ -113,21 +113,39 @@ export function dkimFromSpki(spki: string): { algorithm: 'rsa' | 'ed25519'; bits
   return null;
 }
 
+/** The base64 bodies of the PEM blocks in these lines, each after the lines before it. */
+function pemBlocks(lines: string[]): Array<{ before: string[]; der: Buffer }> {
+  const out: Array<{ before: string[]; der: Buffer }> = [];
+  let before: string[] = [];
+  let body: string[] | null = null;
+  for (const l of lines) {
+    const t = l.trim();
+    if (/^-----BEGIN [A-Z ]+-----$/.test(t)) body = [];
+    else if (/^-----END [A-Z ]+-----$/.test(t) && body) {
+      out.push({ before, der: Buffer.from(body.join(''), 'base64') });
+      before = [];
+      body = null;
+    } else if (body) body.push(t);
+    else before.push(l);
+  }
+  return out;
+}
+
+/** `key<TAB>domain<TAB>selector` lines, each followed by that key's public half in PEM (the fact script). */
 export function parseDkim(lines: string[]): HostFacts['dkim'] {
   const out: HostFacts['dkim'] = {};
-  for (const l of nonEmpty(lines)) {
-    // domain, selector, SubjectPublicKeyInfo (dkimPublicCommand).
-    const [domain, selector, spki] = l.split('\t');
-    const key = domain && selector && spki ? dkimFromSpki(spki.trim()) : null;
+  for (const { before, der } of pemBlocks(lines)) {
+    const [tag, domain, selector] = (before.filter((l) => l.trim()).pop() ?? '').split('\t');
+    const key = tag === 'key' && domain && selector ? dkimFromSpki(der.toString('base64')) : null;
     if (key) out[`${selector}._domainkey.${domain}`] = { selector: selector!, ...key };
   }
   return out;
 }
 
-/** The certificate's SHA-256 fingerprint, as lower-case hex without colons. */
+/** The SHA-256 fingerprint (lower-case hex, of the DER) of the first certificate in PEM lines. */
 export function tlsFact(lines: string[]): { tlsFingerprint?: string } {
-  const f = nonEmpty(lines)[0]?.trim().replace(/:/g, '').toLowerCase();
-  return f && /^[0-9a-f]{64}$/.test(f) ? { tlsFingerprint: f } : {};
+  const cert = pemBlocks(lines)[0];
+  return cert?.der.length ? { tlsFingerprint: createHash('sha256').update(cert.der).digest('hex') } : {};
 }
 
 export function parseFacts(output: string): HostFacts {

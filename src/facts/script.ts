@@ -58,9 +58,14 @@ sec lock
 held=
 if [ -e ${LOCK_FILE} ] && ! flock -n ${LOCK_FILE} true 2>/dev/null; then held=1; echo held; else echo free; fi
 sec interrupted
-# Runs that started but never wrote a result (killed, OOM, reboot), while no apply is running now.
+# Runs that started but never finished (killed, OOM, reboot), while no apply is running now: a run's
+# journal holds its phase, and its result once it finished (src/apply/script.ts).
 if [ -d /var/lib/mailops/runs ] && [ -z "$held" ]; then
-  for d in /var/lib/mailops/runs/*/; do [ -f "$d/journal" ] && ! grep -q '^@@mailops result ' "$d/log" 2>/dev/null && printf '%s\t%s\n' "$(basename "$d")" "$(cat "$d/journal")"; done
+  for d in /var/lib/mailops/runs/*/; do
+    [ -f "$d/journal" ] || continue
+    read -r p < "$d/journal" || p=
+    case "$p" in ok|failed|rolled-back|rollback-failed|interrupted) ;; *) r=\${d%/}; printf '%s\t%s\n' "\${r##*/}" "$p";; esac
+  done
 fi
 sec queues
 [ -d /var/spool/postfix ] && printf 'postfix\\t%s\\n' "$(find /var/spool/postfix/incoming /var/spool/postfix/active /var/spool/postfix/deferred /var/spool/postfix/hold /var/spool/postfix/maildrop -type f 2>/dev/null | wc -l)"

@@ -1,11 +1,14 @@
 /** DKIM public keys are read from the key files themselves. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dkimPublicCommand, tlsFingerprintCommand } from '../../src/facts/script.js';
-import { dkimFromSpki, parseDkim, tlsFact } from '../../src/facts/parse.js';
+import { dkimFromSpki, parseDkim } from '../../src/facts/parse.js';
+import { FAMILY_FACTS } from '../../src/facts/host-facts.js';
+import { parseReport } from '../../src/apply/report.js';
+import type { DesiredHost } from '../../src/model/desired.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailops-dkim-'));
 const rsa = join(dir, 'rsa.key');
@@ -14,13 +17,29 @@ execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen
 execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', ed], { stdio: 'ignore' });
 const der = (k: string) => execFileSync('openssl', ['pkey', '-in', k, '-pubout', '-outform', 'DER']);
 
-const line = (file: string) => spawnSync('sh', ['-c', dkimPublicCommand(file, 'example.com', 'mail', "printf '%s\\t%s\\t%s\\n'")], { encoding: 'utf8' }).stdout.trim();
+const line = (file: string) => spawnSync('sh', ['-c', dkimPublicCommand(file, 'example.com', 'mail', "printf '%s %s %s\\n'")], { encoding: 'utf8' }).stdout.trim();
 
 describe('DKIM public keys from the host', () => {
-  it('reads the algorithm and size from the key itself, and the p= value as DNS publishes it', () => {
-    expect(parseDkim([line(rsa)])).toEqual({ 'mail._domainkey.example.com': { selector: 'mail', algorithm: 'rsa', bits: 2048, publicKey: der(rsa).toString('base64') } });
-    // Ed25519 (RFC 8463): p= is the raw 32-byte key, not the DER structure.
-    expect(parseDkim([line(ed)])).toEqual({ 'mail._domainkey.example.com': { selector: 'mail', algorithm: 'ed25519', bits: 256, publicKey: der(ed).subarray(-32).toString('base64') } });
+  it('the facts: every key of the directory, its algorithm and size read from the key itself, and the p= value as DNS publishes it', () => {
+    const keys = mkdtempSync(join(tmpdir(), 'mailops-dkimkeys-'));
+    copyFileSync(rsa, join(keys, 'example.com.mail.key'));
+    copyFileSync(ed, join(keys, 'mail.example.org.2026.key'));
+    writeFileSync(join(keys, 'broken.test.x.key'), 'not a key\n');
+    writeFileSync(join(keys, 'lifecycle'), 'example.com\tmail\tactive\t1700000000\n');
+    const fact = FAMILY_FACTS.find((f) => f.section === 'dkim')!;
+    const out = spawnSync('sh', ['-c', fact.command({ os: { paths: { dkimKeys: keys } } } as unknown as DesiredHost).join('\n')], { encoding: 'utf8' }).stdout.split('\n');
+    expect(parseDkim(out)).toEqual({
+      'mail._domainkey.example.com': { selector: 'mail', algorithm: 'rsa', bits: 2048, publicKey: der(rsa).toString('base64') },
+      // Ed25519 (RFC 8463): p= is the raw 32-byte key, not the DER structure.
+      '2026._domainkey.mail.example.org': { selector: '2026', algorithm: 'ed25519', bits: 256, publicKey: der(ed).subarray(-32).toString('base64') },
+    });
+    expect(out).toContain('lifecycle\texample.com\tmail\tactive\t1700000000');
+  });
+
+  it('the activation\'s report: the same keys, read from the line it prints', () => {
+    const report = (file: string) => parseReport(`@@mailops dkim ${line(file)}\n@@mailops result ok\n`).dkim;
+    expect(report(rsa)).toEqual([{ domain: 'example.com', selector: 'mail', algorithm: 'rsa', publicKey: der(rsa).toString('base64') }]);
+    expect(report(ed)).toEqual([{ domain: 'example.com', selector: 'mail', algorithm: 'ed25519', publicKey: der(ed).subarray(-32).toString('base64') }]);
     expect(line(join(dir, 'missing.key'))).toBe('');
   });
 });
@@ -33,6 +52,10 @@ describe('certificate fingerprints from the host', () => {
     return crt;
   };
   const fingerprint = (file: string) => spawnSync('sh', ['-c', tlsFingerprintCommand(file)], { encoding: 'utf8' }).stdout.trim();
+  const fact = (file: string) => {
+    const tls = FAMILY_FACTS.find((f) => f.section === 'tls')!;
+    return tls.parse(spawnSync('sh', ['-c', tls.command({ tlsCert: file } as unknown as DesiredHost).join('\n')], { encoding: 'utf8' }).stdout.split('\n'), new Map());
+  };
   const openssl = (file: string) => execFileSync('openssl', ['x509', '-in', file, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).replace(/^.*=/, '').replace(/:/g, '').trim().toLowerCase();
 
   it('is the SHA-256 of the first certificate, as openssl x509 -fingerprint gives it', () => {
@@ -42,7 +65,9 @@ describe('certificate fingerprints from the host', () => {
     expect(fingerprint(leaf)).toMatch(/^[0-9a-f]{64}$/);
     expect(fingerprint(leaf)).toBe(openssl(leaf));
     expect(fingerprint(chain)).toBe(openssl(leaf));
-    expect(tlsFact([fingerprint(chain)])).toEqual({ tlsFingerprint: openssl(leaf) });
+    // The facts: the PEM of the first certificate, hashed by mailops.
+    expect(fact(chain)).toEqual({ tlsFingerprint: openssl(leaf) });
+    expect(fact(leaf)).toEqual({ tlsFingerprint: openssl(leaf) });
   });
 
   it('prints nothing for a missing file or one without a certificate', () => {
@@ -50,6 +75,8 @@ describe('certificate fingerprints from the host', () => {
     writeFileSync(junk, 'not a certificate\n');
     expect(fingerprint(join(dir, 'missing.crt'))).toBe('');
     expect(fingerprint(junk)).toBe('');
+    expect(fact(junk)).toEqual({});
+    expect(fact(join(dir, 'missing.crt'))).toEqual({});
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +91,21 @@ describe('the fact script', () => {
     expect(r.status, r.stderr).toBe(0);
     return /^@@mailops family\n(\S+)$/m.exec(r.stdout)?.[1] ?? 'missing';
   }
+
+  it('names the runs that started and never finished, from their journals, with the phase they reached', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-runs-'));
+    const runs: Record<string, string | null> = { '20261123T100000-a': 'ok', '20261123T110000-b': 'swapping', '20261123T120000-c': 'rolled-back', '20261123T130000-d': null, '20261123T140000-e': 'done' };
+    for (const [run, journal] of Object.entries(runs)) {
+      mkdirSync(join(dir, 'runs', run), { recursive: true });
+      if (journal) writeFileSync(join(dir, 'runs', run, 'journal'), `${journal}\n`);
+    }
+    const r = spawnSync('sh', ['-c', script.replaceAll('/var/lib/mailops', dir)], { encoding: 'utf8' });
+    expect(parseFacts(r.stdout).interrupted).toEqual([
+      { run: '20261123T110000-b', phase: 'swapping' },
+      { run: '20261123T140000-e', phase: 'done' },
+    ]);
+    expect(parseFacts(r.stdout).locked).toBe(false);
+  });
 
   it('runs here and reports this machine: its exact family and name', () => {
     const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
