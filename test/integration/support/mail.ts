@@ -1,5 +1,6 @@
 /** Real protocol sessions for the scenario: SMTP submission and relay attempts, IMAP and POP3 reading. */
 import { Wire, oneLine } from '../../../src/verify/wire.js';
+import { imapFetchAll as probeFetchAll, imapSession as probeSession } from '../../../src/probe/mail.js';
 
 export interface Ep {
   host: string;
@@ -113,36 +114,9 @@ export async function smtp(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome> {
   }
 }
 
-type ImapCmd = (c: string) => Promise<string[]>;
-
-/** An IMAPS (993) session logged in as `user`: `fn` gets a command runner (untagged lines + the tagged OK). */
-async function imapSession<T>(ep: Ep, user: string, password: string, fn: (cmd: ImapCmd, w: Wire, tag: () => string) => Promise<T>): Promise<T> {
-  const w = await Wire.open({ host: ep.host, port: ep.port(993), tls: true, servername: 'mail.example.test', timeoutMs: 20000 });
-  try {
-    await w.line();
-    let n = 0;
-    const tag = () => `t${++n}`;
-    const cmd = async (c: string): Promise<string[]> => {
-      const t = tag();
-      w.send(`${t} ${c}`);
-      const lines: string[] = [];
-      for (;;) {
-        const l = await w.line();
-        lines.push(l);
-        if (l.startsWith(`${t} `)) {
-          if (!l.startsWith(`${t} OK`)) throw new Error(`IMAP ${c.split(' ')[0]}: ${l}`);
-          return lines;
-        }
-      }
-    };
-    await cmd(`LOGIN "${user}" "${password}"`);
-    const out = await fn(cmd, w, tag);
-    await cmd('LOGOUT').catch(() => undefined);
-    return out;
-  } finally {
-    w.close();
-  }
-}
+/** The product's IMAPS session (src/probe/mail.ts), with the name the test certificates carry for SNI. */
+const sni = (ep: Ep) => ({ ...ep, servername: 'mail.example.test' });
+const imapSession: typeof probeSession = (ep, user, password, fn) => probeSession(sni(ep), user, password, fn);
 
 /** The mailboxes of a user as IMAP LIST shows them, e.g. `* LIST (\HasNoChildren \Junk) "/" Junk`. */
 export function imapList(ep: Ep, user: string, password: string): Promise<string[]> {
@@ -150,28 +124,7 @@ export function imapList(ep: Ep, user: string, password: string): Promise<string
 }
 
 /** Every message of one of a user's mailboxes (INBOX unless said), read over IMAPS (993). */
-export async function imapFetchAll(ep: Ep, user: string, password: string, mailbox = 'INBOX'): Promise<string[]> {
-  return imapSession(ep, user, password, async (cmd, w, nextTag) => {
-    const sel = await cmd(`SELECT "${mailbox}"`);
-    const exists = Number(/\* (\d+) EXISTS/.exec(sel.join('\n'))?.[1] ?? 0);
-    const out: string[] = [];
-    for (let i = 1; i <= exists; i++) {
-      const tag = nextTag();
-      w.send(`${tag} FETCH ${i} BODY.PEEK[]`);
-      const head = await w.line();
-      const size = Number(/\{(\d+)\}$/.exec(head)?.[1] ?? -1);
-      if (size < 0) throw new Error(`unexpected FETCH reply: ${head}`);
-      let text = '';
-      while (Buffer.byteLength(text) < size) text += `${await w.line()}\r\n`;
-      out.push(Buffer.from(text).subarray(0, size).toString());
-      for (;;) {
-        const l = await w.line();
-        if (l.startsWith(`${tag} `)) break;
-      }
-    }
-    return out;
-  });
-}
+export const imapFetchAll = (ep: Ep, user: string, password: string, mailbox = 'INBOX'): Promise<string[]> => probeFetchAll(sni(ep), user, password, mailbox);
 
 /** Number of messages in a mailbox, read over POP3S (995). */
 export async function pop3Count(ep: Ep, user: string, password: string): Promise<number> {
