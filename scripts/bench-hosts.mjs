@@ -2,13 +2,15 @@
 // Benchmark: the no-op re-apply of N hosts (default 10) against that of one of them, both through the CLI
 // (`mailops apply --yes`, with and without --host), after a fresh apply of all N in parallel. Prints
 // figures; asserts nothing. Run after `npm run build`: node scripts/bench-hosts.mjs [hosts] [runs]
+// With HOLD=<seconds>, the hosts stay up that long afterwards.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
+import { connect } from '../dist/ssh/ssh2.js';
 import { benchSite, log, median } from './bench-site.mjs';
 
 const N = Number(process.argv[2] ?? 10);
 const RUNS = Number(process.argv[3] ?? 5);
-const { cluster, file } = await benchSite(N);
+const { cluster, file, target } = await benchSite(N);
 const apply = (...extra) => {
   const t = performance.now();
   const r = spawnSync(process.execPath, ['dist/cli.js', 'apply', '--yes', '--json', ...extra, file], { encoding: 'utf8' });
@@ -43,12 +45,34 @@ try {
     await Promise.all(cluster.hosts.map((_, k) => ssh(k)));
     sshAll.push(performance.now() - t);
   }
+  // The same in one process (ssh2), without N OpenSSH clients starting: what the hosts' sshd alone costs.
+  const bare = async (i) => {
+    const c = await connect(target(i));
+    await c.exec('true');
+    await c.close();
+  };
+  const bareOne = [];
+  const bareAll = [];
+  for (let i = 0; i < RUNS; i++) {
+    let t = performance.now();
+    await bare(0);
+    bareOne.push(performance.now() - t);
+    t = performance.now();
+    await Promise.all(cluster.hosts.map((_, k) => bare(k)));
+    bareAll.push(performance.now() - t);
+  }
   console.log(`mailops apply over ${N} hosts (${RUNS} runs, medians, whole CLI), node ${process.version}`);
   console.log(`fresh apply of ${N} hosts in parallel:  ${(fresh.ms / 1000).toFixed(1)} s, ${fresh.changes} changes`);
   console.log(`no-op re-apply, one host (--host mx1): ${median(one).toFixed(0)} ms`);
   console.log(`no-op re-apply, all ${N} hosts:          ${median(all).toFixed(0)} ms  → ${N} hosts / one host = ${(median(all) / median(one)).toFixed(2)}×`);
   console.log(`\`ssh host true\`, one host:               ${median(sshOne).toFixed(0)} ms`);
   console.log(`\`ssh host true\` to all ${N} at once:        ${median(sshAll).toFixed(0)} ms  → ${N} hosts / one host = ${(median(sshAll) / median(sshOne)).toFixed(2)}× (the hosts share this machine's ${cpus().length} cores)`);
+  console.log(`bare SSH connection + \`true\` (ssh2), one: ${median(bareOne).toFixed(0)} ms`);
+  console.log(`the same to all ${N} at once, one process: ${median(bareAll).toFixed(0)} ms  → ${N} hosts / one host = ${(median(bareAll) / median(bareOne)).toFixed(2)}×`);
+  if (process.env.HOLD) {
+    console.log(`holding ${process.env.HOLD}s: ${file}`);
+    await new Promise((r) => setTimeout(r, Number(process.env.HOLD) * 1000));
+  }
 } finally {
   await cluster.stop();
 }
