@@ -190,6 +190,13 @@ export function activationScript(input: ActivationInput): string {
         `if [ "$(systemctl is-active ${u} 2>/dev/null)" != active ]; then say "${MARK} fail check ${s.unit} is not active"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; fi`,
       );
     }
+    // The service this one replaces (the other MTA) is down, instances included: else it may be what holds
+    // the ports checked below, while the new one waits to bind them.
+    for (const r of desired.replaces) {
+      const unit = unitOf(r.unit);
+      const units = [unit, ...(unit.endsWith('.service') ? [`${unit.slice(0, -'.service'.length)}@*.service`] : [])].map(shq).join(' ');
+      add(`if systemctl is-active --quiet ${units} 2>/dev/null; then say "${MARK} fail check ${r.unit} still runs: it was to be replaced"; rollback; fi`);
+    }
     const ports = [...new Set(desired.ports.filter((p) => p.listen).map((p) => p.port))].sort((a, b) => a - b);
     if (ports.length) {
       add(

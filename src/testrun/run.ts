@@ -137,10 +137,11 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
   for (const s of [...sites].reverse()) for (const h of s.hosts) hostSpecs.set(h.name, h.hostname);
   const relay = sites.map((s) => s.stack.relay).find(Boolean);
 
-  opts.log(`starting throwaway containers: ${hostSpecs.size} host${hostSpecs.size === 1 ? '' : 's'}, a DNS server, a receiving peer${relay ? ' and a smarthost' : ''}...`);
+  // Every container and the network of this run are named with it (`docker ps --filter name=^PREFIX-`).
+  const prefix = `mailops-test-${Math.random().toString(36).slice(2, 8)}`;
+  opts.log(`starting throwaway containers (${prefix}-*): ${hostSpecs.size} host${hostSpecs.size === 1 ? '' : 's'}, a DNS server, a receiving peer${relay ? ' and a smarthost' : ''}...`);
   await ensureDockerEngine(opts.log);
   const images = { vps: await vpsImage(opts.log), dns: await dnsImage(opts.log), peer: await peerImage(opts.log), ...(relay ? { relay: await relayImage(opts.log) } : {}) };
-  const prefix = `mailops-test-${Math.random().toString(36).slice(2, 8)}`;
   let world: World | undefined;
   // Ctrl-C: the world removes its containers itself (from the moment it starts); the copy, its state and the
   // SSH key go too. Before any container, nothing is left to remove: stop at once.

@@ -6,34 +6,39 @@
  */
 import type { Site } from '../model/site.js';
 import { backupMxView } from '../render/context.js';
-import { PROBE_SENDER, failed, ok, session, skipped, smtpHello } from './checks.js';
+import { PROBE_SENDER, failed, ok, session, smtpHello } from './checks.js';
 import type { HostCheck, HostTarget, Outcome } from './checks.js';
 import { oneLine } from './wire.js';
 
 /** What a backup MX answers, from Postfix and Exim alike, for a recipient it must not accept. */
 export const unknownRecipientReply = (address: string) => `550 5.1.1 <${address}>: Recipient address rejected: User unknown in relay recipient table`;
 
-/** The addresses to try on a backup MX, per domain: one it must accept, one it must refuse; or why not. Pure. */
+/**
+ * The addresses to try on a backup MX, per domain: a recipient the mailbox hosts accept (when there is
+ * one); then an address no one has, which it must refuse, or, for a domain with a catch-all, accept.
+ * Every probe applies: none is a skip. Pure.
+ */
 export interface RecipientProbe {
   domain: string;
-  known: string | { skip: string };
-  unknown: string | { skip: string };
+  address: string;
+  accept: boolean;
+  name: string;
 }
 
 export function recipientProbes(site: Site): RecipientProbe[] {
   const accepted = backupMxView(site).recipients;
-  return site.domains.map((d) => {
+  return site.domains.flatMap((d) => {
     const domain = d.name.toLowerCase();
     const ofDomain = accepted.filter((a) => a.endsWith(`@${domain}`));
-    const catchAll = ofDomain.includes(`@${domain}`);
     let unknown = `mailops-verify-unknown@${domain}`;
     for (let i = 2; ofDomain.includes(unknown); i++) unknown = `mailops-verify-unknown-${i}@${domain}`;
     const explicit = ofDomain.find((a) => !a.startsWith('@'));
-    return {
-      domain: d.name,
-      known: explicit ?? (catchAll ? unknown : { skip: `${d.name} has no recipient the mailbox hosts accept (no enabled mailbox, alias or catch-all): the backup MX refuses all its mail` }),
-      unknown: catchAll ? { skip: `${d.name} has a catch-all: the backup MX accepts every address of it, as the mailbox hosts do` } : unknown,
-    };
+    return [
+      ...(explicit ? [{ domain: d.name, address: explicit, accept: true, name: `backup MX accepts a recipient of ${d.name} at RCPT` }] : []),
+      ofDomain.includes(`@${domain}`)
+        ? { domain: d.name, address: unknown, accept: true, name: `backup MX accepts any address of ${d.name} at RCPT (its catch-all)` }
+        : { domain: d.name, address: unknown, accept: false, name: `backup MX refuses an unknown recipient of ${d.name} at RCPT` },
+    ];
   });
 }
 
@@ -50,26 +55,20 @@ async function rcpt(t: HostTarget, address: string): Promise<{ code: number; tex
 }
 
 export function backupRecipientChecks(t: HostTarget): HostCheck[] {
-  return recipientProbes(t.site).flatMap((p): HostCheck[] => [
-    {
-      name: `backup MX accepts a recipient of ${p.domain} at RCPT`,
+  return recipientProbes(t.site).map(
+    (p): HostCheck => ({
+      name: p.name,
       run: async (): Promise<Outcome> => {
-        if (typeof p.known !== 'string') return skipped(p.known.skip);
-        const r = await rcpt(t, p.known);
-        if (r.code >= 200 && r.code < 300) return ok(`RCPT TO:<${p.known}>: "${r.text}" (then RSET: nothing sent)`);
-        return failed(`RCPT TO:<${p.known}> answered "${r.text}": the backup MX refuses mail for an address the mailbox hosts accept, so senders keep it until a mailbox host answers; run mailops apply (it writes the backup's recipient list)`);
-      },
-    },
-    {
-      name: `backup MX refuses an unknown recipient of ${p.domain} at RCPT`,
-      run: async (): Promise<Outcome> => {
-        if (typeof p.unknown !== 'string') return skipped(p.unknown.skip);
-        const want = unknownRecipientReply(p.unknown);
-        const r = await rcpt(t, p.unknown);
+        const r = await rcpt(t, p.address);
+        if (p.accept) {
+          if (r.code >= 200 && r.code < 300) return ok(`RCPT TO:<${p.address}>: "${r.text}" (then RSET: nothing sent)`);
+          return failed(`RCPT TO:<${p.address}> answered "${r.text}": the backup MX refuses mail for an address the mailbox hosts accept, so senders keep it until a mailbox host answers; run mailops apply (it writes the backup's recipient list)`);
+        }
+        const want = unknownRecipientReply(p.address);
         if (r.text === want) return ok(r.text);
-        if (r.code < 400) return failed(`RCPT TO:<${p.unknown}> was ACCEPTED ("${r.text}"): the backup MX takes mail no mailbox host accepts and will bounce it later, often to a forged sender; run mailops apply (it writes the backup's recipient list)`);
-        return failed(`RCPT TO:<${p.unknown}> answered "${r.text}", expected "${want}"${r.code < 500 ? ': a temporary refusal makes senders retry for days' : ''}`);
+        if (r.code < 400) return failed(`RCPT TO:<${p.address}> was ACCEPTED ("${r.text}"): the backup MX takes mail no mailbox host accepts and will bounce it later, often to a forged sender; run mailops apply (it writes the backup's recipient list)`);
+        return failed(`RCPT TO:<${p.address}> answered "${r.text}", expected "${want}"${r.code < 500 ? ': a temporary refusal makes senders retry for days' : ''}`);
       },
-    },
-  ]);
+    }),
+  );
 }

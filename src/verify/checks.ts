@@ -92,15 +92,20 @@ export async function smtpHello(w: Wire, expectName?: string): Promise<{ banner:
 }
 
 /**
+ * The mailboxes that may log in and send (of one domain, or of the site). With none, the authenticated
+ * sending checks do not apply: no one could do what they prove, so they are not run at all.
+ */
+export function senders(site: Site, domain?: string): Site['domains'][number]['mailboxes'] {
+  return site.domains.filter((d) => domain === undefined || d.name === domain).flatMap((d) => d.mailboxes.filter((m) => m.enabled && m.send));
+}
+
+/**
  * A mailbox whose password mailops can read, for the authenticated checks: one that may log in and send
  * (never a disabled one or one with send: false), preferably one without a send_limit (whose count the
  * check would use up).
  */
 export function credentialFor(site: Site, domain?: string): { user: string; password: string } | undefined {
-  const candidates = site.domains
-    .filter((d) => domain === undefined || d.name === domain)
-    .flatMap((d) => d.mailboxes)
-    .filter((m) => m.passwordSecret && m.enabled && m.send);
+  const candidates = senders(site, domain).filter((m) => m.passwordSecret);
   for (const m of [...candidates.filter((c) => !c.sendLimit), ...candidates.filter((c) => c.sendLimit)]) {
     try {
       return { user: m.address, password: readSecret(m.passwordSecret!, m.address) };

@@ -9,7 +9,7 @@ import type { Host, Site } from '../model/site.js';
 import { clientHost, servesWeb } from '../render/names.js';
 import type { SiteState } from '../state/state.js';
 import { backupRecipientChecks } from './backup.js';
-import { authAfterTlsCheck, bannerCheck, cleartextLoginChecks, failed, implicitTlsChecks, openRelayCheck, startTlsCheck, submissionCheck, vrfyCheck } from './checks.js';
+import { authAfterTlsCheck, bannerCheck, cleartextLoginChecks, failed, implicitTlsChecks, openRelayCheck, senders, startTlsCheck, submissionCheck, vrfyCheck } from './checks.js';
 import type { CheckResult, Endpoint, HostCheck, HostTarget, Outcome, VerifyOptions } from './checks.js';
 import { webChecks } from './web-checks.js';
 
@@ -29,7 +29,8 @@ export function hostChecks(site: Site, state: SiteState, host: Host, ep: Endpoin
     authAfterTlsCheck(t),
     ...relayAndVrfy,
     ...cleartextLoginChecks(t),
-    submissionCheck(t),
+    // Only when some mailbox may log in and send.
+    ...(senders(site).length ? [submissionCheck(t)] : []),
     ...(servesWebHere(site, host) ? webChecks(t) : []),
   ];
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { credentialFor, session, smtpHello, tlsDetail } from './checks.js';
+import { credentialFor, senders, session, smtpHello, tlsDetail } from './checks.js';
 import type { CheckResult, Endpoint } from './checks.js';
 import { judge, verdictOf } from './verdict.js';
 
@@ -42,7 +42,8 @@ async function submit(site: Site, state: SiteState, host: Host, ep: Endpoint, cr
 export async function peerChecks(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, peer: Peer, timeoutMs = 45_000): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const host of hosts.filter((h) => h.role !== 'backup-mx')) {
-    for (const d of site.domains) {
+    // A domain none of whose mailboxes may send has nothing to deliver: no check.
+    for (const d of site.domains.filter((x) => senders(site, x.name).length > 0)) {
       const name = `deliverability ${d.name} → ${peer.domain}`;
       const cred = credentialFor(site, d.name);
       if (!cred) {

@@ -19,7 +19,12 @@ const dir = mkdtempSync(join(tmpdir(), 'mailops-mtest-'));
 const example = readFileSync(join(repo, 'playbooks', 'examples', 'sandbox.yaml'), 'utf8');
 const env = { MAILOPS_ALICE_PASSWORD: 'alice-Mtest-1', MAILOPS_BOB_PASSWORD: 'bob-Mtest-2' };
 const cases = (r: TestReport, suite: string) => r.suites.find((s) => s.name === suite)?.cases ?? [];
-const leftovers = async () => (await run('docker', ['ps', '-aq', '--filter', 'name=^mailops-test-'])).stdout.trim();
+/** This run's containers still there (by the name prefix it printed; other runs on the machine are theirs). */
+const leftovers = async (stderr: string) => {
+  const prefix = /throwaway containers \((mailops-test-[0-9a-z]+)-\*\)/.exec(stderr)?.[1];
+  expect(prefix, 'the run names its containers').toBeDefined();
+  return (await run('docker', ['ps', '-aq', '--filter', `name=^${prefix}-`])).stdout.trim();
+};
 
 describe('mailops test', () => {
   it('the example, run by the Dockerfile\'s image with the host\'s Docker socket: applied, verified with nothing skipped, every mailbox, alias, catch-all and sender proven, re-applied with 0 changes; JSON and JUnit; nothing left behind', async () => {
@@ -51,7 +56,7 @@ describe('mailops test', () => {
     expect(x.testsuites).toMatchObject({ '@tests': String(all.length), '@failures': '0', '@skipped': '0' });
     expect(x.testsuites.testsuite.map((s: Record<string, string>) => s['@name'])).toEqual(['setup', 'apply', 'verify', 'checks', 're-apply']);
     expect(r.stderr).toMatch(/^mailops test: PASSED: \d+ passed, 0 failed, 0 skipped in [\d.]+ s$/m);
-    expect(await leftovers()).toBe('');
+    expect(await leftovers(r.stderr)).toBe('');
   });
 
   it('a broken change (--base): the mail from before is kept, and the case it breaks fails with the reply; a hash-only mailbox gets a test password, said in a note; exit 1', async () => {
@@ -83,7 +88,7 @@ describe('mailops test', () => {
     expect(report.notes).toContain('mailbox carol@example.test: only a password_hash is given, so the throwaway copy logs in with a test password of its own');
     expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
     expect(r.stderr).toContain('  FAILED bob@example.test: mail from a stranger is delivered: RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2');
-    expect(await leftovers()).toBe('');
+    expect(await leftovers(r.stderr)).toBe('');
   });
 
   it('Ctrl-C while it runs: the containers, the network and the throwaway copy are removed', async () => {
@@ -95,7 +100,8 @@ describe('mailops test', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/^ok {6}setup: throwaway containers started/m);
     expect(scratch()).toEqual(before);
-    expect(await leftovers()).toBe('');
-    expect((await run('docker', ['network', 'ls', '-q', '--filter', 'name=^mailops-test-'])).stdout.trim()).toBe('');
+    expect(await leftovers(r.stderr)).toBe('');
+    const prefix = /throwaway containers \((mailops-test-[0-9a-z]+)-\*\)/.exec(r.stderr)![1];
+    expect((await run('docker', ['network', 'ls', '-q', '--filter', `name=^${prefix}`])).stdout.trim()).toBe('');
   });
 });

@@ -14,12 +14,13 @@ import { renderHosts } from '../../src/render/site.js';
 import { loadSite } from '../../src/site/load.js';
 import { emptyState } from '../../src/state/state.js';
 import { recipientProbes, unknownRecipientReply } from '../../src/verify/backup.js';
+import { senders } from '../../src/verify/checks.js';
 import { hostChecks } from '../../src/verify/host.js';
 import { autodiscoverDifference, bodyDifference, mxDifference, notFoundProbes, policyMx, stsRecordId, webResources } from '../../src/verify/web.js';
 
 const HASH = '{SHA512-CRYPT}$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0';
 
-function load(o: { roles?: string[]; stack?: string } = {}): Site {
+function load(o: { roles?: string[]; stack?: string; disabled?: boolean } = {}): Site {
   const roles = o.roles ?? ['mailbox'];
   const dir = mkdtempSync(join(tmpdir(), 'mailops-verify-web-'));
   const file = join(dir, 'site.yaml');
@@ -33,9 +34,9 @@ dns: { nameservers: [ns1.example-dns.net] }
 domains:
   - name: example.com
     mailboxes:
-      - { name: alice, password_hash: "${HASH}" }
+      - { name: alice, password_hash: "${HASH}"${o.disabled ? ', enabled: false' : ''} }
       - { name: carol, password_hash: "${HASH}", enabled: false }
-    aliases: { postmaster: alice, sales: alice }
+${o.disabled ? '' : '    aliases: { postmaster: alice, sales: alice }\n'}
   - name: other.example
     mailboxes:
       - { name: dave, password_hash: "${HASH}" }
@@ -60,8 +61,18 @@ describe('which checks a host gets', () => {
       'backup MX accepts a recipient of example.com at RCPT',
       'backup MX refuses an unknown recipient of example.com at RCPT',
       'backup MX accepts a recipient of other.example at RCPT',
-      'backup MX refuses an unknown recipient of other.example at RCPT',
+      'backup MX accepts any address of other.example at RCPT (its catch-all)',
     ]);
+  });
+
+  it('no authenticated sending checks where no mailbox may send (disabled, or send: false): nothing could pass them', () => {
+    const some = load({ roles: ['mailbox'], disabled: true });
+    expect(senders(some, 'example.com')).toEqual([]);
+    expect(senders(some, 'other.example').map((m) => m.address)).toEqual(['dave@other.example']);
+    expect(names(some, 'mx1')).toContain('authenticated submission (587)');
+    const none: Site = { ...some, domains: some.domains.map((d) => ({ ...d, mailboxes: d.mailboxes.map((m) => ({ ...m, send: false })) })) };
+    expect(senders(none)).toEqual([]);
+    expect(names(none, 'mx1').filter((n) => n.startsWith('authenticated'))).toEqual([]);
   });
 
   it('the first mailbox host: every mail check, then the HTTPS endpoint of every domain', () => {
@@ -107,12 +118,16 @@ describe('which checks a host gets', () => {
 });
 
 describe('the recipients a backup MX is asked about', () => {
-  it('a known one (an enabled mailbox or alias, never a disabled one) and an unknown one; a catch-all domain accepts any address', () => {
+  it('a known one (an enabled mailbox or alias, never a disabled one) and an unknown one; a catch-all domain accepts any address; a domain with no recipient only refuses', () => {
     const probes = recipientProbes(load({ roles: ['mailbox', 'backup-mx'] }));
     expect(probes).toEqual([
-      { domain: 'example.com', known: 'alice@example.com', unknown: 'mailops-verify-unknown@example.com' },
-      { domain: 'other.example', known: 'dave@other.example', unknown: { skip: 'other.example has a catch-all: the backup MX accepts every address of it, as the mailbox hosts do' } },
+      { domain: 'example.com', address: 'alice@example.com', accept: true, name: 'backup MX accepts a recipient of example.com at RCPT' },
+      { domain: 'example.com', address: 'mailops-verify-unknown@example.com', accept: false, name: 'backup MX refuses an unknown recipient of example.com at RCPT' },
+      { domain: 'other.example', address: 'dave@other.example', accept: true, name: 'backup MX accepts a recipient of other.example at RCPT' },
+      { domain: 'other.example', address: 'mailops-verify-unknown@other.example', accept: true, name: 'backup MX accepts any address of other.example at RCPT (its catch-all)' },
     ]);
+    const none = recipientProbes(load({ roles: ['mailbox', 'backup-mx'], disabled: true }));
+    expect(none.filter((p) => p.domain === 'example.com')).toEqual([{ domain: 'example.com', address: 'mailops-verify-unknown@example.com', accept: false, name: 'backup MX refuses an unknown recipient of example.com at RCPT' }]);
     expect(unknownRecipientReply('x@example.com')).toBe('550 5.1.1 <x@example.com>: Recipient address rejected: User unknown in relay recipient table');
   });
 });
