@@ -125,10 +125,17 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
     dns = await pushZones(site, held, target, state);
   } else if (target) dnsSkipped = `DNS not pushed: ${failedHosts.map((x) => `${x.name} ${x.skipped ? 'not applied' : 'failed'}`).join(', ')} (the zones would publish a host that does not work)`;
   recordState(site, held, dns);
-  // Publish first, then sign: new DKIM keys that DNS now serves take over signing in this same run.
+  // A second round, in this same run, for what the first one made known:
+  // - publish first, then sign: new DKIM keys that DNS now serves take over signing;
+  // - replicated mailbox hosts trust each other's certificate by the fingerprint the state records: a
+  //   certificate made or changed in the first round is pinned on the other host.
   const switching = dns?.ok ? waiting(outcomes) : [];
-  if (switching.length) {
-    const again = await planSite(site, { hosts: switching, ...run, state: held, progress: progress.update });
+  const replicas = site.stack.replication ? outcomes.filter((x) => x.ok && site.hosts.find((h) => h.name === x.name)?.role !== 'backup-mx').map((x) => x.name) : [];
+  const certOf = (s: typeof state, name: string) => s.tls[site.hosts.find((h) => h.name === name)?.hostname ?? ''];
+  const pinning = replicas.some((n) => certOf(held, n) !== certOf(state, n)) ? replicas : [];
+  const secondRound = [...new Set([...switching, ...pinning])];
+  if (secondRound.length) {
+    const again = await planSite(site, { hosts: secondRound, ...run, state: held, progress: progress.update });
     let second: HostOutcome[];
     try {
       second = await applyPlanned(site, again, { progress: progress.update });
