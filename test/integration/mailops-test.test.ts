@@ -1,8 +1,9 @@
 /**
  * `mailops test` as a CI job runs it: the example playbook proven in throwaway containers by the product image
  * with the host's Docker socket (JSON and JUnit
- * reports, nothing skipped, nothing left behind), and a broken change caught with --base: the mail from
- * before the change is kept, and the case that breaks says what the server answered.
+ * reports, nothing skipped, nothing left behind), a broken change caught with --base (the mail from
+ * before the change is kept, and the case that breaks says what the server answered), and two replicated
+ * mailbox hosts converged by one apply.
  */
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,36 @@ describe('mailops test', () => {
     expect(report.notes).toContain('mailbox carol@example.test: only a password_hash is given, so the throwaway copy logs in with a test password of its own');
     expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
     expect(r.stderr).toContain('  FAILED bob@example.test: mail from a stranger is delivered: RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2');
+    expect(await leftovers(r.stderr)).toBe('');
+  });
+
+  it('two replicated mailbox hosts, Ed25519 DKIM: one apply converges them (each pins the certificate the other made in the same run), and every case passes on both', async () => {
+    const site = join(dir, 'twin.yaml');
+    writeFileSync(
+      site,
+      `site: twin
+hosts:
+  - { name: ra, ssh: { address: 198.51.100.30 }, hostname: mail1.twin.test, ipv4: 198.51.100.30 }
+  - { name: rb, ssh: { address: 198.51.100.31 }, hostname: mail2.twin.test, ipv4: 198.51.100.31 }
+stack: { mta: postfix, replication: true }
+dns: { nameservers: [ns1.dns.test] }
+domains:
+  - name: twin.test
+    dkim: { selector: k1, key: ed25519 }
+    mailboxes:
+      - { name: hana, password: { env: MAILOPS_ALICE_PASSWORD } }
+      - { name: ivan, password: { env: MAILOPS_BOB_PASSWORD }, quota: 100M }
+    aliases:
+      all: [hana, ivan]
+`,
+    );
+    const r = await cli(['test', site, '--json'], env);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = JSON.parse(r.stdout) as TestReport;
+    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+    expect(cases(report, 're-apply')).toMatchObject([{ name: 're-apply makes 0 changes', status: 'passed', detail: '0 changes' }]);
+    expect(cases(report, 'verify').map((c) => c.name)).toEqual(expect.arrayContaining(['ra: authenticated submission (587)', 'rb: authenticated submission (587)']));
+    expect(cases(report, 'checks').find((c) => c.name === 'alias all@twin.test delivers to hana@twin.test, ivan@twin.test')?.status).toBe('passed');
     expect(await leftovers(r.stderr)).toBe('');
   });
 

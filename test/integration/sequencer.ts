@@ -10,7 +10,7 @@ const SECONDS: Record<string, number> = {
   'replication.test.ts': 380,
   'faults.test.ts': 362,
   'hosts.test.ts': 309,
-  'mailops-test.test.ts': 261,
+  'mailops-test.test.ts': 330,
   'deliverability.test.ts': 223,
   'scenario.test.ts': 195,
   'inbound.test.ts': 176,
