@@ -42,41 +42,37 @@ try {
       const c = spawn('ssh', ['-i', cluster.identity, '-p', String(cluster.hosts[i].ports[22]), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', 'true'], { stdio: 'ignore' });
       c.on('exit', resolve);
     });
-  const sshOne = [];
-  const sshAll = [];
-  for (let i = 0; i < RUNS; i++) {
-    let t = performance.now();
-    await ssh(0);
-    sshOne.push(performance.now() - t);
-    t = performance.now();
-    await Promise.all(cluster.hosts.map((_, k) => ssh(k)));
-    sshAll.push(performance.now() - t);
-  }
+  // Medians of one host against all N at once, measured in turns.
+  const oneAgainstAll = async (f) => {
+    const single = [];
+    const every = [];
+    for (let i = 0; i < RUNS; i++) {
+      let t = performance.now();
+      await f(0);
+      single.push(performance.now() - t);
+      t = performance.now();
+      await Promise.all(cluster.hosts.map((_, k) => f(k)));
+      every.push(performance.now() - t);
+    }
+    return [median(single), median(every)];
+  };
+  const [sshOne, sshAll] = await oneAgainstAll(ssh);
   // The same in one process (ssh2), without N OpenSSH clients starting: what the hosts' sshd alone costs.
   const bare = async (i) => {
     const c = await connect(target(i));
     await c.exec('true');
     await c.close();
   };
-  const bareOne = [];
-  const bareAll = [];
-  for (let i = 0; i < RUNS; i++) {
-    let t = performance.now();
-    await bare(0);
-    bareOne.push(performance.now() - t);
-    t = performance.now();
-    await Promise.all(cluster.hosts.map((_, k) => bare(k)));
-    bareAll.push(performance.now() - t);
-  }
+  const [bareOne, bareAll] = await oneAgainstAll(bare);
   console.log(`mailops apply over ${N} hosts (${RUNS} runs, medians, whole CLI), node ${process.version}`);
   console.log(`fresh apply of ${N} hosts in parallel:  ${(fresh.ms / 1000).toFixed(1)} s, ${fresh.changes} changes`);
   console.log(`no-op re-apply, one host (--host mx1): ${median(one).toFixed(0)} ms`);
   console.log(`no-op re-apply, all ${N} hosts:          ${median(all).toFixed(0)} ms  → ${N} hosts / one host = ${(median(all) / median(one)).toFixed(2)}×`);
   console.log(`mailops's own CPU time, one host:      ${median(oneCpu).toFixed(0)} ms; all ${N} hosts: ${median(allCpu).toFixed(0)} ms  → ${(median(allCpu) / median(oneCpu)).toFixed(2)}×`);
-  console.log(`\`ssh host true\`, one host:               ${median(sshOne).toFixed(0)} ms`);
-  console.log(`\`ssh host true\` to all ${N} at once:        ${median(sshAll).toFixed(0)} ms  → ${N} hosts / one host = ${(median(sshAll) / median(sshOne)).toFixed(2)}× (the hosts share this machine's ${cpus().length} cores)`);
-  console.log(`bare SSH connection + \`true\` (ssh2), one: ${median(bareOne).toFixed(0)} ms`);
-  console.log(`the same to all ${N} at once, one process: ${median(bareAll).toFixed(0)} ms  → ${N} hosts / one host = ${(median(bareAll) / median(bareOne)).toFixed(2)}×`);
+  console.log(`\`ssh host true\`, one host:               ${sshOne.toFixed(0)} ms`);
+  console.log(`\`ssh host true\` to all ${N} at once:        ${sshAll.toFixed(0)} ms  → ${N} hosts / one host = ${(sshAll / sshOne).toFixed(2)}× (the hosts share this machine's ${cpus().length} cores)`);
+  console.log(`bare SSH connection + \`true\` (ssh2), one: ${bareOne.toFixed(0)} ms`);
+  console.log(`the same to all ${N} at once, one process: ${bareAll.toFixed(0)} ms  → ${N} hosts / one host = ${(bareAll / bareOne).toFixed(2)}×`);
   if (process.env.HOLD) {
     console.log(`holding ${process.env.HOLD}s: ${file}`);
     await new Promise((r) => setTimeout(r, Number(process.env.HOLD) * 1000));

@@ -11,7 +11,7 @@ import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { packagesStep, stepOf } from './steps.js';
-import { LOCK_FILE, shq, shqAll, unitOf } from '../facts/shell.js';
+import { LOCK_FILE, shq, shqAll, unitAndInstances, unitOf } from '../facts/shell.js';
 import { sha256 } from '../plan/plan.js';
 import { dkimPublicCommand, tlsFingerprintCommand } from '../facts/script.js';
 
@@ -192,11 +192,7 @@ export function activationScript(input: ActivationInput): string {
     }
     // The service this one replaces (the other MTA) is down, instances included: else it may be what holds
     // the ports checked below, while the new one waits to bind them.
-    for (const r of desired.replaces) {
-      const unit = unitOf(r.unit);
-      const units = [unit, ...(unit.endsWith('.service') ? [`${unit.slice(0, -'.service'.length)}@*.service`] : [])].map(shq).join(' ');
-      add(`if systemctl is-active --quiet ${units} 2>/dev/null; then say "${MARK} fail check ${r.unit} still runs: it was to be replaced"; rollback; fi`);
-    }
+    for (const r of desired.replaces) add(`if systemctl is-active --quiet ${unitAndInstances(r.unit)} 2>/dev/null; then say "${MARK} fail check ${r.unit} still runs: it was to be replaced"; rollback; fi`);
     const ports = [...new Set(desired.ports.filter((p) => p.listen).map((p) => p.port))].sort((a, b) => a - b);
     if (ports.length) {
       add(

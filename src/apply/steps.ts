@@ -7,7 +7,7 @@
  * `$STAGE` (the uploaded files) and `$LOG`; a failed step either stops the run before anything is
  * activated (`finish failed`) or, once files are swapped, rolls back.
  */
-import { shq, shqAll, unitOf } from '../facts/shell.js';
+import { shq, shqAll, unitAndInstances, unitOf } from '../facts/shell.js';
 import type { DesiredHost } from '../model/desired.js';
 import type { Change } from '../model/plan.js';
 
@@ -71,13 +71,8 @@ export function stepOf(c: Change, desired: DesiredHost): string[] {
     case 'service': {
       const u = shq(unitOf(c.unit));
       if (c.action === 'enable') return [`step service enable ${u}`, `out=$(systemctl enable ${u} 2>&1) || { say "${MARK} fail service systemctl enable ${clean(c.unit)}"; detail "$out"; rollback; }`];
-      if (c.action === 'stop-disable') {
-        // Its instances too (Debian's postfix.service only starts postfix@-.service, which is PartOf it):
-        // when the package was removed (a conflicting MTA installed), its unit files are gone, the link
-        // with them, and stopping postfix.service alone would leave Postfix running on port 25.
-        const instances = unitOf(c.unit).endsWith('.service') ? ` ${shq(`${unitOf(c.unit).slice(0, -'.service'.length)}@*.service`)}` : '';
-        return [`step service stop ${u}`, `systemctl disable --now ${u} >/dev/null 2>&1; systemctl stop ${u}${instances} >/dev/null 2>&1 || true`];
-      }
+      // Its instances too: stopping postfix.service alone could leave Postfix on port 25 (unitAndInstances).
+      if (c.action === 'stop-disable') return [`step service stop ${u}`, `systemctl disable --now ${u} >/dev/null 2>&1; systemctl stop ${unitAndInstances(c.unit)} >/dev/null 2>&1 || true`];
       const verb = c.action === 'start' ? 'restart' : c.action;
       return [
         `step service ${verb} ${u}`,

@@ -31,8 +31,12 @@ export interface Fact {
  * tlsFact hashes it). The DER is hashed as it is: `openssl x509` costs some 20 ms a call (OpenSSL 3.0).
  */
 export function tlsFingerprintCommand(cert: string): string {
-  const c = shq(cert);
-  return `[ -f ${c} ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{/-----/!p;/-----END CERTIFICATE-----/q;}' ${c} | base64 -d 2>/dev/null | sha256sum | { read -r h _ && [ "$h" != ${EMPTY_SHA256} ] && echo "$h"; }`;
+  return `${firstCertificate(cert)} | sed '/-----/d' | base64 -d 2>/dev/null | sha256sum | { read -r h _ && [ "$h" != ${EMPTY_SHA256} ] && echo "$h"; }`;
+}
+
+/** Prints the first certificate of a PEM file (a full chain's leaf), nothing when the file is missing. */
+function firstCertificate(cert: string): string {
+  return `[ -f ${shq(cert)} ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{p;/-----END CERTIFICATE-----/q;}' ${shq(cert)}`;
 }
 
 /** SHA-256 of no bytes: what the fingerprint command hashes when the file holds no certificate. */
@@ -130,7 +134,7 @@ export const FAMILY_FACTS: Fact[] = [
     section: 'tls',
     jobs: 'light',
     // The first certificate of the file in PEM; mailops hashes it (tlsFact).
-    command: (d) => (d.tlsCert ? [`[ -f ${shq(d.tlsCert)} ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{p;/-----END CERTIFICATE-----/q;}' ${shq(d.tlsCert)}`] : []),
+    command: (d) => (d.tlsCert ? [firstCertificate(d.tlsCert)] : []),
     parse: (lines) => tlsFact(lines),
   },
   {
