@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { passwordHashProblem } from '../../src/site/syntax.js';
+import { textDigest, usePrebuilt } from '../../src/prebuilt.js';
+import type { Prebuilt } from '../../src/prebuilt.js';
+import Handlebars from 'handlebars';
+import { COMPILE_OPTIONS, compile } from '../../src/render/handlebars.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const cli = join(repo, 'dist', 'cli.js');
@@ -48,6 +52,23 @@ describe('mailops CLI', () => {
     expect(r.stderr).toMatch(/bad\.yaml:15:8: error: stack\.mta: must be postfix or exim, not the string "qmail"/);
     expect(r.stderr).toMatch(/bad\.yaml:11:11: error: hosts\[0\]\.ipv4: "203\.0\.113\.300" is not an IPv4 address/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('the build prebuilt every template and component playbook as they are now, and the CLI uses the prebuilt ones', async () => {
+    const { prebuilt } = (await import(join(repo, 'dist', 'prebuilt', 'data.mjs'))) as { prebuilt: Prebuilt };
+    const texts = (dir: string, ext = '') => readdirSync(join(repo, dir), { recursive: true, withFileTypes: true }).filter((f) => f.isFile() && f.name.endsWith(ext)).map((f) => readFileSync(join(f.parentPath, f.name), 'utf8'));
+    for (const t of texts('templates')) expect(prebuilt.templates[textDigest(t)], t.slice(0, 80)).toBeDefined();
+    for (const t of readdirSync(join(repo, 'playbooks')).filter((f) => f.endsWith('.yaml')).map((f) => readFileSync(join(repo, 'playbooks', f), 'utf8'))) expect(prebuilt.components[textDigest(t)]).toBeDefined();
+    expect(prebuilt.validate({})).toBe(false);
+    // A template is taken from the build by the digest of its text: here one text mapped to another's spec.
+    const spec = new Function(`return ${Handlebars.precompile('built {{x}}', COMPILE_OPTIONS)}`)();
+    usePrebuilt({ ...prebuilt, templates: { [textDigest('source {{x}}')]: spec } });
+    try {
+      expect(compile('source {{x}}', 'prebuilt-test')({ x: 1 })).toBe('built 1');
+      expect(compile('other {{x}}', 'prebuilt-test-2')({ x: 2 })).toBe('other 2');
+    } finally {
+      usePrebuilt(undefined);
+    }
   });
 
   it('the build\'s precompiled templates, playbooks and schema give exactly what compiling them at run time gives', () => {
