@@ -117,7 +117,7 @@ await build({
   },
   minifyWhitespace: true,
   minifySyntax: true,
-  minifyIdentifiers: true,
+  minifyIdentifiers: !process.env.MAILOPS_BUILD_NAMES,
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -4,6 +4,9 @@
  * hands it over at start-up (usePrebuilt); without it (tests, the unbundled dist/) the same work is done
  * at run time. Playbooks and templates are found by the SHA-256 of their text, so an edited file is
  * compiled from what it says now, never taken from the build.
+ *
+ * MAILOPS_PREBUILT=0 compiles everything at run time; MAILOPS_PREBUILT=require makes any such compiling
+ * an error, to prove that a build (a package, an image) carries its prebuilt work and uses it.
  */
 import { createHash } from 'node:crypto';
 import type { ValidateFunction } from 'ajv';
@@ -30,3 +33,10 @@ export const textDigest = (text: string): string => createHash('sha256').update(
 export const prebuiltComponent = (text: string): ComponentSpec | undefined => prebuilt?.components[textDigest(text)];
 export const prebuiltTemplate = (source: string): object | undefined => prebuilt?.templates[textDigest(source)];
 export const prebuiltValidator = (): ValidateFunction | undefined => prebuilt?.validate;
+
+/** Called where something the build should have prepared is compiled at run time instead. */
+export function compiledAtRunTime(kind: 'template' | 'component playbook' | 'schema validator', name: string): void {
+  if (process.env['MAILOPS_PREBUILT'] === 'require') {
+    throw new Error(`MAILOPS_PREBUILT=require: the ${kind} ${name} was compiled at run time: ${prebuilt ? 'the build has no prebuilt work for its text (edited since the build?)' : 'this entry point carries no prebuilt work (run the bundled dist/cli.js after npm run build)'}`);
+  }
+}

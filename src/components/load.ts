@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { packageRoot } from '../paths.js';
-import { prebuiltComponent } from '../prebuilt.js';
+import { compiledAtRunTime, prebuiltComponent } from '../prebuilt.js';
 import type { ComponentSpec } from './types.js';
 
 export { packageRoot };
@@ -18,7 +18,7 @@ export function loadComponents(dir = playbooksDir): ComponentSpec[] {
     .sort()
     .map((f) => {
       const text = readFileSync(`${dir}/${f}`, 'utf8');
-      const spec = prebuiltComponent(text) ?? (parse(text) as ComponentSpec);
+      const spec = prebuiltComponent(text) ?? (compiledAtRunTime('component playbook', `${dir}/${f}`), parse(text) as ComponentSpec);
       if (!spec || typeof spec.name !== 'string') throw new Error(`component playbook ${dir}/${f} has no name`);
       return spec;
     })

@@ -1,6 +1,6 @@
 /** The Handlebars environment: strict, no HTML escaping (configs are not HTML), a few pure helpers. */
 import Handlebars from 'handlebars';
-import { prebuiltTemplate } from '../prebuilt.js';
+import { compiledAtRunTime, prebuiltTemplate } from '../prebuilt.js';
 
 export const hbs = Handlebars.create();
 
@@ -30,6 +30,7 @@ export function compile(source: string, name: string): Handlebars.TemplateDelega
   let t = cache.get(name);
   if (!t) {
     const spec = prebuiltTemplate(source);
+    if (!spec) compiledAtRunTime('template', name);
     t = spec ? hbs.template(spec as Parameters<typeof hbs.template>[0]) : hbs.compile(source, COMPILE_OPTIONS);
     cache.set(name, t);
   }

@@ -4,7 +4,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { closest, distance } from 'fastest-levenshtein';
 import type { Diagnostic } from '../model/diagnostic.js';
 import { SiteSchema } from './schema.js';
-import { prebuiltValidator } from '../prebuilt.js';
+import { compiledAtRunTime, prebuiltValidator } from '../prebuilt.js';
 import { formatPath, locate } from './locate.js';
 import type { FieldPath } from './locate.js';
 import type { Source } from './source.js';
@@ -16,7 +16,7 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   // Ajv itself only when the build's validator is not there (tests, the unbundled dist/).
-  compiled ??= prebuiltValidator() ?? new (createRequire(import.meta.url)('ajv') as typeof import('ajv')).Ajv(AJV_OPTIONS).compile(SiteSchema);
+  compiled ??= prebuiltValidator() ?? (compiledAtRunTime('schema validator', 'of the playbook'), new (createRequire(import.meta.url)('ajv') as typeof import('ajv')).Ajv(AJV_OPTIONS).compile(SiteSchema));
   return compiled;
 }
 

@@ -40,7 +40,7 @@ describe('test bed', () => {
     expect((await run('docker', ['network', 'inspect', cluster.network])).code).not.toBe(0);
   });
 
-  it('builds the product Dockerfile on a local Node base; mailops --help and validate run in it', async () => {
+  it('builds the product Dockerfile on a local Node base; mailops --help, validate and render run in it, from the build\'s prebuilt work', async () => {
     const base = await nodeBaseImage((l) => process.stderr.write(`[testbed] ${l}\n`));
     const tag = 'mailops/cli:test';
     const b = await run('docker', ['build', '--build-arg', `BASE=${base}`, '-t', tag, repo], { env: { ...process.env, DOCKER_BUILDKIT: '0' } });
@@ -48,9 +48,13 @@ describe('test bed', () => {
     const help = await run('docker', ['run', '--rm', tag, '--help']);
     expect(help.code).toBe(0);
     for (const c of ['validate', 'render', 'plan', 'apply', 'verify']) expect(help.stdout).toContain(c);
-    const v = await run('docker', ['run', '--rm', '-v', `${repo}playbooks/examples:/work:ro`, '-e', 'MAILOPS_BOB_PASSWORD=x', tag, 'validate', 'contract.yaml']);
+    // MAILOPS_PREBUILT=require: the image's CLI compiles no template, playbook or schema at run time.
+    const v = await run('docker', ['run', '--rm', '-v', `${repo}playbooks/examples:/work:ro`, '-e', 'MAILOPS_BOB_PASSWORD=x', '-e', 'MAILOPS_PREBUILT=require', tag, 'validate', 'contract.yaml']);
     expect(v.code, v.stderr).toBe(0);
     expect(v.stderr).toContain('valid');
+    const r = await run('docker', ['run', '--rm', '-v', `${repo}playbooks/examples:/work:ro`, '-e', 'MAILOPS_BOB_PASSWORD=x', '-e', 'MAILOPS_PREBUILT=require', '--entrypoint', 'sh', tag, '-c', 'cp contract.yaml /tmp/ && node /opt/mailops/dist/cli.js render --out /tmp/out /tmp/contract.yaml >/dev/null && find /tmp/out -type f | wc -l']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Number(r.stdout.trim())).toBeGreaterThan(30);
   });
 
   it('runs local commands through zx: quiet, never throws on exit codes, input, line streaming, timeout 124, missing command 127', async () => {

@@ -72,8 +72,9 @@ describe('mailops CLI', () => {
   });
 
   it('the build\'s precompiled templates, playbooks and schema give exactly what compiling them at run time gives', () => {
-    // MAILOPS_PREBUILT=0: the same bundle, everything compiled from the files as they are.
-    const prebuilt = (on: boolean) => ({ MAILOPS_PREBUILT: on ? undefined : '0', MAILOPS_BOB_PASSWORD: undefined });
+    // MAILOPS_PREBUILT=0: the same bundle, everything compiled from the files as they are. The bundled CLI
+    // is run with MAILOPS_PREBUILT=require: any template, playbook or validator it had to compile would fail it.
+    const prebuilt = (on: boolean) => ({ MAILOPS_PREBUILT: on ? 'require' : '0', MAILOPS_BOB_PASSWORD: undefined });
     const dir = mkdtempSync(join(tmpdir(), 'mailops-cli-'));
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, readFileSync(contract, 'utf8').replace('  mta: postfix ', '  mta: qmail   ').replace('name: alice', 'name: Alice Smith').replace('imap: true', 'imap: yes please').replace('hosts:', 'hostz: 1\nhosts:'));
@@ -93,6 +94,16 @@ describe('mailops CLI', () => {
       expect(Object.keys(x).length).toBeGreaterThan(30);
       expect(x).toEqual(y);
     }
+  });
+
+  it('MAILOPS_PREBUILT=require fails where the prebuilt work is not used (the unbundled entry), and passes without it', () => {
+    // The same CLI from the unbundled modules (dist/cli/main.js), which carry no prebuilt work.
+    const env = { ...process.env, MAILOPS_PREBUILT: 'require' };
+    const unbundled = spawnSync(process.execPath, ['--input-type=module', '-e', `import { main } from ${JSON.stringify(join(repo, 'dist', 'cli', 'main.js'))}; await main(process.argv)`, 'mailops', 'validate', contract], { env, encoding: 'utf8' });
+    expect(unbundled.status).not.toBe(0);
+    expect(unbundled.stderr).toMatch(/MAILOPS_PREBUILT=require: the schema validator of the playbook was compiled at run time: this entry point carries no prebuilt work/);
+    const plain = spawnSync(process.execPath, ['--input-type=module', '-e', `import { main } from ${JSON.stringify(join(repo, 'dist', 'cli', 'main.js'))}; await main(process.argv)`, 'mailops', 'validate', contract], { env: { ...env, MAILOPS_PREBUILT: undefined }, encoding: 'utf8' });
+    expect(plain.status, plain.stderr).toBe(0);
   });
 
   it('validate --json', () => {
