@@ -371,6 +371,34 @@ domains:
       const d = await dialogue(ep, 25, ['EHLO client.peer.test', 'MAIL FROM:<someone@peer.test>', `RCPT TO:<bob@${dom}>`, 'QUIT']);
       expect(d[3]!.text).toBe(`550 5.1.1 <bob@${dom}>: Recipient address rejected: User unknown in relay recipient table`);
     });
+
+    it('a catch-all domain: verify proves over the wire that the backup MX accepts any of its addresses; mail to one reaches the catch-all\'s mailbox through the backup', async () => {
+      const all = `all${dom}`;
+      await world.addZone(all, { nameservers: [`ns1.${dom}`] });
+      writeFileSync(file, `${text}  - name: ${all}\n    catch_all: alice@${dom}\n`);
+      try {
+        const r = await cli(['apply', '--yes', '--json', file], PW);
+        expect(r.code, r.stderr).toBe(0);
+        const checks = await verifySite(loaded(), readState(file), loaded().hosts, endpoint, resolver());
+        const bad = checks.filter((c) => c.status !== 'ok');
+        expect(bad, JSON.stringify(bad, null, 1)).toEqual([]);
+        const mine = checks.filter((c) => c.host === bk.name && c.name.startsWith('backup MX') && c.name.includes(all));
+        expect(mine.map((c) => [c.name, c.detail])).toEqual([[`backup MX accepts any address of ${all} at RCPT (its catch-all)`, `RCPT TO:<mailops-verify-unknown@${all}>: "${t.accepted}" (then RSET: nothing sent)`]]);
+        // A message to an address no one has, handed to the backup MX: it relays it, the catch-all takes it.
+        // (A bounce from a domain without DMARC: this test's address is not one peer.test's SPF allows.)
+        const subject = `catch-all through the backup ${mta} ${Date.now()}`;
+        const to = `whoever-${Date.now()}@${all}`;
+        const sent = await smtp({ host: '127.0.0.1', port: (p) => bk.ports[p]! }, { port: 25, from: '', to: [to], body: message('mailer-daemon@mailops.test', to, subject) });
+        expect(sent.stage, JSON.stringify(sent)).toBe('done');
+        const ep: Ep = { host: '127.0.0.1', port: (p) => mb.ports[p]! };
+        const msgs = await eventually(() => imapFetchAll(ep, `alice@${dom}`, PW.IT_ALICE_PASSWORD), (m) => m.some((x) => x.includes(subject)), 90);
+        expect(msgs.find((x) => x.includes(subject))).toMatch(t.received(bk.ip));
+      } finally {
+        writeFileSync(file, text);
+      }
+      const back = await cli(['apply', '--yes', '--json', file], PW);
+      expect(back.code, back.stderr).toBe(0);
+    });
   });
 }
 

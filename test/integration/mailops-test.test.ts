@@ -92,15 +92,15 @@ describe('mailops test', () => {
     expect(await leftovers(r.stderr)).toBe('');
   });
 
-  it('two replicated mailbox hosts, Ed25519 DKIM: one apply converges them (each pins the certificate the other made in the same run), and every case passes on both', async () => {
-    const site = join(dir, 'twin.yaml');
+  for (const mta of ['postfix', 'exim'] as const) it(`two replicated mailbox hosts, ${mta}, Ed25519 DKIM: one apply converges them (each pins the certificate the other made in the same run), and every case passes on both`, async () => {
+    const site = join(dir, `twin-${mta}.yaml`);
     writeFileSync(
       site,
       `site: twin
 hosts:
   - { name: ra, ssh: { address: 198.51.100.30 }, hostname: mail1.twin.test, ipv4: 198.51.100.30 }
   - { name: rb, ssh: { address: 198.51.100.31 }, hostname: mail2.twin.test, ipv4: 198.51.100.31 }
-stack: { mta: postfix, replication: true }
+stack: { mta: ${mta}, replication: true }
 dns: { nameservers: [ns1.dns.test] }
 domains:
   - name: twin.test
