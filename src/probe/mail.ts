@@ -86,6 +86,11 @@ export async function smtpTransaction(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome>
     }
     const m = await say(`MAIL FROM:<${o.from}>`);
     if (m.code !== 250) return { stage: 'mail', reply: m, rcpts };
+    // No recipient: the sender alone (counts against no sending limit).
+    if (o.rcptOnly && o.to.length === 0) {
+      await say('RSET');
+      return { stage: 'done', reply: m, rcpts };
+    }
     for (const t of o.to) rcpts.push(await say(`RCPT TO:<${t}>`));
     const bad = rcpts.find((r) => r.code !== 250 && r.code !== 251);
     if (bad) return { stage: 'rcpt', reply: bad, rcpts };

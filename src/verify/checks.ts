@@ -116,6 +116,17 @@ export function credentialFor(site: Site, domain?: string): { user: string; pass
   return undefined;
 }
 
+/**
+ * How many recipients verify submits as each login on one mailbox host: the deliverability message of each
+ * domain (peer.ts) and the submission check's RCPT to itself (then RSET). A send_limit may count them all.
+ */
+export function verifySubmissions(site: Site): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (c: { user: string } | undefined) => c && out.set(c.user, (out.get(c.user) ?? 0) + 1);
+  for (const d of site.domains) if (senders(site, d.name).length > 0) add(credentialFor(site, d.name));
+  add(credentialFor(site));
+  return out;
+}
 
 /** A session on a port of the target host. */
 const on = <T>(t: HostTarget, port: number, tls: boolean, f: (w: Wire) => Promise<T>) => session(t.ep, port, t.host, t.opts, tls, f);

@@ -71,10 +71,12 @@ export function verdictOf(raw: string, receiver: string): Verdict {
  * signature of the domain (at least one), spf=pass, dmarc=pass, HELO = verified PTR name = host name,
  * and TLS. Returns the problems (none: it passed) and a one-line summary.
  */
-export function judge(v: Verdict, domain: string, hostname: string): { problems: string[]; summary: string } {
+export function judge(v: Verdict, domain: string, hostname: string, o: { signs?: boolean } = {}): { problems: string[]; summary: string } {
   const problems: string[] = [];
   const dkim = v.results.filter((r) => r.method === 'dkim' && (r.props['header.d'] ?? '').toLowerCase() === domain.toLowerCase());
-  if (dkim.length === 0) problems.push(`no DKIM result for d=${domain}`);
+  // A domain the playbook gives no DKIM key is not signed: SPF alone aligns for DMARC.
+  const signs = o.signs ?? true;
+  if (dkim.length === 0 && signs) problems.push(`no DKIM result for d=${domain}`);
   for (const r of dkim) if (r.result !== 'pass') problems.push(`dkim=${r.result} (${r.props['header.a'] ?? '?'}, s=${r.props['header.s'] ?? '?'})`);
   for (const method of ['spf', 'dmarc']) {
     const r = v.results.find((x) => x.method === method);
@@ -89,7 +91,7 @@ export function judge(v: Verdict, domain: string, hostname: string): { problems:
     if (!rc.tls) problems.push('delivered without TLS');
   }
   const parts = [
-    ...dkim.map((r) => `dkim=${r.result} (${r.props['header.a'] ?? '?'}, s=${r.props['header.s'] ?? '?'})`),
+    ...(dkim.length || signs ? dkim.map((r) => `dkim=${r.result} (${r.props['header.a'] ?? '?'}, s=${r.props['header.s'] ?? '?'})`) : [`no DKIM (${domain} has no key in the playbook)`]),
     ...['spf', 'dmarc'].map((m) => `${m}=${v.results.find((x) => x.method === m)?.result ?? 'none'}`),
     ...(rc ? [`HELO ${rc.helo}, PTR ${rc.verifiedName ?? 'unknown'} [${rc.ip}]`, rc.tls ? `over ${rc.tls}` : 'no TLS'] : []),
   ];

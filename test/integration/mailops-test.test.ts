@@ -3,7 +3,7 @@
  * with the host's Docker socket (JSON and JUnit
  * reports, nothing skipped, nothing left behind), a broken change caught with --base (the mail from
  * before the change is kept, and the case that breaks says what the server answered), and two replicated
- * mailbox hosts converged by one apply.
+ * mailbox hosts converged by one apply (Postfix and Exim), and a playbook unlike the examples.
  */
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,6 +119,57 @@ domains:
     expect(cases(report, 're-apply')).toMatchObject([{ name: 're-apply makes 0 changes', status: 'passed', detail: '0 changes' }]);
     expect(cases(report, 'verify').map((c) => c.name)).toEqual(expect.arrayContaining(['ra: authenticated submission (587)', 'rb: authenticated submission (587)']));
     expect(cases(report, 'checks').find((c) => c.name === 'alias all@twin.test delivers to hana@twin.test, ivan@twin.test')?.status).toBe('passed');
+    expect(await leftovers(r.stderr)).toBe('');
+  });
+
+  it('a playbook unlike the examples (Exim, POP3 only, three domains, one without DKIM, a disabled mailbox, send: false, a send_limit on the only sender of a domain): every case passes', async () => {
+    const site = join(dir, 'riverside.yaml');
+    writeFileSync(
+      site,
+      `site: riverside
+hosts:
+  - { name: post, ssh: { address: 203.0.113.70 }, hostname: post.riverside.test, ipv4: 203.0.113.70 }
+stack:
+  mta: exim
+  imap: false
+  pop3: true
+  antispam: false
+  autoconfig: false
+  mta_sts: enforce
+  auth_ban: { attempts: 3, within: 5m, ban: 30m }
+dns: { nameservers: [ns.registrar.test], tlsrpt: tls@riverside.test }
+domains:
+  - name: riverside.test
+    dkim: { selector: r1, key: rsa-4096 }
+    dmarc: { policy: none, rua: dmarc@riverside.test }
+    mailboxes:
+      - { name: maria, password: { env: MAILOPS_ALICE_PASSWORD }, quota: 500M, send_as: [office] }
+      - { name: old.staff, password: { env: MAILOPS_BOB_PASSWORD }, enabled: false }
+      - { name: kiosk, password: { env: MAILOPS_BOB_PASSWORD }, send: false }
+    aliases: { office: maria, billing: [maria, accounts@bank.test], tls: maria, dmarc: maria, postmaster: maria }
+  - name: riverside-shop.test
+    mailboxes:
+      - { name: sales, password: { env: MAILOPS_BOB_PASSWORD }, send_limit: 2/hour }
+    aliases: { postmaster: maria@riverside.test }
+    catch_all: sales
+  - name: riverside.example.test
+    dkim: { selector: x, key: ed25519 }
+    aliases: { hello: maria@riverside.test, postmaster: maria@riverside.test }
+`,
+    );
+    const r = await cli(['test', site, '--json'], env);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = JSON.parse(r.stdout) as TestReport;
+    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+    const checks = Object.fromEntries(cases(report, 'checks').map((c) => [c.name, c.detail]));
+    // verify sent the shop's deliverability message as sales, the only sender there: the probe gets the rest.
+    expect(checks['sales@riverside-shop.test: send_limit 2/hour enforced']).toMatch(/^1 accepted \(verify submitted up to 1 as sales@riverside-shop\.test in this run\), then: 450 4\.7\.1 <sales@riverside-shop\.test>: SASL login name rejected: .*Sending limit reached/);
+    expect(Object.keys(checks).filter((n) => n.includes('IMAP'))).toEqual([]);
+    expect(checks['old.staff@riverside.test (enabled: false): POP3 login refused']).toBeDefined();
+    expect(checks['kiosk@riverside.test (send: false): submission refused']).toBeDefined();
+    const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
+    expect(verify['post: deliverability riverside-shop.test → peer.test']).toMatch(/^the peer's verdict: no DKIM \(riverside-shop\.test has no key in the playbook\), spf=pass, dmarc=pass, HELO post\.riverside\.test/);
+    expect(verify['post: deliverability riverside.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=r1\), spf=pass, dmarc=pass/);
     expect(await leftovers(r.stderr)).toBe('');
   });
 

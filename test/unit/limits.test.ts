@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Domain, Mailbox, Site } from '../../src/model/site.js';
 import { authBanView, mailPolicy } from '../../src/render/limits.js';
 import { renderHosts } from '../../src/render/site.js';
-import { credentialFor } from '../../src/verify/checks.js';
+import { credentialFor, verifySubmissions } from '../../src/verify/checks.js';
 
 const mb = (address: string, o: Partial<Mailbox> = {}): Mailbox => ({ local: address.split('@')[0]!, address, passwordHash: '{CRYPT}!', sendAs: [], send: true, enabled: true, ...o });
 const dom = (name: string, o: Partial<Domain> = {}): Domain => ({ name, spf: { policy: '-all', include: [] }, mailboxes: [], aliases: [], ...o });
@@ -187,5 +187,23 @@ describe('validation of the per-mailbox switches', () => {
       'domains[0].aliases.team[1] old@a.test is disabled (enabled: false): this alias does not deliver to it, and mail to the alias is refused when no other target takes it',
       'domains[0].catch_all old@a.test is disabled (enabled: false): unknown local parts of a.test are refused as unknown',
     ]);
+  });
+});
+
+describe('verifySubmissions (what verify sends as each login, which a send_limit counts)', () => {
+  it('one message per domain from its sender, one RCPT from the submission check; a domain nobody may send from, none', () => {
+    process.env['IT_UNIT_LIMITS_PW'] = 'pw-1';
+    const secret = { kind: 'env' as const, name: 'IT_UNIT_LIMITS_PW' };
+    const s = site('exim', undefined);
+    s.domains = [
+      dom('a.test', { mailboxes: [mb('maria@a.test', { passwordSecret: secret }), mb('kiosk@a.test', { passwordSecret: secret, send: false })] }),
+      dom('shop.test', { mailboxes: [mb('sales@shop.test', { passwordSecret: secret, sendLimit: { count: 2, per: 'hour' } })] }),
+      dom('quiet.test', { mailboxes: [mb('info@quiet.test', { passwordSecret: secret, send: false })] }),
+      dom('alias.test', { aliases: [alias('hello@alias.test', ['maria@a.test'])] }),
+    ];
+    expect(verifySubmissions(s)).toEqual(new Map([['maria@a.test', 2], ['sales@shop.test', 1]]));
+    // Every sender limited: the submission check logs in as one of them too.
+    s.domains = [s.domains[1]!];
+    expect(verifySubmissions(s)).toEqual(new Map([['sales@shop.test', 2]]));
   });
 });

@@ -1,0 +1,46 @@
+/** The receiver's verdict on our mail (src/verify/verdict.ts), from raw messages as the strict peer delivers them. */
+import { describe, expect, it } from 'vitest';
+import { judge, verdictOf } from '../../src/verify/verdict.js';
+
+const raw = (auth: string[]) =>
+  [
+    'Return-Path: <maria@riverside.test>',
+    'Received: from post.riverside.test (post.riverside.test [172.23.0.3])',
+    '\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)',
+    '\t key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256)',
+    '\t(No client certificate requested)',
+    '\tby mx.peer.test (Postfix) with ESMTPS id 4C1F2A0123',
+    '\tfor <verify@peer.test>; Tue, 24 Nov 2026 00:10:00 +0000 (UTC)',
+    ...auth.map((a) => `Authentication-Results: mx.peer.test; ${a}`),
+    'Authentication-Results: elsewhere.test; dkim=fail header.d=riverside.test',
+    'From: <maria@riverside.test>',
+    'Subject: mailops verify',
+    '',
+    'body',
+  ].join('\r\n');
+
+describe('judge: what the receiver said about a message of one of our domains', () => {
+  const spfDmarc = ['spf=pass (sender SPF authorized) smtp.mailfrom=riverside.test', 'dmarc=pass (p=none dis=none) header.from=riverside.test'];
+
+  it('a signing domain passes with its DKIM, SPF and DMARC, our HELO and PTR, over TLS', () => {
+    const v = verdictOf(raw(['dkim=pass (4096-bit key) header.d=riverside.test header.i=@riverside.test header.a=rsa-sha256 header.s=r1 header.b=AbCd', ...spfDmarc]), 'mx.peer.test');
+    expect(judge(v, 'riverside.test', 'post.riverside.test')).toEqual({
+      problems: [],
+      summary: 'dkim=pass (rsa-sha256, s=r1), spf=pass, dmarc=pass, HELO post.riverside.test, PTR post.riverside.test [172.23.0.3], over TLSv1.3',
+    });
+  });
+
+  it('a signing domain without a DKIM result fails; one the playbook gives no key passes on SPF and DMARC alone', () => {
+    const v = verdictOf(raw(spfDmarc), 'mx.peer.test');
+    expect(judge(v, 'riverside.test', 'post.riverside.test').problems).toEqual(['no DKIM result for d=riverside.test']);
+    expect(judge(v, 'riverside.test', 'post.riverside.test', { signs: false })).toEqual({
+      problems: [],
+      summary: 'no DKIM (riverside.test has no key in the playbook), spf=pass, dmarc=pass, HELO post.riverside.test, PTR post.riverside.test [172.23.0.3], over TLSv1.3',
+    });
+  });
+
+  it('without DKIM, SPF and DMARC must still pass; a wrong HELO is named', () => {
+    const v = verdictOf(raw(['spf=softfail smtp.mailfrom=riverside.test', 'dmarc=fail (p=reject) header.from=riverside.test']).replace('from post.riverside.test (', 'from localhost ('), 'mx.peer.test');
+    expect(judge(v, 'riverside.test', 'post.riverside.test', { signs: false }).problems).toEqual(['spf=softfail', 'dmarc=fail', 'HELO localhost, not post.riverside.test']);
+  });
+});
