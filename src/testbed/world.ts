@@ -242,7 +242,9 @@ export async function startWorld(o: WorldOptions): Promise<World> {
   const clientSpecs = o.clients ?? [];
   if (clientSpecs.length && !o.images.client) throw new Error('startWorld: the clients need images.client');
   const names = [...hostNames, ...clientSpecs.map((c) => c.name)];
-  if (new Set(names).size !== names.length || names.some((n) => n === 'dns' || n === 'peer' || n === 'relay')) throw new Error(`startWorld: host and client names must be unique and not dns, peer or relay: ${names.join(', ')}`);
+  // The world's own containers are named with a double hyphen (`<prefix>--dns`), which no host name can
+  // make (they begin with a letter or digit): a playbook may call its hosts dns, peer or relay.
+  if (new Set(names).size !== names.length) throw new Error(`startWorld: host and client names must be unique: ${names.join(', ')}`);
   for (const h of [...o.hosts, ...clientSpecs]) checkName(h.hostname, `host ${h.name}`);
   const ownKeyDir = !o.keyDir;
   const keyDir = o.keyDir ?? mkdtempSync(join(tmpdir(), 'mailops-world-'));
@@ -264,7 +266,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
     const labels = testbedLabels(persistent);
 
     // 1. DNS, published on one port number for TCP and UDP (another run may take a port meanwhile: retry).
-    const dnsName = `${prefix}-dns`;
+    const dnsName = `${prefix}--dns`;
     containers.push(dnsName);
     let dnsBox: Box | undefined;
     for (let attempt = 1; !dnsBox; attempt++) {
@@ -275,7 +277,6 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           name: dnsName,
           hostname: 'ns',
           network,
-          aliases: ['dns'],
           labels,
           ports: [
             { container: 53, protocol: 'tcp', host: port },
@@ -349,7 +350,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
     };
 
     // 2. The peer and the VPS containers, all resolving through the world's DNS alone.
-    const peerName = `${prefix}-peer`;
+    const peerName = `${prefix}--peer`;
     if (wantPeer) containers.push(peerName);
     const peerStart = wantPeer
       ? startBox({
@@ -357,7 +358,6 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           name: peerName,
           hostname: PEER_HOSTNAME,
           network,
-          aliases: ['peer'],
           labels,
           env: { MAILOPS_RESOLVER: dnsIp },
           ready: '/usr/local/sbin/peer-ready',
@@ -365,7 +365,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           startupTimeoutMs: 60_000,
         })
       : Promise.resolve(undefined);
-    const relayName = `${prefix}-relay`;
+    const relayName = `${prefix}--relay`;
     if (o.relay) {
       if (!o.images.relay) throw new Error('startWorld: the relay needs images.relay');
       containers.push(relayName);
@@ -376,7 +376,6 @@ export async function startWorld(o: WorldOptions): Promise<World> {
           name: relayName,
           hostname: RELAY_HOSTNAME,
           network,
-          aliases: ['relay'],
           labels,
           env: { MAILOPS_RESOLVER: dnsIp, RELAY_USER: o.relay.username, RELAY_PASSWORD: o.relay.password },
           ready: '/usr/local/sbin/relay-ready',

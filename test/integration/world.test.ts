@@ -59,7 +59,7 @@ describe('the mail world', () => {
     if (!w) return;
     await w.stop();
     // Nothing is left: no container of the world, no network.
-    const left = await run('docker', ['ps', '-aq', '--filter', `name=^${w.dns.container.replace(/-dns$/, '-')}`]);
+    const left = await run('docker', ['ps', '-aq', '--filter', `name=^${w.dns.container.replace(/--dns$/, '-')}`]);
     expect(left.stdout.trim()).toBe('');
     expect((await run('docker', ['network', 'inspect', w.network])).code).not.toBe(0);
   });
