@@ -121,7 +121,14 @@ export function activationScript(input: ActivationInput): string {
 
   // Validate the staged files with the daemons' own checkers; nothing is in place yet.
   const stagedComps = new Set(staged.map((f) => f.component));
-  for (const v of desired.validations.filter((x) => stagedComps.has(x.component))) {
+  const validations = desired.validations.filter((x) => stagedComps.has(x.component));
+  // The desired files that are not staged are unchanged: their copies in place join the staged ones, so
+  // the checkers read the whole new configuration (dovecot.conf includes replication.conf, of another
+  // component; when only dovecot.conf changed, doveconf found no file to include).
+  const stagedPaths = new Set(staged.map((f) => f.path));
+  const unchanged = desired.files.filter((f) => !stagedPaths.has(f.path)).map((f) => f.path);
+  if (validations.length && unchanged.length) add(`for f in ${shqAll(unchanged)}; do [ -f "$f" ] && { mkdir -p "$STAGE\${f%/*}" && cp -p "$f" "$STAGE$f"; } 2>>"$LOG"; done`);
+  for (const v of validations) {
     add(`step validate ${shq(v.name)}`, `out=$( ( ${v.run} ) 2>&1 </dev/null ) || { say "${MARK} fail validate ${v.name.replace(/["$`\\]/g, '')}"; detail "$out"; finish failed 1; }`);
   }
 

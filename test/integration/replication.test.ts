@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { SENDER_DOMAIN, cli, hostYaml, startVpsWorld, worldDnsYaml, writePlaybook } from './support/env.js';
-import { eventually, imapCommands, message, smtp } from './support/mail.js';
+import { eventually, imapCommands, message, pop3Count, smtp } from './support/mail.js';
 import type { Ep } from './support/mail.js';
 
 const PW = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_CAROL_PASSWORD: 'carol-Secret-2' };
@@ -29,13 +29,13 @@ let file: string;
 let mta: 'postfix' | 'exim';
 
 /** The playbook: two mailbox hosts, replicated or not; carol only with replication. */
-function playbook(replication: boolean): string {
+function playbook(replication: boolean, pop3 = false): string {
   const mailboxes = replication ? ['alice', 'carol'] : ['alice'];
   return `site: replicated
 hosts:
 ${hostYaml(world.vps, ra, { hostname: `mx1.${DOM}`, ipv4: ra.ip })}
 ${hostYaml(world.vps, rb, { hostname: `mx2.${DOM}`, ipv4: rb.ip })}
-stack: { mta: ${mta}, imap: true, pop3: false, replication: ${replication}, tls: { mode: self-signed } }
+stack: { mta: ${mta}, imap: true, pop3: ${pop3}, replication: ${replication}, tls: { mode: self-signed } }
 ${worldDnsYaml(world, DOM)}
 domains:
   - name: ${DOM}
@@ -188,6 +188,19 @@ for (const which of ['postfix', 'exim'] as const) describe(`replication of two m
       for (const h of [a, b]) expect((await listing(h, user)).filter((l) => l.startsWith(`${subject} [`))).toHaveLength(1);
     });
   }
+
+  it('a change of Dovecot\'s settings alone (POP3 on): doveconf checks the staged dovecot.conf with the unchanged replication.conf it includes; both hosts converge and still replicate', async () => {
+    writeFileSync(file, playbook(true, true));
+    const r = await cli(['apply', '--yes', '--json', file], PW);
+    expect(r.code, r.stderr).toBe(0);
+    for (const h of [ra, rb]) expect(r.stderr).toContain(`${h.name}: validate doveconf -n\n`);
+    for (const h of [ra, rb]) expect(await pop3Count(ep(h), alice, PW.IT_ALICE_PASSWORD)).toBeGreaterThan(0);
+    const subject = `after the change ${which} ${Date.now()}`;
+    await deliver(rb, alice, subject);
+    expect(await eventually(() => find(ra, alice, subject), (m) => m !== undefined, 30), await logs(ra)).toBeDefined();
+    const p = await cli(['plan', '--detailed-exitcode', file], PW);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+  });
 
   // The GUID repair is Dovecot's alone: proven once.
   it.runIf(which === 'postfix')('a folder both hosts made while they could not reach each other ends up with the messages of both, on both', async () => {
