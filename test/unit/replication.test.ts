@@ -2,9 +2,9 @@
  * Replication (stack.replication) rendered from plain data: what each of the two mailbox hosts gets, the
  * secret that no other file holds, and the rules of replica.sh run by the real shell and awk on plain files.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,41 @@ describe('replication between two mailbox hosts', () => {
     const text = activationScript({ desired: b!, facts, plan: p, digest: 'abc' });
     expect(text.indexOf("step command 'trust the certificate")).toBeGreaterThan(text.indexOf('step check services'));
     expect(text.indexOf('phase running')).toBeLessThan(text.indexOf("step command 'trust the certificate"));
+  });
+
+  it('a change of dovecot.conf alone: doveconf checks the staged file beside the unchanged replication.conf it includes, copied from its place', () => {
+    const [a] = pinned();
+    const conf = fileOf(a!, '/etc/dovecot/dovecot.conf')!;
+    const facts = convergedFacts(a!);
+    facts.files[conf.path] = { ...facts.files[conf.path]!, sha256: 'c'.repeat(64) };
+    const p = plan(a!, facts);
+    expect(p.changes.filter((c) => c.kind === 'file').map((c) => (c as { path: string }).path)).toEqual([conf.path]);
+    const text = activationScript({ desired: a!, facts, plan: p, digest: 'abc' });
+    const copy = text.split('\n').find((l) => l.startsWith('for f in ') && l.includes('cp -p "$f" "$STAGE$f"'))!;
+    const copied = copy.replace(/^for f in (.*?); do .*$/, '$1').split(' ');
+    expect(copied).toContain('/etc/dovecot/replication.conf');
+    expect(copied).not.toContain(conf.path);
+    expect(text.indexOf(copy)).toBeLessThan(text.indexOf("step validate 'doveconf -n'"));
+    expect(text.indexOf("step validate 'doveconf -n'")).toBeGreaterThan(0);
+  });
+
+  it('the trust guard holds the recorded fingerprint itself: a certificate the other host just made again is pinned in the same apply, whatever replica.sh on the host still says', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-pin-'));
+    const pem = join(dir, 'peer.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=mx1.example.com', '-keyout', join(dir, 'k'), '-out', pem], { stdio: 'ignore' });
+    const fp = new X509Certificate(readFileSync(pem)).fingerprint256.replace(/:/g, '').toLowerCase();
+    const guardOf = (peerFp: string) => {
+      const [, b] = renderHosts(loadSite(replicated()).site, { tls: { 'mx1.example.com': peerFp, 'mx2.example.com': FP2 } });
+      const cmd = b!.commands.find((c) => c.name === 'trust the certificate of mx1.example.com for replication')!;
+      expect(cmd.unless).toContain('/etc/dovecot/replica-peer.pem');
+      return cmd.unless!.replaceAll('/etc/dovecot/replica-peer.pem', pem);
+    };
+    const done = (guard: string) => spawnSync('sh', ['-c', guard]).status === 0;
+    expect(done(guardOf(fp))).toBe(true);
+    // The certificate recorded for mx1 is another one now: the pin is due, though the pinned file is intact.
+    expect(done(guardOf(FP1))).toBe(false);
+    rmSync(pem);
+    expect(done(guardOf(fp))).toBe(false);
   });
 
   it('before a certificate is recorded (self-signed), no host trusts or adopts; with a CA-signed certificate adopting needs no pin', () => {
