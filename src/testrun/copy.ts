@@ -21,7 +21,7 @@ export interface ThrowawayWorld {
   identity: string;
   dns: { ip: string; port: number; keyFile: string };
   /** The test network's smarthost, when the playbook has a relay. */
-  relay?: { hostname: string; ports: number[] };
+  relay?: { hostname: string; ports: number[]; spfInclude: string };
 }
 
 export interface ThrowawayCopy {
@@ -103,6 +103,18 @@ export function throwawayPlaybook(text: string, baseDir: string, world: Throwawa
       relay.set('host', world.relay.hostname);
       if (!world.relay.ports.includes(port)) relay.set('port', 587);
       notes.push(`stack.relay: the test network's smarthost ${world.relay.hostname} (with the same login) stands in for ${original}`);
+      // The SPF includes that allow the real smarthost name nothing the test network can resolve: the
+      // stand-in's own include takes their place (mail through it is judged by SPF as the real one's is).
+      const ds = doc.get('domains');
+      for (const d of isSeq(ds) ? ds.items : []) {
+        const inc = isMap(d) ? d.getIn(['spf', 'include']) : undefined;
+        if (!isMap(d) || !isSeq(inc)) continue;
+        const foreign = inc.items.map((i) => (isScalar(i) ? String(i.value) : '')).filter((i) => i && !inZone(i));
+        if (!foreign.length) continue;
+        const kept = inc.items.filter((i) => !(isScalar(i) && foreign.includes(String(i.value))));
+        inc.items = [...kept, doc.createNode(world.relay.spfInclude)] as typeof inc.items;
+        notes.push(`domain ${String(d.get('name'))}: spf.include ${foreign.join(', ')} → ${world.relay.spfInclude}, the include of the stand-in smarthost`);
+      }
     }
   }
 

@@ -187,7 +187,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
           hosts: Object.fromEntries(w.vps.hosts.map((h) => [h.name, { ip: h.ip, sshPort: h.ports[22]!, hostKey: h.hostKey }])),
           identity: w.vps.identity,
           dns: { ip: w.dns.ip, port: w.dns.port, keyFile: w.dns.keyFile },
-          ...(w.relay ? { relay: { hostname: w.relay.hostname, ports: [587, 2525, 465] } } : {}),
+          ...(w.relay ? { relay: { hostname: w.relay.hostname, ports: [587, 2525, 465], spfInclude: w.relay.spfInclude } } : {}),
         },
         sites.flatMap((s) => s.domains.map((d) => d.name)),
       );

@@ -65,7 +65,7 @@ export async function peerChecks(site: Site, state: SiteState, hosts: Host[], en
           out.push({ host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: not in the peer's inbox after ${timeoutMs / 1000} s (refused or still queued on ${host.name}: see its mail log)` });
           continue;
         }
-        const { problems, summary } = judge(verdictOf(raw, peer.hostname), d.name, host.hostname, { signs: d.dkim !== undefined });
+        const { problems, summary } = judge(verdictOf(raw, peer.hostname), d.name, host.hostname, { signs: d.dkim !== undefined, relayed: site.stack.relay !== undefined });
         out.push({ host: host.name, name, status: problems.length ? 'failed' : 'ok', detail: problems.length ? `${problems.join('; ')} — the peer saw: ${summary}` : `the peer's verdict: ${summary}` });
       } catch (e) {
         out.push({ host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: ${(e as Error).message}` });

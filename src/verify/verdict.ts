@@ -71,7 +71,7 @@ export function verdictOf(raw: string, receiver: string): Verdict {
  * signature of the domain (at least one), spf=pass, dmarc=pass, HELO = verified PTR name = host name,
  * and TLS. Returns the problems (none: it passed) and a one-line summary.
  */
-export function judge(v: Verdict, domain: string, hostname: string, o: { signs?: boolean } = {}): { problems: string[]; summary: string } {
+export function judge(v: Verdict, domain: string, hostname: string, o: { signs?: boolean; relayed?: boolean } = {}): { problems: string[]; summary: string } {
   const problems: string[] = [];
   const dkim = v.results.filter((r) => r.method === 'dkim' && (r.props['header.d'] ?? '').toLowerCase() === domain.toLowerCase());
   // A domain the playbook gives no DKIM key is not signed: SPF alone aligns for DMARC.
@@ -86,14 +86,15 @@ export function judge(v: Verdict, domain: string, hostname: string, o: { signs?:
   const rc = v.received;
   if (!rc) problems.push('no Received line of the receiver about our host');
   else {
-    if (rc.helo.toLowerCase() !== hostname.toLowerCase()) problems.push(`HELO ${rc.helo}, not ${hostname}`);
-    if ((rc.verifiedName ?? '').toLowerCase() !== hostname.toLowerCase()) problems.push(`the receiver verified the client as ${rc.verifiedName ?? 'unknown'} (PTR), not ${hostname}`);
+    // Through a smarthost (stack.relay), the receiver talks to it: its HELO and PTR are the smarthost's.
+    if (!o.relayed && rc.helo.toLowerCase() !== hostname.toLowerCase()) problems.push(`HELO ${rc.helo}, not ${hostname}`);
+    if (!o.relayed && (rc.verifiedName ?? '').toLowerCase() !== hostname.toLowerCase()) problems.push(`the receiver verified the client as ${rc.verifiedName ?? 'unknown'} (PTR), not ${hostname}`);
     if (!rc.tls) problems.push('delivered without TLS');
   }
   const parts = [
     ...(dkim.length || signs ? dkim.map((r) => `dkim=${r.result} (${r.props['header.a'] ?? '?'}, s=${r.props['header.s'] ?? '?'})`) : [`no DKIM (${domain} has no key in the playbook)`]),
     ...['spf', 'dmarc'].map((m) => `${m}=${v.results.find((x) => x.method === m)?.result ?? 'none'}`),
-    ...(rc ? [`HELO ${rc.helo}, PTR ${rc.verifiedName ?? 'unknown'} [${rc.ip}]`, rc.tls ? `over ${rc.tls}` : 'no TLS'] : []),
+    ...(rc ? [`HELO ${rc.helo}, PTR ${rc.verifiedName ?? 'unknown'} [${rc.ip}]${o.relayed ? ' (the smarthost)' : ''}`, rc.tls ? `over ${rc.tls}` : 'no TLS'] : []),
   ];
   return { problems, summary: parts.join(', ') };
 }

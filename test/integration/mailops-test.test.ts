@@ -173,6 +173,38 @@ domains:
     expect(await leftovers(r.stderr)).toBe('');
   });
 
+  it('a smarthost playbook (Exim, a backup MX): the test smarthost stands in with its SPF include; mail leaves through it and the peer judges it by DKIM, SPF and DMARC', async () => {
+    const site = join(dir, 'harbor.yaml');
+    writeFileSync(
+      site,
+      `site: harbor
+hosts:
+  - { name: store, ssh: { address: 203.0.113.80 }, hostname: mail.harbor.test, ipv4: 203.0.113.80 }
+  - { name: backup, ssh: { address: 203.0.113.81 }, hostname: mx2.harbor.test, ipv4: 203.0.113.81, role: backup-mx }
+stack:
+  mta: exim
+  relay: { host: smtp.sendgrid.test, port: 465, username: apikey, password: { env: MAILOPS_BOB_PASSWORD } }
+dns: { nameservers: [ns1.provider.test] }
+domains:
+  - name: harbor.test
+    dkim: { selector: h1 }
+    spf: { include: [sendgrid.test] }
+    mailboxes:
+      - { name: captain, password: { env: MAILOPS_ALICE_PASSWORD }, send_as: [bridge] }
+    aliases: { bridge: captain, postmaster: captain }
+`,
+    );
+    const r = await cli(['test', site, '--json'], env);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = JSON.parse(r.stdout) as TestReport;
+    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+    expect(report.notes).toEqual(expect.arrayContaining(['domain harbor.test: spf.include sendgrid.test → _spf.relay.test, the include of the stand-in smarthost']));
+    const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
+    expect(verify['store: deliverability harbor.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=h1\), spf=pass, dmarc=pass, HELO smtp\.relay\.test, PTR smtp\.relay\.test \[[0-9.]+\] \(the smarthost\), over TLSv1\.3$/);
+    expect(verify['relay smtp.relay.test:465: relay accepts our login']).toMatch(/login as apikey: "235 /);
+    expect(await leftovers(r.stderr)).toBe('');
+  });
+
   it('Ctrl-C while it runs: the containers, the network and the throwaway copy are removed', async () => {
     const site = join(dir, 'interrupted.yaml');
     writeFileSync(site, example);

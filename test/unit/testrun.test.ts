@@ -94,6 +94,7 @@ dns:
   update: { server: 203.0.113.53, key: { file: keys/tsig.key } }
 domains:
   - name: corp.example
+    spf: { include: [sendgrid.net, spf.corp.example, _spf.google.com] }
     mailboxes:
       - { name: ann, password: { file: secrets/ann } }
       - { name: ben, password_hash: "{SHA512-CRYPT}$6$x$y" }
@@ -102,7 +103,7 @@ domains:
     hosts: { mx1: { ip: '172.20.0.3', sshPort: 32768, hostKey: 'ssh-ed25519 AAAAC3' } },
     identity: '/tmp/w/id_ed25519',
     dns: { ip: '172.20.0.2', port: 35000, keyFile: '/tmp/w/mailops-tsig.key' },
-    relay: { hostname: 'smtp.relay.test', ports: [587, 2525, 465] },
+    relay: { hostname: 'smtp.relay.test', ports: [587, 2525, 465], spfInclude: '_spf.relay.test' },
   };
   const c = throwawayPlaybook(original, '/home/ops/site', world, ['corp.example']);
   const y = parse(c.text);
@@ -120,10 +121,13 @@ domains:
     expect(c.env['MAILOPS_TEST_PASSWORD_1']).toMatch(/^[0-9a-f]{24}$/);
     expect(y.stack.tls).toEqual({ mode: 'self-signed' });
     expect(y.stack.relay).toEqual({ host: 'smtp.relay.test', port: 2525, username: 'apikey', password: { file: '/home/ops/site/secrets/relay' } });
+    // The includes the test network cannot resolve give way to the stand-in's; the site's own stays.
+    expect(y.domains[0].spf).toEqual({ include: ['spf.corp.example', '_spf.relay.test'] });
     expect(c.notes).toEqual([
       'host mx1: os rhel is tested on the Debian test image (os: auto in the copy)',
       'tls.mode acme is tested with a self-signed certificate (the test network has no ACME server reaching it)',
       "stack.relay: the test network's smarthost smtp.relay.test (with the same login) stands in for smtp.sendgrid.net",
+      'domain corp.example: spf.include sendgrid.net, _spf.google.com → _spf.relay.test, the include of the stand-in smarthost',
       'mailbox ben@corp.example: only a password_hash is given, so the throwaway copy logs in with a test password of its own',
     ]);
   });

@@ -43,4 +43,13 @@ describe('judge: what the receiver said about a message of one of our domains', 
     const v = verdictOf(raw(['spf=softfail smtp.mailfrom=riverside.test', 'dmarc=fail (p=reject) header.from=riverside.test']).replace('from post.riverside.test (', 'from localhost ('), 'mx.peer.test');
     expect(judge(v, 'riverside.test', 'post.riverside.test', { signs: false }).problems).toEqual(['spf=softfail', 'dmarc=fail', 'HELO localhost, not post.riverside.test']);
   });
+
+  it('through a smarthost, HELO and PTR are the smarthost\'s: not held against our host name, and said so', () => {
+    const v = verdictOf(raw(['dkim=pass header.d=riverside.test header.a=ed25519-sha256 header.s=r2', ...spfDmarc]).replace('from post.riverside.test (post.riverside.test [172.23.0.3])', 'from smtp.relay.test (smtp.relay.test [172.23.0.9])'), 'mx.peer.test');
+    expect(judge(v, 'riverside.test', 'post.riverside.test').problems).toEqual(['HELO smtp.relay.test, not post.riverside.test', 'the receiver verified the client as smtp.relay.test (PTR), not post.riverside.test']);
+    expect(judge(v, 'riverside.test', 'post.riverside.test', { relayed: true })).toEqual({
+      problems: [],
+      summary: 'dkim=pass (ed25519-sha256, s=r2), spf=pass, dmarc=pass, HELO smtp.relay.test, PTR smtp.relay.test [172.23.0.9] (the smarthost), over TLSv1.3',
+    });
+  });
 });
