@@ -27,6 +27,18 @@ const leftovers = async (stderr: string) => {
   return (await run('docker', ['ps', '-aq', '--filter', `name=^${prefix}-`])).stdout.trim();
 };
 
+/** `mailops test` on a playbook written to the scratch directory: exit 0, every case passed, nothing left behind. */
+async function passes(name: string, text: string): Promise<TestReport> {
+  const site = join(dir, `${name}.yaml`);
+  writeFileSync(site, text);
+  const r = await cli(['test', site, '--json'], env);
+  expect(r.code, r.stderr.slice(-4000)).toBe(0);
+  const report = JSON.parse(r.stdout) as TestReport;
+  expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+  expect(await leftovers(r.stderr)).toBe('');
+  return report;
+}
+
 describe('mailops test', () => {
   it('the example, run by the Dockerfile\'s image with the host\'s Docker socket: applied, verified with nothing skipped, every mailbox, alias, catch-all and sender proven, re-applied with 0 changes; JSON and JUnit; nothing left behind', async () => {
     const base = await nodeBaseImage((l) => process.stderr.write(`[mailops test] ${l}\n`));
@@ -93,10 +105,7 @@ describe('mailops test', () => {
   });
 
   for (const mta of ['postfix', 'exim'] as const) it(`two replicated mailbox hosts, ${mta}, Ed25519 DKIM: one apply converges them (each pins the certificate the other made in the same run), and every case passes on both`, async () => {
-    const site = join(dir, `twin-${mta}.yaml`);
-    writeFileSync(
-      site,
-      `site: twin
+    const report = await passes(`twin-${mta}`, `site: twin
 hosts:
   - { name: ra, ssh: { address: 198.51.100.30 }, hostname: mail1.twin.test, ipv4: 198.51.100.30 }
   - { name: rb, ssh: { address: 198.51.100.31 }, hostname: mail2.twin.test, ipv4: 198.51.100.31 }
@@ -110,23 +119,14 @@ domains:
       - { name: ivan, password: { env: MAILOPS_BOB_PASSWORD }, quota: 100M }
     aliases:
       all: [hana, ivan]
-`,
-    );
-    const r = await cli(['test', site, '--json'], env);
-    expect(r.code, r.stderr.slice(-4000)).toBe(0);
-    const report = JSON.parse(r.stdout) as TestReport;
-    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+`);
     expect(cases(report, 're-apply')).toMatchObject([{ name: 're-apply makes 0 changes', status: 'passed', detail: '0 changes' }]);
     expect(cases(report, 'verify').map((c) => c.name)).toEqual(expect.arrayContaining(['ra: authenticated submission (587)', 'rb: authenticated submission (587)']));
     expect(cases(report, 'checks').find((c) => c.name === 'alias all@twin.test delivers to hana@twin.test, ivan@twin.test')?.status).toBe('passed');
-    expect(await leftovers(r.stderr)).toBe('');
   });
 
   it('a playbook unlike the examples (a host named dns, as the test world\'s own server is, Exim, POP3 only, three domains, one without DKIM, a disabled mailbox, send: false, a send_limit on the only sender of a domain): every case passes', async () => {
-    const site = join(dir, 'riverside.yaml');
-    writeFileSync(
-      site,
-      `site: riverside
+    const report = await passes('riverside', `site: riverside
 hosts:
   - { name: dns, ssh: { address: 203.0.113.70 }, hostname: post.riverside.test, ipv4: 203.0.113.70 }
 stack:
@@ -155,12 +155,7 @@ domains:
   - name: riverside.example.test
     dkim: { selector: x, key: ed25519 }
     aliases: { hello: maria@riverside.test, postmaster: maria@riverside.test }
-`,
-    );
-    const r = await cli(['test', site, '--json'], env);
-    expect(r.code, r.stderr.slice(-4000)).toBe(0);
-    const report = JSON.parse(r.stdout) as TestReport;
-    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+`);
     const checks = Object.fromEntries(cases(report, 'checks').map((c) => [c.name, c.detail]));
     // verify sent the shop's deliverability message as sales, the only sender there: the probe gets the rest.
     expect(checks['sales@riverside-shop.test: send_limit 2/hour enforced']).toMatch(/^1 accepted \(verify submitted up to 1 as sales@riverside-shop\.test in this run\), then: 450 4\.7\.1 <sales@riverside-shop\.test>: SASL login name rejected: .*Sending limit reached/);
@@ -170,14 +165,10 @@ domains:
     const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
     expect(verify['dns: deliverability riverside-shop.test → peer.test']).toMatch(/^the peer's verdict: no DKIM \(riverside-shop\.test has no key in the playbook\), spf=pass, dmarc=pass, HELO post\.riverside\.test/);
     expect(verify['dns: deliverability riverside.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=r1\), spf=pass, dmarc=pass/);
-    expect(await leftovers(r.stderr)).toBe('');
   });
 
   it('a smarthost playbook (Exim, a backup MX): the test smarthost stands in with its SPF include; mail leaves through it and the peer judges it by DKIM, SPF and DMARC', async () => {
-    const site = join(dir, 'harbor.yaml');
-    writeFileSync(
-      site,
-      `site: harbor
+    const report = await passes('harbor', `site: harbor
 hosts:
   - { name: store, ssh: { address: 203.0.113.80 }, hostname: mail.harbor.test, ipv4: 203.0.113.80 }
   - { name: backup, ssh: { address: 203.0.113.81 }, hostname: mx2.harbor.test, ipv4: 203.0.113.81, role: backup-mx }
@@ -192,17 +183,11 @@ domains:
     mailboxes:
       - { name: captain, password: { env: MAILOPS_ALICE_PASSWORD }, send_as: [bridge] }
     aliases: { bridge: captain, postmaster: captain }
-`,
-    );
-    const r = await cli(['test', site, '--json'], env);
-    expect(r.code, r.stderr.slice(-4000)).toBe(0);
-    const report = JSON.parse(r.stdout) as TestReport;
-    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+`);
     expect(report.notes).toEqual(expect.arrayContaining(['domain harbor.test: spf.include sendgrid.test → _spf.relay.test, the include of the stand-in smarthost']));
     const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
     expect(verify['store: deliverability harbor.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=h1\), spf=pass, dmarc=pass, HELO smtp\.relay\.test, PTR smtp\.relay\.test \[[0-9.]+\] \(the smarthost\), over TLSv1\.3$/);
     expect(verify['relay smtp.relay.test:465: relay accepts our login']).toMatch(/login as apikey: "235 /);
-    expect(await leftovers(r.stderr)).toBe('');
   });
 
   it('Ctrl-C while it runs: the containers, the network and the throwaway copy are removed', async () => {
