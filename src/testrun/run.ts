@@ -25,6 +25,7 @@ import type { Log } from '../testbed/log.js';
 import { MAIL_PORTS } from '../testbed/harness.js';
 import type { VpsHost } from '../testbed/harness.js';
 import { startWorld } from '../testbed/world.js';
+import { shq } from '../facts/shell.js';
 import type { World, WorldPeer } from '../testbed/world.js';
 import { verifySubmissions } from '../verify/checks.js';
 import type { Endpoint } from '../verify/checks.js';
@@ -194,7 +195,10 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
       for (const n of copy.notes) if (!notes.includes(n)) notes.push(n);
       Object.assign(process.env, copy.env);
       writeFileSync(copyFile, copy.text, { mode: 0o600 });
-      return loadSite(copyFile).site;
+      const loaded = loadSite(copyFile).site;
+      const store = "no IMAP and no POP3: the checks find delivered mail in the mailbox host's store (doveadm search)";
+      if (!loaded.stack.imap && !loaded.stack.pop3 && !notes.includes(store)) notes.push(store);
+      return loaded;
     };
     const apply = async (suite: Suite, name: string): Promise<ApplyReport | undefined> => {
       let report: ApplyReport | undefined;
@@ -206,6 +210,8 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
       return report;
     };
     const ep = (h: Host): Ep => ({ host: '127.0.0.1', port: (p) => portOf(byName.get(h.name)!, p), servername: h.hostname });
+    // Where the cases look for a message: the mailbox over IMAP or POP3, else (neither is on) its host's store.
+    const finder = (s: Site, h: Host): Finder => (address, token) => (s.stack.imap || s.stack.pop3 ? findIn(s, ep(h), address, token) : storeFind(w, byName.get(h.name)!.container, address, token));
     const verifyEp = (h: Host): Endpoint => ({ address: '127.0.0.1', port: (p) => portOf(byName.get(h.name)!, p) });
     const resolverName = `127.0.0.1:${w.dns.port}`;
 
@@ -232,7 +238,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
         const token = newToken();
         await rec.run(bs, `mail in ${m.address} before the change`, async () => {
           await w.peer!.send({ from: STRANGER, to: m.address, subject: `mailops test before the change [${token}]` });
-          const found = await until(async () => (await findIn(old, ep(reader), m.address, token)) > 0, DELIVERY_MS);
+          const found = await until(async () => (await finder(old, reader)(m.address, token)) > 0, DELIVERY_MS);
           if (!found) return { fail: `the message sent before the change did not arrive in ${m.address}` };
           before!.set(m.address, { token });
           return `delivered (${token})`;
@@ -256,7 +262,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
         await rec.run(cs, `no mail lost: ${address}`, async () => {
           if (!still) return { skip: `${address} is no mailbox in ${file} any more (its mail stays on disk, unread)` };
           if (!still.enabled) return { skip: `${address} is disabled in ${file} (its mail stays on disk)` };
-          const n = await findIn(cur, ep(reader), address, token);
+          const n = await finder(cur, reader)(address, token);
           return n === 1 ? `the message from before the change is still there (${token})` : { fail: `the message from before the change (${token}) is ${n === 0 ? 'gone' : `there ${n} times`}` };
         });
       }
@@ -276,7 +282,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
     }
 
     await verify(cur, rec.suite('verify'));
-    await runCases(rec, rec.suite('checks'), cur, deriveCases(cur, newToken()), ep(clientHost(cur)), (h) => ep(h), w.peer!);
+    await runCases(rec, rec.suite('checks'), cur, deriveCases(cur, newToken()), ep(clientHost(cur)), finder(cur, clientHost(cur)), (h) => ep(h), w.peer!);
 
     const again = rec.suite('re-apply');
     await rec.run(again, 're-apply makes 0 changes', async () => {
@@ -325,12 +331,21 @@ export function loadPlaybookText(file: string, text: string): Site {
 }
 
 /** Messages carrying `token` in a mailbox, read over IMAP (or POP3 when IMAP is off). */
+type Finder = (address: string, token: string) => Promise<number>;
+
+/** Messages carrying `token` in a mailbox, found by Dovecot on the host itself (a site with no IMAP and no POP3). */
+async function storeFind(w: World, container: string, address: string, token: string): Promise<number> {
+  const r = await w.exec(container, `doveadm search -u ${shq(address)} mailbox INBOX subject ${shq(token)}`);
+  if (r.code !== 0) throw new Error(`doveadm search for ${address} failed: ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout.split('\n').filter((l) => l.trim()).length;
+}
+
 async function findIn(site: Site, ep: Ep, address: string, token: string): Promise<number> {
   const pw = passwordOf(site, address);
   return site.stack.imap ? imapFind(ep, address, pw, token) : pop3Find(ep, address, pw, token);
 }
 
-async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase[], reader: Ep, epOf: (h: Host) => Ep, peer: WorldPeer): Promise<void> {
+async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase[], reader: Ep, find: Finder, epOf: (h: Host) => Ep, peer: WorldPeer): Promise<void> {
   const mx = epOf(site.hosts.find((h) => h.role !== 'backup-mx') ?? site.hosts[0]!);
   const submit = reader;
   const verifyUses = verifySubmissions(site);
@@ -365,8 +380,8 @@ async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase
           await peer.send({ from: STRANGER, to: c.to, subject: `mailops test [${token}]` });
           const seen: string[] = [];
           for (const m of c.mailboxes) {
-            if (!(await until(async () => (await findIn(site, reader, m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}` };
-            const n = await findIn(site, reader, m, token);
+            if (!(await until(async () => (await find(m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}` };
+            const n = await find(m, token);
             if (n !== 1) return { fail: `delivered ${n} times to ${m}` };
             seen.push(m);
           }

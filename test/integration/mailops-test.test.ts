@@ -167,13 +167,15 @@ domains:
     expect(verify['dns: deliverability riverside.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=r1\), spf=pass, dmarc=pass/);
   });
 
-  it('a smarthost playbook (Exim, a backup MX): the test smarthost stands in with its SPF include; mail leaves through it and the peer judges it by DKIM, SPF and DMARC', async () => {
+  it('a smarthost playbook (Exim, a backup MX, no IMAP and no POP3): the test smarthost stands in with its SPF include; mail leaves through it and the peer judges it by DKIM, SPF and DMARC; delivered mail is found in the store', async () => {
     const report = await passes('harbor', `site: harbor
 hosts:
   - { name: store, ssh: { address: 203.0.113.80 }, hostname: mail.harbor.test, ipv4: 203.0.113.80 }
   - { name: backup, ssh: { address: 203.0.113.81 }, hostname: mx2.harbor.test, ipv4: 203.0.113.81, role: backup-mx }
 stack:
   mta: exim
+  imap: false
+  pop3: false
   relay: { host: smtp.sendgrid.test, port: 465, username: apikey, password: { env: MAILOPS_BOB_PASSWORD } }
 dns: { nameservers: [ns1.provider.test] }
 domains:
@@ -184,7 +186,8 @@ domains:
       - { name: captain, password: { env: MAILOPS_ALICE_PASSWORD }, send_as: [bridge] }
     aliases: { bridge: captain, postmaster: captain }
 `);
-    expect(report.notes).toEqual(expect.arrayContaining(['domain harbor.test: spf.include sendgrid.test → _spf.relay.test, the include of the stand-in smarthost']));
+    expect(report.notes).toEqual(expect.arrayContaining(['domain harbor.test: spf.include sendgrid.test → _spf.relay.test, the include of the stand-in smarthost', "no IMAP and no POP3: the checks find delivered mail in the mailbox host's store (doveadm search)"]));
+    expect(cases(report, 'checks').find((c) => c.name === 'captain@harbor.test: mail from a stranger is delivered')?.detail).toBe('delivered once to captain@harbor.test');
     const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
     expect(verify['store: deliverability harbor.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=h1\), spf=pass, dmarc=pass, HELO smtp\.relay\.test, PTR smtp\.relay\.test \[[0-9.]+\] \(the smarthost\), over TLSv1\.3$/);
     expect(verify['relay smtp.relay.test:465: relay accepts our login']).toMatch(/login as apikey: "235 /);
