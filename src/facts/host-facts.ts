@@ -7,7 +7,7 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
-import { shq, shqAll, unitOf } from './shell.js';
+import { firstCertificate, shq, shqAll, tlsFingerprintCommand, unitOf } from './shell.js';
 import { parseLifecycle } from '../plan/dkim.js';
 
 export interface Fact {
@@ -25,22 +25,7 @@ export interface Fact {
   parse(lines: string[], all: ReadonlyMap<string, string[]>): Partial<HostFacts>;
 }
 
-/**
- * Prints the SHA-256 fingerprint of a certificate file (of its first certificate, as lower-case hex),
- * nothing when it is missing or unreadable: for the activation's report (the fact script prints the PEM,
- * tlsFact hashes it). The DER is hashed as it is: `openssl x509` costs some 20 ms a call (OpenSSL 3.0).
- */
-export function tlsFingerprintCommand(cert: string): string {
-  return `${firstCertificate(cert)} | sed '/-----/d' | base64 -d 2>/dev/null | sha256sum | { read -r h _ && [ "$h" != ${EMPTY_SHA256} ] && echo "$h"; }`;
-}
-
-/** Prints the first certificate of a PEM file (a full chain's leaf), nothing when the file is missing. */
-function firstCertificate(cert: string): string {
-  return `[ -f ${shq(cert)} ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{p;/-----END CERTIFICATE-----/q;}' ${shq(cert)}`;
-}
-
-/** SHA-256 of no bytes: what the fingerprint command hashes when the file holds no certificate. */
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+export { tlsFingerprintCommand };
 
 /**
  * Prints, with `printf FORMAT domain selector spki`, the public half of a DKIM key file as its DER

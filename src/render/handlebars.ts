@@ -1,6 +1,7 @@
 /** The Handlebars environment: strict, no HTML escaping (configs are not HTML), a few pure helpers. */
 import Handlebars from 'handlebars';
 import { compiledAtRunTime, prebuiltTemplate } from '../prebuilt.js';
+import { tlsFingerprintCommand } from '../facts/shell.js';
 
 export const hbs = Handlebars.create();
 
@@ -20,6 +21,8 @@ hbs.registerHelper('pad', (s: unknown, n: unknown) => String(s).padEnd(Number(n)
 hbs.registerHelper('regex', (s: unknown) => String(s).replace(/[.[\]{}()*+?^$|\\/]/g, '\\$&'));
 /** Quote a value for a POSIX shell. */
 hbs.registerHelper('shq', (s: unknown) => `'${String(s).replace(/'/g, `'\\''`)}'`);
+/** A shell command printing the SHA-256 fingerprint of a certificate file (lower-case hex), nothing without one. */
+hbs.registerHelper('certFingerprint', (file: unknown) => tlsFingerprintCommand(String(file)));
 
 /** How every template is compiled (scripts/build.mjs precompiles them with the same options). */
 export const COMPILE_OPTIONS = { noEscape: true, preventIndent: false } as const;

@@ -12,6 +12,9 @@ import { credentialFor, verifySubmissions } from '../../src/verify/checks.js';
 const mb = (address: string, o: Partial<Mailbox> = {}): Mailbox => ({ local: address.split('@')[0]!, address, passwordHash: '{CRYPT}!', sendAs: [], send: true, enabled: true, ...o });
 const dom = (name: string, o: Partial<Domain> = {}): Domain => ({ name, spf: { policy: '-all', include: [] }, mailboxes: [], aliases: [], ...o });
 const alias = (address: string, targets: string[]) => ({ local: address.split('@')[0]!, address, targets });
+/** A password verify can read (password: { env }). */
+const secret = { kind: 'env' as const, name: 'IT_UNIT_LIMITS_PW' };
+process.env['IT_UNIT_LIMITS_PW'] = 'pw-1';
 
 describe('mailPolicy', () => {
   it('send: false and send_limit per login; a disabled mailbox is neither (its login is refused anyway)', () => {
@@ -132,8 +135,6 @@ describe('rendered limits', () => {
 
 describe('credentialFor (the mailbox verify logs in with)', () => {
   it('never a disabled mailbox or one that may not send; one without a send_limit first', () => {
-    process.env['IT_UNIT_LIMITS_PW'] = 'pw-1';
-    const secret = { kind: 'env' as const, name: 'IT_UNIT_LIMITS_PW' };
     const s = site('postfix', undefined);
     s.domains = [
       dom('a.test', {
@@ -192,8 +193,6 @@ describe('validation of the per-mailbox switches', () => {
 
 describe('verifySubmissions (what verify sends as each login, which a send_limit counts)', () => {
   it('one message per domain from its sender, one RCPT from the submission check; a domain nobody may send from, none', () => {
-    process.env['IT_UNIT_LIMITS_PW'] = 'pw-1';
-    const secret = { kind: 'env' as const, name: 'IT_UNIT_LIMITS_PW' };
     const s = site('exim', undefined);
     s.domains = [
       dom('a.test', { mailboxes: [mb('maria@a.test', { passwordSecret: secret }), mb('kiosk@a.test', { passwordSecret: secret, send: false })] }),
