@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import { statePath, writeState } from '../state/state.js';
 import type { SiteState } from '../state/state.js';
-import { connect } from '../ssh/ssh2.js';
+import { connectShared as connect } from '../ssh/shared.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView, timings } from './progress.js';

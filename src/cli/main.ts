@@ -24,6 +24,7 @@ const COMMANDS: Array<[string, () => Promise<Register>]> = [
   ['init', async () => (await import('./init.js')).registerInit],
   ['hash-password', async () => (await import('./hash-password.js')).registerHashPassword],
   ['schema', async () => (await import('./schema.js')).registerSchema],
+  ['ssh-broker', async () => (await import('./ssh-broker.js')).registerSshBroker],
 ];
 
 /**

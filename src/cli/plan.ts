@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { closeAll, planSite, planState } from '../apply/site.js';
 import { dnsTarget, planZones, txtResolver } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
-import { connect } from '../ssh/ssh2.js';
+import { connectShared as connect } from '../ssh/shared.js';
 import { stepOf, withSteps } from '../apply/steps.js';
 import { info, json, out, red } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';

@@ -26,10 +26,18 @@ export interface ExecOptions {
   onStdout?: (chunk: string) => void;
   /** Called with stderr as it arrives. */
   onStderr?: (chunk: string) => void;
+  /** Called with stdout's raw bytes as they arrive (what a relay passes on). */
+  onStdoutBytes?: (chunk: Buffer) => void;
+  /** Called with stderr's raw bytes as they arrive. */
+  onStderrBytes?: (chunk: Buffer) => void;
   /** Seconds the command may run; past that it is killed and exec fails. Default: no limit. */
   timeout?: number;
   /** What the command does, for messages ("gather facts"); default: its first words. */
   step?: string;
+  /** Aborting gives the command up: its channel is closed, as when the connection drops. */
+  signal?: AbortSignal;
+  /** Milliseconds the host may take to open the command's channel (ChannelOpenError past that). Default: no limit. */
+  openTimeout?: number;
 }
 
 export interface Connection {

@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import type { Client, ClientChannel } from 'ssh2';
 import { UserError } from '../errors.js';
-import type { ExecBufferResult, ExecOptions } from './connection.js';
+import type { ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
 
 /** Single-quote a string for a POSIX shell. */
 export function shellQuote(s: string): string {
@@ -52,6 +52,13 @@ export function sudoMessage(host: string, user: string, problem: SudoProblem, st
   }
 }
 
+/** A command's result with its output as UTF-8 text. */
+export function textResult(r: ExecBufferResult): ExecResult {
+  const out: ExecResult = { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+  if (r.signal) out.signal = r.signal;
+  return out;
+}
+
 /** Exit status of a command killed by a signal, as a shell reports it. */
 export function signalCode(signal: string | undefined): number {
   const n = signal ? (constants.signals as Record<string, number | undefined>)[signal] : undefined;
@@ -63,7 +70,14 @@ export interface ChannelContext {
   step: string;
   /** Why the connection is gone, or null while it is up. */
   lost: () => string | null;
+  /** Milliseconds the host may take to open the channel; past that the command is not run (ChannelOpenError). */
+  openTimeout?: number;
+  /** Aborted when whoever asked for the command has gone: the channel is closed, as a dropped connection would. */
+  signal?: AbortSignal;
 }
+
+/** The command was never started: the channel could not be opened (so running it again is safe). */
+export class ChannelOpenError extends UserError {}
 
 /** Open a session channel, run the command, feed stdin, collect everything until the channel closes. */
 export function runChannel(client: Client, line: string, opts: ExecOptions, ctx: ChannelContext): Promise<ExecBufferResult> {
@@ -77,12 +91,32 @@ export function runChannel(client: Client, line: string, opts: ExecOptions, ctx:
       if (timer) clearTimeout(timer);
       f();
     };
+    let opened = false;
+    const notOpened = (why: string) => finish(() => reject(new ChannelOpenError(`host ${ctx.host}: cannot run a command: ${why} ${during}`)));
+    if (ctx.openTimeout !== undefined) {
+      timer = setTimeout(() => {
+        if (!opened) notOpened(`the host did not open a channel within ${ctx.openTimeout} ms`);
+      }, ctx.openTimeout);
+    }
     try {
       client.exec(line, (err: Error | undefined, stream: ClientChannel) => {
-        if (err) {
-          const why = ctx.lost() ?? err.message;
-          return finish(() => reject(new UserError(`host ${ctx.host}: cannot run a command: ${why} ${during}`)));
+        opened = true;
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        if (done) {
+          // Given up on (open timeout, or the asker went): the command must not run on.
+          if (!err) stream.close();
+          return;
         }
+        if (err) return notOpened(ctx.lost() ?? err.message);
+        if (ctx.signal?.aborted) {
+          stream.close();
+          return finish(() => reject(new UserError(`host ${ctx.host}: the command was abandoned ${during}`)));
+        }
+        ctx.signal?.addEventListener('abort', () => {
+          stream.close();
+          finish(() => reject(new UserError(`host ${ctx.host}: the command was abandoned ${during}`)));
+        });
         const out: Buffer[] = [];
         const errs: Buffer[] = [];
         const outText = new StringDecoder('utf8');
@@ -91,10 +125,12 @@ export function runChannel(client: Client, line: string, opts: ExecOptions, ctx:
         let signal: string | undefined;
         stream.on('data', (d: Buffer) => {
           out.push(d);
+          opts.onStdoutBytes?.(d);
           if (opts.onStdout) opts.onStdout(outText.write(d));
         });
         stream.stderr.on('data', (d: Buffer) => {
           errs.push(d);
+          opts.onStderrBytes?.(d);
           if (opts.onStderr) opts.onStderr(errText.write(d));
         });
         stream.on('exit', (c: number | null, sig?: string) => {
@@ -131,7 +167,7 @@ export function runChannel(client: Client, line: string, opts: ExecOptions, ctx:
         else stream.end();
       });
     } catch (e) {
-      finish(() => reject(new UserError(`host ${ctx.host}: cannot run a command: ${ctx.lost() ?? (e as Error).message} ${during}`)));
+      notOpened(ctx.lost() ?? (e as Error).message);
     }
   });
 }

@@ -7,7 +7,7 @@ import { UserError } from '../errors.js';
 import { authConfig, authFailure, authFor, expandHome } from './auth.js';
 import type { Auth } from './auth.js';
 import type { ConnectOptions, Connection, ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
-import { firstWords, runChannel, sudoMessage, sudoProblem, wrapCommand } from './exec.js';
+import { firstWords, runChannel, sudoMessage, sudoProblem, textResult, wrapCommand } from './exec.js';
 import { checkHostKey, checkPinnedSyntax, hostKeyAlgorithms, recordHostKey, where } from './host-key.js';
 import type { HostKeyCheck } from './host-key.js';
 import { keyTypeOf } from './known-hosts.js';
@@ -71,7 +71,7 @@ function openSocket(opts: ConnectOptions, timeoutS: number): Promise<Socket> {
 }
 
 /** Connect, check the host key, log in. Every failure the user can cause is a one-line UserError. */
-export async function connect(input: ConnectOptions): Promise<Connection> {
+export async function connect(input: ConnectOptions): Promise<SshConnection> {
   const opts: ConnectOptions = { ...input, knownHostsFile: expandHome(input.knownHostsFile) };
   checkPinnedSyntax(opts);
   const auth = authFor(opts);
@@ -157,7 +157,13 @@ function describeError(at: string, opts: ConnectOptions, auth: Auth, e: NetError
   return `${at}: ${e.message}`;
 }
 
-class Ssh2Connection implements Connection {
+/** A connection made here: it also says whether it is still up. */
+export interface SshConnection extends Connection {
+  readonly lost: string | null;
+  execBuffer(command: string, opts?: ExecOptions): Promise<ExecBufferResult>;
+}
+
+class Ssh2Connection implements SshConnection {
   roundTrips = 0;
   private lostReason: string | null = null;
   private closed = false;
@@ -181,11 +187,13 @@ class Ssh2Connection implements Connection {
     return this.opts.name;
   }
 
+  /** Why the connection is gone, or null while it is up. */
+  get lost(): string | null {
+    return this.lostReason;
+  }
+
   async exec(command: string, eo: ExecOptions = {}): Promise<ExecResult> {
-    const r = await this.execBuffer(command, eo);
-    const out: ExecResult = { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
-    if (r.signal) out.signal = r.signal;
-    return out;
+    return textResult(await this.execBuffer(command, eo));
   }
 
   async execBuffer(command: string, eo: ExecOptions = {}): Promise<ExecBufferResult> {
@@ -195,7 +203,13 @@ class Ssh2Connection implements Connection {
     await this.slot();
     let r: ExecBufferResult;
     try {
-      r = await runChannel(this.client, wrapCommand(command, sudo), eo, { host: this.opts.name, step, lost: () => this.lostReason });
+      r = await runChannel(this.client, wrapCommand(command, sudo), eo, {
+        host: this.opts.name,
+        step,
+        lost: () => this.lostReason,
+        ...(eo.openTimeout !== undefined ? { openTimeout: eo.openTimeout } : {}),
+        ...(eo.signal ? { signal: eo.signal } : {}),
+      });
     } finally {
       this.release();
     }

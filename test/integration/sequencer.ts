@@ -21,6 +21,7 @@ const SECONDS: Record<string, number> = {
   'acme.test.ts': 82,
   'sandbox.test.ts': 69,
   'world.test.ts': 28,
+  'ssh-shared.test.ts': 22,
   'ssh.test.ts': 13,
   'testbed.test.ts': 12,
 };

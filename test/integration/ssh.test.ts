@@ -11,7 +11,7 @@ import { UserError } from '../../src/errors.js';
 import type { ConnectOptions, Connection } from '../../src/ssh/connection.js';
 import { fingerprint } from '../../src/ssh/known-hosts.js';
 import { connect } from '../../src/ssh/ssh2.js';
-import { SSHD, addUser, freePort, keygen, localSshdUnavailable, startAgent, startLocalSshd } from './support/local-sshd.js';
+import { addUser, freePort, keygen, localSshdUnavailable, rootOptions, SSHD, startAgent, startLocalSshd } from './support/local-sshd.js';
 import type { LocalSshd } from './support/local-sshd.js';
 
 const unavailable = localSshdUnavailable();
@@ -47,17 +47,7 @@ describe.skipIf(unavailable !== null)(`ssh2 connection against a local sshd${una
   beforeAll(async () => {
     sshd = await startLocalSshd();
     work = mkdtempSync(join(tmpdir(), 'mailops-ssh-test-'));
-    base = {
-      name: 'mx1',
-      address: '127.0.0.1',
-      port: sshd.port,
-      user: 'root',
-      identity: sshd.client.path,
-      hostKey: sshd.hostKey.publicLine,
-      knownHostsFile: join(work, 'unused_known_hosts'),
-      acceptNew: false,
-      timeout: 5,
-    };
+    base = rootOptions(sshd, work);
   });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((c) => c.close()));

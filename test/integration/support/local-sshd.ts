@@ -4,6 +4,7 @@
  * /usr/sbin/sshd (package openssh-server). Also: an ssh-agent, and throwaway local users with or
  * without passwordless sudo.
  */
+import type { ConnectOptions } from '../../../src/ssh/connection.js';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -186,4 +187,19 @@ function removeUser(name: string): void {
   } catch {
     // not there (or no home to remove)
   }
+}
+
+/** Connection options for root on this sshd, its host key pinned (known_hosts unread). */
+export function rootOptions(sshd: LocalSshd, work: string): ConnectOptions {
+  return {
+    name: 'mx1',
+    address: '127.0.0.1',
+    port: sshd.port,
+    user: 'root',
+    identity: sshd.client.path,
+    hostKey: sshd.hostKey.publicLine,
+    knownHostsFile: join(work, 'unused_known_hosts'),
+    acceptNew: false,
+    timeout: 5,
+  };
 }

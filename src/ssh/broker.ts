@@ -1,0 +1,240 @@
+/**
+ * The connection broker (see shared.ts): a background process that holds SSH connections for the runs of
+ * one user and runs their commands over them. Each connection is dropped MAILOPS_SSH_PERSIST seconds after
+ * its last command; the broker exits when it holds none and no run has asked for that long.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { connect as unixConnect, createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { UserError } from '../errors.js';
+import { ChannelOpenError } from './exec.js';
+import type { ConnectOptions } from './connection.js';
+import { frame, readFrames } from './frames.js';
+import type { BrokerError, BrokerRequest } from './shared.js';
+import { connect } from './ssh2.js';
+import type { SshConnection } from './ssh2.js';
+
+/** How long a connection that has sat idle may take to open a channel before it is taken for dead. */
+const REUSE_OPEN_MS = 5000;
+
+interface Held {
+  conn: Promise<SshConnection>;
+  /** Commands running over it now. */
+  busy: number;
+  idle?: NodeJS.Timeout;
+}
+
+/** Which connection a request wants: everything that decides what `connect` would do, and whom it reaches. */
+export function connectionKey(req: Pick<BrokerRequest, 'opts' | 'agent'>): string {
+  const o = req.opts;
+  let identity = '';
+  if (o.identity !== undefined) {
+    try {
+      identity = createHash('sha256').update(readFileSync(o.identity)).digest('hex');
+    } catch {
+      identity = 'unreadable';
+    }
+  }
+  const what = [o.name, o.address, o.port, o.user, o.identity ?? '', identity, req.agent ?? '', o.hostKey ?? '', o.knownHostsFile, o.acceptNew, o.timeout ?? '', o.keepalive ?? ''];
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+}
+
+export interface BrokerOptions {
+  /** The socket to listen on. */
+  path: string;
+  /** Seconds a connection is kept after its last use, and the broker after its last request. */
+  persist: number;
+  /** Aborting it closes everything at once (tests). */
+  stop?: AbortSignal;
+}
+
+/** Serve until idle; resolves when the broker has closed everything. */
+export async function serveBroker(bo: BrokerOptions): Promise<void> {
+  const held = new Map<string, Held>();
+  let active = 0;
+  let idleExit: NodeJS.Timeout | undefined;
+  let finished: () => void = () => undefined;
+  const done = new Promise<void>((r) => (finished = r));
+
+  const drop = (key: string, h: Held) => {
+    if (held.get(key) === h) held.delete(key);
+    if (h.idle) clearTimeout(h.idle);
+    h.conn.then((c) => c.close()).catch(() => undefined);
+  };
+  const touch = () => {
+    if (idleExit) clearTimeout(idleExit);
+    idleExit = undefined;
+    if (active === 0 && held.size === 0) idleExit = setTimeout(() => void shutdown(), bo.persist * 1000);
+  };
+  const release = (key: string, h: Held) => {
+    h.busy--;
+    if (h.busy === 0 && held.get(key) === h) {
+      if (h.idle) clearTimeout(h.idle);
+      h.idle = setTimeout(() => {
+        drop(key, h);
+        touch();
+      }, bo.persist * 1000);
+    }
+  };
+
+  /** The live connection for this request, made when there is none; `fresh` when it was made now. */
+  const acquire = async (req: BrokerRequest): Promise<{ key: string; h: Held; conn: SshConnection; fresh: boolean }> => {
+    const key = connectionKey(req);
+    let h = held.get(key);
+    let fresh = false;
+    if (h) {
+      const c = await h.conn.catch(() => null);
+      if (!c || c.lost !== null) {
+        drop(key, h);
+        h = undefined;
+      }
+    }
+    if (!h) {
+      fresh = true;
+      // connect reads the agent's socket from the environment, before its first await.
+      if (req.agent !== undefined) process.env['SSH_AUTH_SOCK'] = req.agent;
+      else delete process.env['SSH_AUTH_SOCK'];
+      h = { conn: connect(req.opts), busy: 0 };
+      held.set(key, h);
+      const mine = h;
+      h.conn.catch(() => {
+        if (held.get(key) === mine) held.delete(key);
+      });
+    }
+    h.busy++;
+    if (h.idle) clearTimeout(h.idle);
+    h.idle = undefined;
+    try {
+      return { key, h, conn: await h.conn, fresh };
+    } catch (e) {
+      h.busy--;
+      throw e;
+    }
+  };
+
+  const handle = async (sock: Socket, req: BrokerRequest, stdin: Buffer | undefined, abort: AbortController) => {
+    const send = (type: 'o' | 'e' | 'r' | 'x', payload: Buffer | string) => {
+      if (!sock.destroyed) sock.write(frame(type, payload));
+    };
+    const fail = (e: unknown) => {
+      const err: BrokerError = { message: (e as Error)?.message ?? String(e), user: e instanceof UserError };
+      send('x', JSON.stringify(err));
+    };
+    let got: Awaited<ReturnType<typeof acquire>> | undefined;
+    try {
+      got = await acquire(req);
+      if (req.op === 'open') return send('r', JSON.stringify({ ok: true }));
+      const run = (c: SshConnection, reused: boolean) =>
+        c.execBuffer(req.command ?? 'true', {
+          ...(req.root !== undefined ? { root: req.root } : {}),
+          ...(req.timeout !== undefined ? { timeout: req.timeout } : {}),
+          ...(req.step !== undefined ? { step: req.step } : {}),
+          ...(stdin ? { stdin } : {}),
+          ...(reused ? { openTimeout: REUSE_OPEN_MS } : {}),
+          signal: abort.signal,
+          onStdoutBytes: (d) => send('o', d),
+          onStderrBytes: (d) => send('e', d),
+        });
+      let r;
+      try {
+        r = await run(got.conn, !got.fresh);
+      } catch (e) {
+        // A connection that had sat idle and cannot open a channel any more is dead (the host went away
+        // without closing it): the command never started, so it runs once more over a new connection.
+        if (!(e instanceof ChannelOpenError) || got.fresh) throw e;
+        drop(got.key, got.h);
+        release(got.key, got.h);
+        got = await acquire(req);
+        r = await run(got.conn, false);
+      }
+      send('r', JSON.stringify(r.signal ? { code: r.code, signal: r.signal } : { code: r.code }));
+    } catch (e) {
+      fail(e);
+    } finally {
+      if (got) release(got.key, got.h);
+      sock.end();
+    }
+  };
+
+  const server: Server = createServer((sock) => {
+    active++;
+    touch();
+    const abort = new AbortController();
+    let req: BrokerRequest | undefined;
+    let started = false;
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      abort.abort();
+      active--;
+      touch();
+    });
+    readFrames(sock, (type, payload) => {
+      if (started) return;
+      if (type === 'q' && !req) {
+        try {
+          req = JSON.parse(payload.toString('utf8')) as BrokerRequest;
+        } catch {
+          return void sock.destroy();
+        }
+        if (!req.stdin) {
+          started = true;
+          void handle(sock, req, undefined, abort);
+        }
+      } else if (type === 'i' && req) {
+        started = true;
+        void handle(sock, req, payload, abort);
+      } else sock.destroy();
+    });
+  });
+
+  const shutdown = async () => {
+    if (idleExit) clearTimeout(idleExit);
+    server.close();
+    try {
+      unlinkSync(bo.path);
+    } catch {
+      // another broker's socket took its place, or it is gone already
+    }
+    await Promise.all([...held.entries()].map(([k, h]) => drop(k, h)));
+    finished();
+  };
+
+  await listen(server, bo.path);
+  bo.stop?.addEventListener('abort', () => void shutdown());
+  touch();
+  return done;
+}
+
+/**
+ * Listen on `path`: on a socket of our own first, renamed into place, so that a run never finds a socket no
+ * broker listens on yet. When a broker answers there already, this one is not needed (rejects).
+ */
+async function listen(server: Server, path: string): Promise<void> {
+  if (await answers(path)) throw new Error(`a broker listens on ${path} already`);
+  const mine = `${path}.${process.pid}`;
+  try {
+    unlinkSync(mine);
+  } catch {
+    // not there
+  }
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(mine, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  renameSync(mine, path);
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((r) => {
+    const s = unixConnect(path);
+    s.on('connect', () => {
+      s.destroy();
+      r(true);
+    });
+    s.on('error', () => r(false));
+  });
+}

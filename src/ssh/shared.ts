@@ -1,0 +1,248 @@
+/**
+ * Shared SSH connections, as OpenSSH's ControlPersist keeps them (and Ansible by default): one background
+ * process per user, the broker (broker.ts), holds the connections mailops made for MAILOPS_SSH_PERSIST
+ * seconds (default 60) after their last use, and the next plan or apply of the same hosts runs its
+ * commands over them. It skips the TCP and SSH handshakes and the login, which cost each host more CPU
+ * than the whole no-op plan (sshd's re-exec, key exchange, PAM, the journal).
+ *
+ * - The broker's socket is in a directory of the user's own, mode 0700 ($XDG_RUNTIME_DIR or the temporary
+ *   directory); whoever can reach it can run commands on the hosts, as with OpenSSH's control sockets and
+ *   ssh-agent's. When the directory is not the user's alone, nothing is shared.
+ * - A connection is shared only with a run that asks for the same one: the same address, port, user,
+ *   identity (its file's contents too), agent, pinned host key and known_hosts policy. A changed key, a
+ *   new pin or another identity makes a new connection, checked and logged in as ever.
+ * - The broker makes its connections with the same `connect` and runs commands with the same channel code
+ *   as a direct connection, so the messages are the same; its errors come back as the run's own.
+ * - When no broker answers, the run connects directly, as always, and starts one for the next run.
+ * - MAILOPS_SSH_PERSIST=0 turns sharing off.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { connect as unixConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { UserError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import { VERSION } from '../version.js';
+import { expandHome } from './auth.js';
+import type { ConnectOptions, Connection, ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
+import { firstWords, textResult } from './exec.js';
+import { frame, readFrames } from './frames.js';
+import { connect } from './ssh2.js';
+
+export const PERSIST_ENV = 'MAILOPS_SSH_PERSIST';
+const DEFAULT_PERSIST = 60;
+
+/** Seconds a shared connection stays open after its last use; 0 when sharing is off. */
+export function persistSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[PERSIST_ENV];
+  if (v === undefined || v.trim() === '') return DEFAULT_PERSIST;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UserError(`${PERSIST_ENV}=${v}: not a number of seconds (0 turns connection sharing off)`);
+  return n;
+}
+
+/**
+ * The broker's socket, in a directory only this user can enter (made when missing); null when there is no
+ * such place (another owner, wider permissions, a symlink), and then nothing is shared.
+ */
+export function brokerSocket(env: NodeJS.ProcessEnv = process.env): string | null {
+  const uid = process.getuid?.();
+  if (uid === undefined) return null;
+  const dir = join(env['XDG_RUNTIME_DIR'] || tmpdir(), `mailops-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return null;
+  }
+  try {
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) return null;
+  } catch {
+    return null;
+  }
+  // The version in the name: a broker of another mailops (its protocol, its code) is never asked.
+  return join(dir, `ssh-${VERSION}.sock`);
+}
+
+/** What the broker is asked. */
+export interface BrokerRequest {
+  op: 'open' | 'exec';
+  /** The connection, with absolute paths. */
+  opts: ConnectOptions;
+  /** The ssh-agent's socket, when the connection logs in through the agent. */
+  agent?: string;
+  command?: string;
+  root?: boolean;
+  timeout?: number;
+  step?: string;
+  /** Bytes of stdin that follow in an `i` frame. */
+  stdin?: number;
+}
+
+export interface BrokerError {
+  message: string;
+  user: boolean;
+}
+
+/** The broker did not answer (none runs, or it went away): the run connects directly. */
+class NoBroker extends Error {}
+
+/** The connection options as the broker must see them: paths absolute, as this process would read them. */
+export function absoluteOptions(o: ConnectOptions): ConnectOptions {
+  const out: ConnectOptions = { ...o, knownHostsFile: resolve(expandHome(o.knownHostsFile)) };
+  if (o.identity !== undefined) out.identity = resolve(expandHome(o.identity));
+  return out;
+}
+
+/**
+ * Connect through the broker when one answers; otherwise directly (and start a broker for the next run).
+ * Errors are those of a direct connection (the broker makes it with the same code).
+ */
+export async function connectShared(input: ConnectOptions): Promise<Connection> {
+  const persist = persistSeconds();
+  const place = persist > 0 ? brokerSocket() : null;
+  if (!place) return connect(input);
+  const opts = absoluteOptions(input);
+  const agent = opts.identity === undefined ? process.env['SSH_AUTH_SOCK'] : undefined;
+  const base: BrokerRequest = { op: 'open', opts, ...(agent ? { agent } : {}) };
+  try {
+    // The broker's connect has its own time limits (TCP, then handshake and login): this one only
+    // catches a broker that hangs.
+    await ask(place, base, {}, (2 * (opts.timeout ?? 15) + 10) * 1000);
+  } catch (e) {
+    if (!(e instanceof NoBroker)) throw e;
+    startBroker(persist);
+    return connect(input);
+  }
+  return new SharedConnection(place, base);
+}
+
+/** Start the broker in the background, detached from this run; it serves the next runs. */
+function startBroker(persist: number): void {
+  const cli = join(packageRoot, 'dist', 'cli.js');
+  if (!existsSync(cli)) return;
+  try {
+    const child = spawn(process.execPath, [cli, 'ssh-broker'], {
+      detached: true,
+      stdio: 'ignore',
+      cwd: '/',
+      env: { ...process.env, [PERSIST_ENV]: String(persist) },
+    });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // no broker this time: the runs connect directly
+  }
+}
+
+interface Streams {
+  onStdout?: (d: Buffer) => void;
+  onStderr?: (d: Buffer) => void;
+  stdin?: Buffer;
+}
+
+/**
+ * One request over its own socket: resolves with the result frame's JSON. Rejects with NoBroker when no
+ * broker answers at all, with the broker's error (UserError when the user's) when it reports one.
+ */
+function ask(place: string, req: BrokerRequest, io: Streams, limitMs?: number): Promise<unknown> {
+  return new Promise((resolvePromise, reject) => {
+    let answered = false;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const sock: Socket = unixConnect(place);
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      sock.destroy();
+      f();
+    };
+    if (limitMs !== undefined) timer = setTimeout(() => settle(() => reject(new NoBroker('the broker did not answer'))), limitMs);
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      settle(() => reject(answered ? new BrokerGone(e.message) : new NoBroker(e.message)));
+    });
+    sock.on('close', () => settle(() => reject(answered ? new BrokerGone('closed') : new NoBroker('closed'))));
+    sock.on('connect', () => {
+      const msg: BrokerRequest = io.stdin?.length ? { ...req, stdin: io.stdin.length } : req;
+      sock.write(frame('q', JSON.stringify(msg)));
+      if (io.stdin?.length) sock.write(frame('i', io.stdin));
+    });
+    readFrames(sock, (type, payload) => {
+      answered = true;
+      if (type === 'o') io.onStdout?.(payload);
+      else if (type === 'e') io.onStderr?.(payload);
+      else if (type === 'r') settle(() => resolvePromise(JSON.parse(payload.toString('utf8'))));
+      else if (type === 'x') {
+        const err = JSON.parse(payload.toString('utf8')) as BrokerError;
+        settle(() => reject(err.user ? new UserError(err.message) : new Error(err.message)));
+      }
+    });
+  });
+}
+
+/** The broker went away in the middle of a command. */
+class BrokerGone extends Error {}
+
+/** A connection held by the broker: every command is one request to it. */
+class SharedConnection implements Connection {
+  roundTrips = 0;
+
+  constructor(
+    private readonly place: string,
+    private readonly base: BrokerRequest,
+  ) {}
+
+  get host(): string {
+    return this.base.opts.name;
+  }
+
+  async exec(command: string, eo: ExecOptions = {}): Promise<ExecResult> {
+    return textResult(await this.execBuffer(command, eo));
+  }
+
+  async execBuffer(command: string, eo: ExecOptions = {}): Promise<ExecBufferResult> {
+    this.roundTrips++;
+    const step = eo.step ?? firstWords(command);
+    const out: Buffer[] = [];
+    const errs: Buffer[] = [];
+    const outText = new StringDecoder('utf8');
+    const errText = new StringDecoder('utf8');
+    const req: BrokerRequest = { ...this.base, op: 'exec', command, step };
+    if (eo.root !== undefined) req.root = eo.root;
+    if (eo.timeout !== undefined) req.timeout = eo.timeout;
+    const io: Streams = {
+      onStdout: (d) => {
+        out.push(d);
+        if (eo.onStdout) eo.onStdout(outText.write(d));
+      },
+      onStderr: (d) => {
+        errs.push(d);
+        if (eo.onStderr) eo.onStderr(errText.write(d));
+      },
+    };
+    if (eo.stdin !== undefined) io.stdin = typeof eo.stdin === 'string' ? Buffer.from(eo.stdin, 'utf8') : eo.stdin;
+    let result: { code: number; signal?: string };
+    try {
+      result = (await ask(this.place, req, io)) as { code: number; signal?: string };
+    } catch (e) {
+      if (e instanceof NoBroker || e instanceof BrokerGone) {
+        throw new UserError(`host ${this.host}: the connection was lost (the shared SSH connection's broker stopped: ${e.message}) (step: ${step})`);
+      }
+      throw e;
+    }
+    const tail = [outText.end(), errText.end()];
+    if (tail[0] && eo.onStdout) eo.onStdout(tail[0]);
+    if (tail[1] && eo.onStderr) eo.onStderr(tail[1]);
+    const r: ExecBufferResult = { code: result.code, stdout: Buffer.concat(out), stderr: Buffer.concat(errs) };
+    if (result.signal) r.signal = result.signal;
+    return r;
+  }
+
+  async close(): Promise<void> {
+    // The broker keeps the connection for the next run.
+  }
+}
