@@ -49,7 +49,7 @@ export async function planHost(
   const gather = async (script: string): Promise<HostFacts> => {
     const r = await conn.exec(script);
     try {
-      return parseFacts(r.stdout);
+      return { ...parseFacts(r.stdout), gatheredAt: Math.floor(Date.now() / 1000) };
     } catch {
       throw new UserError(`host ${host.name}: gathering facts failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
     }

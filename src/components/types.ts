@@ -30,6 +30,13 @@ export interface ComponentSpec {
     run: string;
     creates?: string;
     unless?: string;
+    /**
+     * The `unless` of a certificate command, planned from the certificate the facts read (tls.cert) instead
+     * of running it in the fact script: done when the certificate names exactly `names` (comma-separated
+     * `DNS:` entries, as tls.san; in any order with `any_order`) and is still valid `days` days from now.
+     * `unless` stays the guard the activation runs, and must test the same.
+     */
+    unless_cert?: { names: string; days?: number; any_order?: boolean };
     notify?: string[];
     when?: When;
     foreach?: string;

@@ -125,11 +125,12 @@ export const FAMILY_FACTS: Fact[] = [
   {
     // The indexes of the commands whose creates/unless guard says they are done.
     // `creates` guards are shell builtins: one line for all of them; every `unless` guard a line of its own.
+    // A certificate command's guard is planned from the tls fact instead (certGuardHolds).
     section: 'commands',
     jobs: 'each',
     command: (d) => {
       const creates = d.commands.flatMap((c, i) => (c.creates !== undefined ? [`{ [ -e ${shq(c.creates)} ] && echo ${i}; }`] : []));
-      const unless = d.commands.flatMap((c, i) => (c.creates === undefined && c.unless !== undefined ? [`( ${c.unless} ) >/dev/null 2>&1 </dev/null && echo ${i}`] : []));
+      const unless = d.commands.flatMap((c, i) => (c.creates === undefined && c.unless !== undefined && !c.certGuard ? [`( ${c.unless} ) >/dev/null 2>&1 </dev/null && echo ${i}`] : []));
       return [...(creates.length ? [creates.join('; ')] : []), ...unless];
     },
     parse: (lines) => ({ commandsDone: nonEmpty(lines).map(Number).filter((n) => Number.isInteger(n)) }),

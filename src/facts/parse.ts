@@ -1,5 +1,5 @@
 /** Parsers of the fact script's sections: text in, HostFacts out. Pure; tested on recorded outputs. */
-import { createHash, createPublicKey } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
 import type { HostFacts } from '../model/facts.js';
 import type { OsFamily } from '../model/site.js';
 import { SECTION } from './script.js';
@@ -142,10 +142,24 @@ export function parseDkim(lines: string[]): HostFacts['dkim'] {
   return out;
 }
 
-/** The SHA-256 fingerprint (lower-case hex, of the DER) of the first certificate in PEM lines. */
-export function tlsFact(lines: string[]): { tlsFingerprint?: string } {
+/**
+ * The first certificate in PEM lines: its SHA-256 fingerprint (lower-case hex, of the DER), and what it
+ * names and how long it is valid (when it parses as X.509).
+ */
+export function tlsFact(lines: string[]): Pick<HostFacts, 'tlsFingerprint' | 'tlsCert'> {
   const cert = pemBlocks(lines)[0];
-  return cert?.der.length ? { tlsFingerprint: createHash('sha256').update(cert.der).digest('hex') } : {};
+  if (!cert?.der.length) return {};
+  const out: Pick<HostFacts, 'tlsFingerprint' | 'tlsCert'> = { tlsFingerprint: createHash('sha256').update(cert.der).digest('hex') };
+  try {
+    const x = new X509Certificate(cert.der);
+    const names = (x.subjectAltName ?? '').split(', ').filter(Boolean);
+    const notAfter = Date.parse(x.validTo) / 1000;
+    const notBefore = Date.parse(x.validFrom) / 1000;
+    if (Number.isFinite(notAfter) && Number.isFinite(notBefore)) out.tlsCert = { names, notAfter, notBefore };
+  } catch {
+    // not a certificate: no guard holds on it
+  }
+  return out;
 }
 
 export function parseFacts(output: string): HostFacts {

@@ -9,6 +9,9 @@ import { FAMILY_FACTS, dkimPublicCommand, tlsFingerprintCommand } from './host-f
 
 export const SECTION = '@@mailops';
 
+/** Postfix's queues that hold mail (incoming, active, deferred, hold, maildrop). */
+const POSTFIX_QUEUES = ['incoming', 'active', 'deferred', 'hold', 'maildrop'];
+
 /**
  * The facts of one family, as background jobs: the heavy facts' commands (and every command guard, which
  * may take a while: postconf, openssl) each into a file of their own, the light facts together into one
@@ -68,8 +71,17 @@ if [ -d /var/lib/mailops/runs ] && [ -z "$held" ]; then
   done
 fi
 sec queues
-[ -d /var/spool/postfix ] && printf 'postfix\\t%s\\n' "$(find /var/spool/postfix/incoming /var/spool/postfix/active /var/spool/postfix/deferred /var/spool/postfix/hold /var/spool/postfix/maildrop -type f 2>/dev/null | wc -l)"
-for d in /var/spool/exim4 /var/spool/exim; do [ -d "$d/input" ] && printf 'exim\\t%s\\n' "$(find "$d/input" -name '*-H' 2>/dev/null | wc -l)"; done
+# Counted by globs (shell builtins): a queue is flat, or hashed up to two levels deep (deferred/A/B/ID;
+# Exim: input/X/ID-H with split_spool_directory).
+if [ -d /var/spool/postfix ]; then
+  n=0; for f in ${POSTFIX_QUEUES.map((q) => `/var/spool/postfix/${q}/* /var/spool/postfix/${q}/*/* /var/spool/postfix/${q}/*/*/*`).join(' ')}; do [ -f "$f" ] && n=$((n+1)); done
+  printf 'postfix\\t%s\\n' "$n"
+fi
+for d in /var/spool/exim4 /var/spool/exim; do
+  [ -d "$d/input" ] || continue
+  n=0; for f in "$d"/input/*-H "$d"/input/*/*-H; do [ -f "$f" ] && n=$((n+1)); done
+  printf 'exim\\t%s\\n' "$n"
+done
 } > "$j/host" &
 case "$family" in
 ${blocks}

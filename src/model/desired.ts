@@ -32,6 +32,13 @@ export interface DesiredUser {
   component: string;
 }
 
+/** The certificate a command makes is there already: it names these, and is valid `days` days on. */
+export interface CertGuard {
+  names: string[];
+  anyOrder: boolean;
+  days: number;
+}
+
 export interface DesiredCommand {
   name: string;
   run: string;
@@ -39,6 +46,8 @@ export interface DesiredCommand {
   creates?: string;
   /** Skip when this shell test succeeds on the host. */
   unless?: string;
+  /** Planned from the host's certificate (facts.tlsCert) rather than by running `unless` at plan time. */
+  certGuard?: CertGuard;
   component: string;
   notify: string[];
   phase: 'prepare' | 'activate' | 'running';

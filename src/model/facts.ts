@@ -48,6 +48,10 @@ export interface HostFacts {
   dkimLifecycle?: Record<string, { status: 'signing' | 'pending' | 'retired'; since?: number }>;
   /** SHA-256 of the TLS certificate the services present (hex, lower case), when it exists. */
   tlsFingerprint?: string;
+  /** What that certificate names (subjectAltName entries, "DNS:name") and when it expires (epoch seconds). */
+  tlsCert?: { names: string[]; notAfter: number; notBefore: number };
+  /** When the facts were gathered (epoch seconds, this machine's clock): what time-bound guards are planned against. */
+  gatheredAt?: number;
   /** Indexes (in DesiredHost.commands) of commands whose creates/unless guard says they are done. */
   commandsDone: number[];
   /** Another apply holds the host's lock. */

@@ -3,7 +3,7 @@
  * argument, so it cannot fetch anything; every no-op is a fact that matches.
  */
 import { createHash } from 'node:crypto';
-import type { DesiredHost } from '../model/desired.js';
+import type { CertGuard, DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { fileDiff } from './diff.js';
@@ -18,6 +18,21 @@ export function parseNotify(n: string): { action: 'reload' | 'restart'; key: str
   const [action, ...rest] = n.trim().split(/\s+/);
   if ((action !== 'reload' && action !== 'restart') || rest.length !== 1) throw new Error(`internal: bad notify "${n}" (expected "reload <service>" or "restart <service>")`);
   return { action, key: rest[0]! };
+}
+
+/**
+ * Whether the host's certificate is the one a certificate command would make: it names exactly these
+ * (in this order, unless any order will do) and is valid `days` days after the facts were gathered, as
+ * `openssl verify -attime` tests it in the command's `unless`.
+ */
+export function certGuardHolds(g: CertGuard, facts: HostFacts): boolean {
+  const c = facts.tlsCert;
+  if (!c || facts.gatheredAt === undefined) return false;
+  const at = facts.gatheredAt + g.days * 86400;
+  if (at > c.notAfter || at < c.notBefore) return false;
+  const have = g.anyOrder ? [...c.names].sort() : c.names;
+  const want = g.anyOrder ? [...g.names].sort() : g.names;
+  return have.length === want.length && have.every((n, i) => n === want[i]);
 }
 
 export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
@@ -69,7 +84,7 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
 
   const done = new Set(facts.commandsDone);
   desired.commands.forEach((c, index) => {
-    if (done.has(index)) return;
+    if (done.has(index) || (c.certGuard && certGuardHolds(c.certGuard, facts))) return;
     changes.push({ kind: 'command', action: 'run', name: c.name, index, component: c.component });
     notify(c.notify, c.name);
   });

@@ -107,6 +107,21 @@ describe('the fact script', () => {
     expect(parseFacts(r.stdout).locked).toBe(false);
   });
 
+  it('counts the mail in the queues, flat and hashed, and nothing else', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-spool-'));
+    const put = (path: string) => {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), 'x');
+    };
+    // Postfix: 2 active, 3 deferred at hash depths 1 and 2, 1 held, 1 in maildrop; an empty hash directory; files elsewhere.
+    ['postfix/active/4F1A2', 'postfix/active/4F1A3', 'postfix/deferred/A/A1B2C', 'postfix/deferred/B/B7D8E', 'postfix/deferred/C/D/CD123', 'postfix/hold/99AB1', 'postfix/maildrop/77C01', 'postfix/pid/master.pid', 'postfix/etc/resolv.conf'].forEach(put);
+    mkdirSync(join(dir, 'postfix/incoming/E'), { recursive: true });
+    // Exim: a message is its -H and -D files, flat or split into input/X/.
+    ['exim4/input/1tAbC-000001-AB-H', 'exim4/input/1tAbC-000001-AB-D', 'exim4/input/b/1tAbD-000002-CD-H', 'exim4/input/b/1tAbD-000002-CD-D', 'exim4/msglog/1tAbC-000001-AB'].forEach(put);
+    const r = spawnSync('sh', ['-c', script.replaceAll('/var/spool/', `${dir}/`)], { encoding: 'utf8' });
+    expect(parseFacts(r.stdout).queues).toEqual({ postfix: 7, exim: 2 });
+  });
+
   it('runs here and reports this machine: its exact family and name', () => {
     const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
     const f = parseFacts(r.stdout);

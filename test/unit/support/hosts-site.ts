@@ -10,7 +10,7 @@ export const RELAY_PASSWORD = 'Relay^pass word$1';
 process.env['UT_RELAY_PASSWORD'] = RELAY_PASSWORD;
 const HASH = '{SHA512-CRYPT}$6$0123456789abcdef$IRwkwpJLTGr5pPic8OsdjqEO70D/JDHDmYDsMG1vDQMYU0XdOnrFLcw/jNxm9S8CquVj080rxDoBjxJ1EB2NI0';
 
-export function site(o: { mta?: 'postfix' | 'exim'; relayPort?: number; roles?: string[]; replication?: boolean } = {}): string {
+export function site(o: { mta?: 'postfix' | 'exim'; relayPort?: number; roles?: string[]; replication?: boolean; acme?: boolean } = {}): string {
   const roles = o.roles ?? ['mailbox'];
   const dir = mkdtempSync(join(tmpdir(), 'mailops-hosts-'));
   const file = join(dir, 'site.yaml');
@@ -21,7 +21,7 @@ hosts:
 ${roles.map((r, i) => `  - { name: mx${i + 1}, ssh: { address: 203.0.113.${10 + i} }, hostname: mx${i + 1}.example.com, ipv4: 203.0.113.${10 + i}, role: ${r} }`).join('\n')}
 stack:
   mta: ${o.mta ?? 'postfix'}
-${o.replication ? '  replication: true\n' : ''}${o.relayPort ? `  relay: { host: smtp.relay.example, port: ${o.relayPort}, username: relay-user, password: { env: UT_RELAY_PASSWORD } }\n` : ''}dns: { nameservers: [ns1.example-dns.net] }
+${o.acme ? '  tls: { mode: acme, email: hostmaster@example.com }\n' : ''}${o.replication ? '  replication: true\n' : ''}${o.relayPort ? `  relay: { host: smtp.relay.example, port: ${o.relayPort}, username: relay-user, password: { env: UT_RELAY_PASSWORD } }\n` : ''}dns: { nameservers: [ns1.example-dns.net] }
 domains:
   - name: example.com
     dkim: { selector: mail }
