@@ -47,7 +47,7 @@ export async function planHost(
 ): Promise<Planned> {
   progress(host.name, 'gathering facts');
   const gather = async (script: string): Promise<HostFacts> => {
-    const r = await conn.exec(script);
+    const r = await conn.exec(script, { step: 'gather facts', prefetch: true });
     try {
       return { ...parseFacts(r.stdout), gatheredAt: Math.floor(Date.now() / 1000) };
     } catch {

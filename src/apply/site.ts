@@ -111,6 +111,10 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   // The passwords are hashed once for every host and render (a failure is each host's error).
   let resolved: Credentials | undefined;
   const credentials = () => (resolved ??= resolveCredentials(site));
+  // The hosts are rendered one after the other, each in a turn of the event loop of its own: between two,
+  // the replies that came in are handled, so a host whose connection is up gets its fact script while the
+  // next one is rendered.
+  let turn: Promise<unknown> = Promise.resolve();
   return Promise.all(
     hosts.map(async (host) => {
       let conn: Connection | undefined;
@@ -121,9 +125,13 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         connecting.catch(() => undefined);
         const now = opts.now ?? Math.floor(Date.now() / 1000);
         const assumed = stateDkim(site, host, opts.state, now);
+        const rendered = turn
+          .then(() => new Promise((next) => setImmediate(next)))
+          .then(() => candidates(site, host, assumed, credentials(), opts.state?.tls, opts.state?.families?.[host.name]));
+        turn = rendered.catch(() => undefined);
         let byFamily: ReturnType<typeof candidates>;
         try {
-          byFamily = candidates(site, host, assumed, credentials(), opts.state?.tls, opts.state?.families?.[host.name]);
+          byFamily = await rendered;
         } finally {
           conn = await connecting;
         }

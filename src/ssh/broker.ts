@@ -9,7 +9,7 @@ import { connect as unixConnect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { UserError } from '../errors.js';
 import { ChannelOpenError } from './exec.js';
-import type { ConnectOptions } from './connection.js';
+import type { ConnectOptions, ExecBufferResult } from './connection.js';
 import { frame, readFrames } from './frames.js';
 import type { BrokerError, BrokerRequest } from './shared.js';
 import { connect } from './ssh2.js';
@@ -17,12 +17,24 @@ import type { SshConnection } from './ssh2.js';
 
 /** How long a connection that has sat idle may take to open a channel before it is taken for dead. */
 const REUSE_OPEN_MS = 5000;
+/** How long a command run ahead waits for its run to ask for it. */
+const AHEAD_KEPT_MS = 60_000;
 
 interface Held {
   conn: Promise<SshConnection>;
   /** Commands running over it now. */
   busy: number;
   idle?: NodeJS.Timeout;
+  /** The last command run over it that may run ahead (ExecOptions.prefetch): the fact script. */
+  ahead?: string;
+}
+
+/** A command run ahead for a run's session, from its `open`. */
+interface Ahead {
+  command: string;
+  /** Its result; null when it failed (the run then asks again). */
+  result: Promise<ExecBufferResult | null>;
+  timer: NodeJS.Timeout;
 }
 
 /** Which connection a request wants: everything that decides what `connect` would do, and whom it reaches. */
@@ -52,6 +64,7 @@ export interface BrokerOptions {
 /** Serve until idle; resolves when the broker has closed everything. */
 export async function serveBroker(bo: BrokerOptions): Promise<void> {
   const held = new Map<string, Held>();
+  const ahead = new Map<string, Ahead>();
   let active = 0;
   let idleExit: NodeJS.Timeout | undefined;
   let finished: () => void = () => undefined;
@@ -124,7 +137,26 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     let got: Awaited<ReturnType<typeof acquire>> | undefined;
     try {
       got = await acquire(req);
-      if (req.op === 'open') return send('r', JSON.stringify({ ok: true }));
+      if (req.op === 'open') {
+        // The run's fact script, as the last run of this connection had it, starts now, while the run renders
+        // its hosts: it only reads, and the run takes its answer only if it asks for the very same script.
+        if (!got.fresh && got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
+        return send('r', JSON.stringify({ ok: true }));
+      }
+      if (req.prefetch && req.root === undefined && req.command) {
+        got.h.ahead = req.command;
+        const early = req.session ? ahead.get(req.session) : undefined;
+        if (early) {
+          ahead.delete(req.session!);
+          clearTimeout(early.timer);
+          const r = early.command === req.command ? await early.result : null;
+          if (r) {
+            if (r.stdout.length) send('o', r.stdout);
+            if (r.stderr.length) send('e', r.stderr);
+            return send('r', JSON.stringify(r.signal ? { code: r.code, signal: r.signal } : { code: r.code }));
+          }
+        }
+      }
       const run = (c: SshConnection, reused: boolean) =>
         c.execBuffer(req.command ?? 'true', {
           ...(req.root !== undefined ? { root: req.root } : {}),
@@ -155,6 +187,19 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
       if (got) release(got.key, got.h);
       sock.end();
     }
+  };
+
+  /** Run a command ahead for a session; kept for it a while, then dropped. */
+  const runAhead = (session: string, key: string, h: Held, conn: SshConnection, command: string) => {
+    h.busy++;
+    if (h.idle) clearTimeout(h.idle);
+    h.idle = undefined;
+    const result = conn
+      .execBuffer(command, { step: 'gather facts', openTimeout: REUSE_OPEN_MS })
+      .catch(() => null)
+      .finally(() => release(key, h));
+    const timer = setTimeout(() => ahead.delete(session), AHEAD_KEPT_MS);
+    ahead.set(session, { command, result, timer });
   };
 
   const server: Server = createServer((sock) => {
@@ -190,6 +235,8 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
 
   const shutdown = async () => {
     if (idleExit) clearTimeout(idleExit);
+    for (const a of ahead.values()) clearTimeout(a.timer);
+    ahead.clear();
     server.close();
     try {
       unlinkSync(bo.path);

@@ -38,6 +38,12 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Milliseconds the host may take to open the command's channel (ChannelOpenError past that). Default: no limit. */
   openTimeout?: number;
+  /**
+   * The command only reads, and gives the same answer whenever it runs: over a shared connection it may run
+   * ahead, as soon as the next run connects, and that run gets its answer when it asks for the same command
+   * (the fact script).
+   */
+  prefetch?: boolean;
 }
 
 export interface Connection {

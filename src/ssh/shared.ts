@@ -30,7 +30,9 @@ import { expandHome } from './auth.js';
 import type { ConnectOptions, Connection, ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
 import { firstWords, textResult } from './exec.js';
 import { frame, readFrames } from './frames.js';
-import { connect } from './ssh2.js';
+
+/** A direct connection; the SSH client (some 15 ms to load) is loaded only for it. */
+const connect = async (o: ConnectOptions): Promise<Connection> => (await import('./ssh2.js')).connect(o);
 
 export const PERSIST_ENV = 'MAILOPS_SSH_PERSIST';
 const DEFAULT_PERSIST = 60;
@@ -80,12 +82,18 @@ export interface BrokerRequest {
   step?: string;
   /** Bytes of stdin that follow in an `i` frame. */
   stdin?: number;
+  /** The command may have run ahead for this run (ExecOptions.prefetch). */
+  prefetch?: boolean;
+  /** The run's session: what its `open` started ahead is kept for it under this name. */
+  session?: string;
 }
 
 export interface BrokerError {
   message: string;
   user: boolean;
 }
+
+let sessions = 0;
 
 /** The broker did not answer (none runs, or it went away): the run connects directly. */
 class NoBroker extends Error {}
@@ -107,7 +115,7 @@ export async function connectShared(input: ConnectOptions): Promise<Connection> 
   if (!place) return connect(input);
   const opts = absoluteOptions(input);
   const agent = opts.identity === undefined ? process.env['SSH_AUTH_SOCK'] : undefined;
-  const base: BrokerRequest = { op: 'open', opts, ...(agent ? { agent } : {}) };
+  const base: BrokerRequest = { op: 'open', opts, ...(agent ? { agent } : {}), session: `${process.pid}-${++sessions}` };
   try {
     // The broker's connect has its own time limits (TCP, then handshake and login): this one only
     // catches a broker that hangs.
@@ -214,6 +222,7 @@ class SharedConnection implements Connection {
     const req: BrokerRequest = { ...this.base, op: 'exec', command, step };
     if (eo.root !== undefined) req.root = eo.root;
     if (eo.timeout !== undefined) req.timeout = eo.timeout;
+    if (eo.prefetch) req.prefetch = true;
     const io: Streams = {
       onStdout: (d) => {
         out.push(d);

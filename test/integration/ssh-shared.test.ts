@@ -118,6 +118,34 @@ describe.skipIf(unavailable !== null)(`shared SSH connections through the broker
     await refusal(connectShared({ ...base, identity: copy }));
   });
 
+  it('the fact script runs ahead, from the next run connecting, while that run renders; it gets the answer only for the very same script', async () => {
+    const log = join(work, `ahead-${Date.now()}`);
+    const facts = `echo facts >> ${log}; date +%s%N`;
+    const runs = () => (existsSync(log) ? execFileSync('cat', [log], { encoding: 'utf8' }).split('\n').filter(Boolean) : []);
+    const ns = () => BigInt(Date.now()) * 1_000_000n;
+    // The first run teaches the broker the script.
+    await (await connectShared(base)).exec(facts, { prefetch: true });
+    expect(runs()).toEqual(['facts']);
+    // The next run: the script ran as it connected, not when it asked, and once.
+    const opened = ns();
+    const second = await connectShared(base);
+    await sleep(400);
+    const asked = ns();
+    const ran = BigInt((await second.exec(facts, { prefetch: true })).stdout.trim());
+    expect(ran > opened && ran < asked, `ran at ${ran}, connected at ${opened}, asked at ${asked}`).toBe(true);
+    expect(runs()).toEqual(['facts', 'facts']);
+    // A run that asks for another script (the playbook changed) gets that one's answer.
+    const third = await connectShared(base);
+    await sleep(200);
+    expect((await third.exec(`echo changed >> ${log}; echo changed`, { prefetch: true })).stdout).toBe('changed\n');
+    expect(runs()).toEqual(['facts', 'facts', 'facts', 'changed']);
+    // The same script not marked as one that may run ahead runs anew (the one run ahead is not its answer).
+    const fourth = await connectShared(base);
+    await sleep(200);
+    expect((await fourth.exec(`echo changed >> ${log}; echo changed`)).stdout).toBe('changed\n');
+    expect(runs()).toEqual(['facts', 'facts', 'facts', 'changed', 'changed', 'changed']);
+  });
+
   it('a connection the host dropped is made again at the next run', async () => {
     const c = await connectShared(base);
     // The sshd process that serves this connection (the command's parent): killed, as a reboot would.
