@@ -17,7 +17,8 @@
  * - MAILOPS_SSH_PERSIST=0 turns sharing off.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { connect as unixConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,8 +66,21 @@ export function brokerSocket(env: NodeJS.ProcessEnv = process.env): string | nul
   } catch {
     return null;
   }
-  // The version in the name: a broker of another mailops (its protocol, its code) is never asked.
-  return join(dir, `ssh-${VERSION}.sock`);
+  return join(dir, `ssh-${VERSION}-${buildId()}.sock`);
+}
+
+/**
+ * This installation and build of mailops: a broker of another one (another protocol, other code) is never
+ * asked, nor one started before the last build.
+ */
+function buildId(): string {
+  let built = '';
+  try {
+    built = String(statSync(join(packageRoot, 'dist', 'cli.js')).mtimeMs);
+  } catch {
+    // not built (run from the sources)
+  }
+  return createHash('sha256').update(`${packageRoot}\0${built}`).digest('hex').slice(0, 12);
 }
 
 /** What the broker is asked. */
