@@ -142,10 +142,13 @@ export async function connectShared(input: ConnectOptions): Promise<Connection> 
   return new SharedConnection(place, base);
 }
 
-/** Start the broker in the background, detached from this run; it serves the next runs. */
+let started = false;
+
+/** Start the broker in the background (once a run), detached from this run; it serves the next runs. */
 function startBroker(persist: number): void {
   const cli = join(packageRoot, 'dist', 'cli.js');
-  if (!existsSync(cli)) return;
+  if (started || !existsSync(cli)) return;
+  started = true;
   try {
     const child = spawn(process.execPath, [cli, 'ssh-broker'], {
       detached: true,
