@@ -56,11 +56,13 @@ export const FAMILY_FACTS: Fact[] = [
     parse: (lines) => ({ packages: parsePackages(lines) }),
   },
   {
-    // Content hashes here, owner and mode under "filestat": a file is known when it has both.
+    // Content hashes here, owner and mode under "filestat" (of the directories too: one stat for all): a
+    // file is known when it has both.
     section: 'files',
     command: (d) => {
       const files = [...d.files.map((f) => f.path), ...d.retired.files.map((f) => f.path)];
-      return files.length ? [`sha256sum -- ${shqAll(files)} 2>/dev/null`, 'sec filestat', `${STAT} ${shqAll(files)} 2>/dev/null`] : ['sec filestat'];
+      const all = [...files, ...d.directories.map((x) => x.path)];
+      return [...(files.length ? [`sha256sum -- ${shqAll(files)} 2>/dev/null`] : []), 'sec filestat', ...(all.length ? [`${STAT} ${shqAll(all)} 2>/dev/null`] : [])];
     },
     parse: (lines, all) => {
       const stats = parseStat(all.get('filestat') ?? []);
@@ -73,10 +75,11 @@ export const FAMILY_FACTS: Fact[] = [
     },
   },
   {
+    // Owner and mode of the directories: printed under "filestat" with the files' (plan looks up only
+    // the directories it manages).
     section: 'dirs',
-    jobs: 'light',
-    command: (d) => (d.directories.length ? [`${STAT} ${shqAll(d.directories.map((x) => x.path))} 2>/dev/null`] : []),
-    parse: (lines) => ({ directories: parseStat(lines) }),
+    command: () => [],
+    parse: (_lines, all) => ({ directories: parseStat(all.get('filestat') ?? []) }),
   },
   {
     section: 'services',
