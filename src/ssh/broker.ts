@@ -37,18 +37,25 @@ interface Ahead {
   timer: NodeJS.Timeout;
 }
 
-/** Which connection a request wants: everything that decides what `connect` would do, and whom it reaches. */
+/** The SHA-256 of a file's contents ('missing' when it cannot be read). */
+function digestOf(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch {
+    return 'missing';
+  }
+}
+
+/**
+ * Which connection a request wants: everything that decides what `connect` would do, and whom it reaches:
+ * the identity file's contents, and the known_hosts file's when no host key is pinned (an edited entry is
+ * checked again by a new connection).
+ */
 export function connectionKey(req: Pick<BrokerRequest, 'opts' | 'agent'>): string {
   const o = req.opts;
-  let identity = '';
-  if (o.identity !== undefined) {
-    try {
-      identity = createHash('sha256').update(readFileSync(o.identity)).digest('hex');
-    } catch {
-      identity = 'unreadable';
-    }
-  }
-  const what = [o.name, o.address, o.port, o.user, o.identity ?? '', identity, req.agent ?? '', o.hostKey ?? '', o.knownHostsFile, o.acceptNew, o.timeout ?? '', o.keepalive ?? ''];
+  const identity = o.identity !== undefined ? digestOf(o.identity) : '';
+  const knownHosts = o.hostKey === undefined ? digestOf(o.knownHostsFile) : '';
+  const what = [o.name, o.address, o.port, o.user, o.identity ?? '', identity, req.agent ?? '', o.hostKey ?? '', o.knownHostsFile, knownHosts, o.acceptNew, o.timeout ?? '', o.keepalive ?? ''];
   return createHash('sha256').update(JSON.stringify(what)).digest('hex');
 }
 

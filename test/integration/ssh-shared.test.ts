@@ -146,6 +146,18 @@ describe.skipIf(unavailable !== null)(`shared SSH connections through the broker
     expect(runs()).toEqual(['facts', 'facts', 'facts', 'changed', 'changed', 'changed']);
   });
 
+  it('without a pinned key, an edited known_hosts is read again: a changed key is refused, as by a direct connect', async () => {
+    const kh = join(work, `known_hosts-${Date.now()}`);
+    const line = (key: string) => `[127.0.0.1]:${sshd.port} ${key.split(' ').slice(0, 2).join(' ')}\n`;
+    writeFileSync(kh, line(sshd.hostKey.publicLine));
+    const { hostKey: _, ...unpinned } = { ...base, knownHostsFile: kh };
+    expect((await (await connectShared(unpinned)).exec('echo known')).stdout).toBe('known\n');
+    writeFileSync(kh, line(keygen(work, `changed-${Date.now()}`).publicLine));
+    const refused = await refusal(connectShared(unpinned));
+    expect(refused).toMatch(/HOST KEY CHANGED/);
+    expect(refused).toBe(await refusal(connect(unpinned)));
+  });
+
   it('a connection the host dropped is made again at the next run', async () => {
     const c = await connectShared(base);
     // The sshd process that serves this connection (the command's parent): killed, as a reboot would.
