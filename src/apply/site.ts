@@ -114,7 +114,10 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   // The hosts are rendered one after the other, each in a turn of the event loop of its own: between two,
   // the replies that came in are handled, so a host whose connection is up gets its fact script while the
   // next one is rendered.
-  let turn: Promise<unknown> = Promise.resolve();
+  // The first waits one more turn: for the connections' requests to go out (a shared connection's is
+  // written when its socket connects), so that the hosts start on their facts before anything is rendered.
+  const nextTurn = () => new Promise((next) => setImmediate(next));
+  let turn: Promise<unknown> = nextTurn();
   return Promise.all(
     hosts.map(async (host) => {
       let conn: Connection | undefined;
@@ -126,7 +129,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         const now = opts.now ?? Math.floor(Date.now() / 1000);
         const assumed = stateDkim(site, host, opts.state, now);
         const rendered = turn
-          .then(() => new Promise((next) => setImmediate(next)))
+          .then(nextTurn)
           .then(() => candidates(site, host, assumed, credentials(), opts.state?.tls, opts.state?.families?.[host.name]));
         turn = rendered.catch(() => undefined);
         let byFamily: ReturnType<typeof candidates>;
