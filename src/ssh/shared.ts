@@ -144,18 +144,19 @@ export async function connectShared(input: ConnectOptions): Promise<Connection> 
 
 let started = false;
 
+/** The environment the broker gets: where it runs and finds files (its socket, the user's ssh files). */
+const BROKER_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'XDG_RUNTIME_DIR', 'LANG', 'LC_ALL'];
+
 /** Start the broker in the background (once a run), detached from this run; it serves the next runs. */
 function startBroker(persist: number): void {
   const cli = join(packageRoot, 'dist', 'cli.js');
   if (started || !existsSync(cli)) return;
   started = true;
   try {
-    const child = spawn(process.execPath, [cli, 'ssh-broker'], {
-      detached: true,
-      stdio: 'ignore',
-      cwd: '/',
-      env: { ...process.env, [PERSIST_ENV]: String(persist) },
-    });
+    // Only what it needs of this run's environment: never the playbook's secrets (its { env } references).
+    const env: NodeJS.ProcessEnv = { [PERSIST_ENV]: String(persist) };
+    for (const k of BROKER_ENV) if (process.env[k] !== undefined) env[k] = process.env[k];
+    const child = spawn(process.execPath, [cli, 'ssh-broker'], { detached: true, stdio: 'ignore', cwd: '/', env });
     child.on('error', () => undefined);
     child.unref();
   } catch {

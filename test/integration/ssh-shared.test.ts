@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -241,7 +241,7 @@ domains:
     );
     const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
     // plan only reads (the facts of this machine, over the local sshd); --json: the plan as data.
-    const plan = () => spawnSync(process.execPath, [cli, 'plan', '--json', file], { encoding: 'utf8', env: { ...process.env, MAILOPS_SSH_PERSIST: '3' } });
+    const plan = () => spawnSync(process.execPath, [cli, 'plan', '--json', file], { encoding: 'utf8', env: { ...process.env, MAILOPS_SSH_PERSIST: '3', MAILOPS_SHARED_SECRET: 'do-not-keep-me' } });
     const counts: number[] = [];
     const outputs: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -254,6 +254,22 @@ domains:
       if (i === 0) expect(await waitFor(() => readdirSync(join(process.env['XDG_RUNTIME_DIR']!, `mailops-${process.getuid!()}`)).some((f) => f.endsWith('.sock')))).toBe(true);
     }
     expect(counts).toEqual([1, 1, 0]);
+    // The broker (found by the runtime directory it was given) keeps none of the run's other variables.
+    const runtime = `XDG_RUNTIME_DIR=${process.env['XDG_RUNTIME_DIR']}`;
+    const brokers = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .flatMap((p) => {
+        try {
+          const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          const env = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+          return cmd.includes('ssh-broker') && env.includes(runtime) ? [env] : [];
+        } catch {
+          return [];
+        }
+      });
+    expect(brokers).toHaveLength(1);
+    expect(brokers[0]).toContain('MAILOPS_SSH_PERSIST=3');
+    expect(brokers[0]!.some((v) => v.includes('do-not-keep-me'))).toBe(false);
     expect(new Set(outputs).size).toBe(1);
     // Three idle seconds later the broker has gone, and its socket with it.
     const dir = join(process.env['XDG_RUNTIME_DIR']!, `mailops-${process.getuid!()}`);
