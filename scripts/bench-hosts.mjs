@@ -3,7 +3,8 @@
 // (`mailops apply --yes`, with and without --host), after a fresh apply of all N in parallel. Prints
 // figures; asserts nothing. Run after `npm run build`: node scripts/bench-hosts.mjs [hosts] [runs]
 // With HOLD=<seconds>, the hosts stay up that long afterwards.
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { connect } from '../dist/ssh/ssh2.js';
 import { benchSite, log, median } from './bench-site.mjs';
@@ -14,28 +15,80 @@ const { cluster, file, target } = await benchSite(N);
 // The CLI's own CPU time (user + system), printed by it at exit: what mailops itself spends, apart from
 // the hosts, which here share this machine's cores with it.
 const CPU = `data:text/javascript,process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('@@cpu '+(u.user+u.system)/1000+'\\n')})`;
-const apply = (...extra) => {
+// The hosts' CPU time (ms), all containers together, from their cgroups (v1 or v2); NaN where unreadable.
+const ids = cluster.hosts.map((h) => execFileSync('docker', ['inspect', '-f', '{{.Id}}', h.container], { encoding: 'utf8' }).trim());
+const cgroupMs = (id) => {
+  try {
+    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e6;
+  } catch {
+    try {
+      return Number(/usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))[1]) / 1000;
+    } catch {
+      return NaN;
+    }
+  }
+};
+const hostsMs = () => ids.reduce((a, id) => a + cgroupMs(id), 0);
+const OUR_CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+// The connection brokers' CPU time (ms; clock ticks of 10 ms, so averaged over the runs): part of mailops's.
+const brokersMs = () => {
+  let ms = 0;
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (!cmd.includes('ssh-broker') || !cmd.includes(OUR_CLI)) continue;
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      ms += (Number(f[11]) + Number(f[12])) * 10;
+    } catch {
+      // gone
+    }
+  }
+  return ms;
+};
+// What the idle hosts spend anyway (their daemons), per ms, to be taken off.
+const idle = await (async () => {
+  const a = hostsMs();
   const t = performance.now();
-  const r = spawnSync(process.execPath, ['--import', CPU, 'dist/cli.js', 'apply', '--yes', '--json', ...extra, file], { encoding: 'utf8' });
+  await new Promise((r) => setTimeout(r, 3000));
+  return (hostsMs() - a) / (performance.now() - t);
+})();
+const apply = (env, ...extra) => {
+  const h = hostsMs();
+  const b = brokersMs();
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['--import', CPU, 'dist/cli.js', 'apply', '--yes', '--json', ...extra, file], { encoding: 'utf8', env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(r.stderr);
-  return { ms: performance.now() - t, changes: JSON.parse(r.stdout).changes, cpu: Number(/@@cpu (\S+)/.exec(r.stderr)?.[1]) };
+  const ms = performance.now() - t;
+  return { ms, changes: JSON.parse(r.stdout).changes, cpu: Number(/@@cpu (\S+)/.exec(r.stderr)?.[1]), broker: brokersMs() - b, host: hostsMs() - h - idle * ms };
 };
 try {
   log(`fresh apply of ${N} hosts...`);
-  const fresh = apply();
-  const one = [];
-  const all = [];
-  const oneCpu = [];
-  const allCpu = [];
-  for (let i = 0; i < RUNS; i++) {
-    const a = apply('--host', 'mx1');
-    const b = apply();
-    if (a.changes || b.changes) throw new Error(`a re-apply made changes (${a.changes}, ${b.changes})`);
-    one.push(a.ms);
-    all.push(b.ms);
-    oneCpu.push(a.cpu);
-    allCpu.push(b.cpu);
-  }
+  const fresh = apply({});
+  /** Medians of RUNS no-op re-applies of one host and of all, in turns; `env` for the CLI. */
+  const noop = (env) => {
+    const runs = { one: [], all: [], oneCpu: [], allCpu: [], oneHost: [], allHost: [] };
+    let oneBroker = 0;
+    let allBroker = 0;
+    for (let i = 0; i < RUNS; i++) {
+      const a = apply(env, '--host', 'mx1');
+      const b = apply(env);
+      if (a.changes || b.changes) throw new Error(`a re-apply made changes (${a.changes}, ${b.changes})`);
+      runs.one.push(a.ms);
+      runs.all.push(b.ms);
+      runs.oneCpu.push(a.cpu);
+      runs.allCpu.push(b.cpu);
+      runs.oneHost.push(a.host);
+      runs.allHost.push(b.host);
+      oneBroker += a.broker;
+      allBroker += b.broker;
+    }
+    return { ...Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)])), oneBroker: oneBroker / RUNS, allBroker: allBroker / RUNS };
+  };
+  // Each connection made once, outside the figures: the broker holds them (MAILOPS_SSH_PERSIST).
+  apply({});
+  apply({});
+  const shared = noop({});
+  const direct = noop({ MAILOPS_SSH_PERSIST: '0' });
   // The floor this machine sets: the same N hosts answering \`ssh host true\` at once, against one of them.
   const ssh = (i) =>
     new Promise((resolve) => {
@@ -66,9 +119,13 @@ try {
   const [bareOne, bareAll] = await oneAgainstAll(bare);
   console.log(`mailops apply over ${N} hosts (${RUNS} runs, medians, whole CLI), node ${process.version}`);
   console.log(`fresh apply of ${N} hosts in parallel:  ${(fresh.ms / 1000).toFixed(1)} s, ${fresh.changes} changes`);
-  console.log(`no-op re-apply, one host (--host mx1): ${median(one).toFixed(0)} ms`);
-  console.log(`no-op re-apply, all ${N} hosts:          ${median(all).toFixed(0)} ms  → ${N} hosts / one host = ${(median(all) / median(one)).toFixed(2)}×`);
-  console.log(`mailops's own CPU time, one host:      ${median(oneCpu).toFixed(0)} ms; all ${N} hosts: ${median(allCpu).toFixed(0)} ms  → ${(median(allCpu) / median(oneCpu)).toFixed(2)}×`);
+  for (const [what, r] of [['shared connections (the default)', shared], ['MAILOPS_SSH_PERSIST=0 (a connection a run)', direct]]) {
+    console.log(`no-op re-apply, ${what}:`);
+    console.log(`  one host (--host mx1): ${r.one.toFixed(0)} ms; all ${N} hosts: ${r.all.toFixed(0)} ms  → ${N} hosts / one host = ${(r.all / r.one).toFixed(2)}×`);
+    console.log(`  mailops's own CPU time (the CLI + the broker): one host ${r.oneCpu.toFixed(0)} + ${r.oneBroker.toFixed(0)} ms; all ${N} hosts ${r.allCpu.toFixed(0)} + ${r.allBroker.toFixed(0)} ms  → ${((r.allCpu + r.allBroker) / (r.oneCpu + r.oneBroker)).toFixed(2)}×`);
+    console.log(`  the hosts' CPU time (cgroups, idle taken off): one host ${r.oneHost.toFixed(0)} ms; all ${N} hosts ${r.allHost.toFixed(0)} ms (${(r.allHost / N).toFixed(0)} ms a host)`);
+    console.log(`  all the CPU the ${N} hosts' no-op needs here (mailops's and the hosts'), on ${cpus().length} cores: at least ${((r.allHost + r.allCpu + r.allBroker) / cpus().length).toFixed(0)} ms`);
+  }
   console.log(`\`ssh host true\`, one host:               ${sshOne.toFixed(0)} ms`);
   console.log(`\`ssh host true\` to all ${N} at once:        ${sshAll.toFixed(0)} ms  → ${N} hosts / one host = ${(sshAll / sshOne).toFixed(2)}× (the hosts share this machine's ${cpus().length} cores)`);
   console.log(`bare SSH connection + \`true\` (ssh2), one: ${bareOne.toFixed(0)} ms`);
