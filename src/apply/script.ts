@@ -13,7 +13,7 @@ import type { Change, HostPlan } from '../model/plan.js';
 import { packagesStep, stepOf } from './steps.js';
 import { LOCK_FILE, shq, shqAll, unitAndInstances, unitOf } from '../facts/shell.js';
 import { sha256 } from '../plan/plan.js';
-import { dkimPublicCommand, tlsFingerprintCommand } from '../facts/script.js';
+import { dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand } from '../facts/script.js';
 
 export const STATE_DIR = '/var/lib/mailops';
 export { MARK } from './steps.js';
@@ -232,6 +232,8 @@ export function activationScript(input: ActivationInput): string {
   // Public halves of the DKIM keys, for the site state file.
   if (desired.dkimKeys.length) add(`dkimline() { say "${MARK} dkim $1 $2 $3"; }`);
   for (const k of desired.dkimKeys) add(dkimPublicCommand(k.keyFile, k.domain, k.selector, 'dkimline'));
+  // The same, cached for the next fact scripts (a failure to cache changes nothing: facts run openssl then).
+  if (desired.dkimKeys.length) add(`( ${dkimCacheCommand(desired.os.paths.dkimKeys)} ) >/dev/null 2>&1 || :`);
   if (desired.tlsCert) add(`fp=$(${tlsFingerprintCommand(desired.tlsCert)}); [ -n "$fp" ] && say "${MARK} tls $fp"`);
   add('finish ok 0');
   return `${L.join('\n')}\n`;

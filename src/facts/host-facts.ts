@@ -7,7 +7,7 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
-import { firstCertificate, shq, shqAll, tlsFingerprintCommand, unitOf } from './shell.js';
+import { DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, tlsFingerprintCommand, unitOf } from './shell.js';
 import { parseLifecycle } from '../plan/dkim.js';
 
 export interface Fact {
@@ -36,6 +36,20 @@ export { tlsFingerprintCommand };
 export function dkimPublicCommand(keyFile: string, domain: string, selector: string, printf: string): string {
   const k = shq(keyFile);
   return `if [ -f ${k} ]; then p=$(openssl pkey -in ${k} -pubout -outform DER 2>/dev/null | base64 | tr -d '\\n'); [ -z "$p" ] || ${printf} ${shq(domain)} ${shq(selector)} "$p"; fi`;
+}
+
+/**
+ * Caches the public half of every key file of the DKIM directory for the fact script (DKIM_PUBLIC_CACHE):
+ * run at the end of an activation. Entries of keys that are gone or changed are removed; each is written
+ * by rename, so the fact script never reads half of one.
+ */
+export function dkimCacheCommand(keysDir: string, cache: string = DKIM_PUBLIC_CACHE): string {
+  const c = shq(cache);
+  return [
+    `mkdir -p ${c} && chmod 700 ${c} && keep=$(sha256sum -- ${shq(keysDir)}/*.key 2>/dev/null | while read -r s k; do printf ' %s' "$s"; [ -s ${c}/"$s" ] && continue;`,
+    `p=$(openssl pkey -in "$k" -pubout -outform DER 2>/dev/null | base64 | tr -d '\n'); [ -n "$p" ] && printf '%s\n' "$p" > ${c}/."$s" && mv -f ${c}/."$s" ${c}/"$s"; done) && keep="$keep ";`,
+    `for f in ${c}/*; do [ -f "$f" ] || continue; case "$keep" in *" \${f##*/} "*) ;; *) rm -f "$f";; esac; done`,
+  ].join(' ');
 }
 
 const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
@@ -107,9 +121,11 @@ export const FAMILY_FACTS: Fact[] = [
     // being replaced or retired are the host's too. Then the lifecycle file, line by line.
     command: (d) => {
       const dir = shq(d.os.paths.dkimKeys);
+      const cache = DKIM_PUBLIC_CACHE;
       return [
-        // Each key's name, then its public half in PEM (one openssl a key; mailops reads the PEM).
-        `for k in ${dir}/*.key; do [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; printf 'key\\t%s\\t%s\\n' "\${n%.*}" "\${n##*.}"; openssl pkey -in "$k" -pubout 2>/dev/null; done`,
+        // Each key's name, then its public half: as the last activation cached it for this very key (by the
+        // file's SHA-256), else in PEM from openssl (3-4 ms a key). mailops reads either.
+        `sha256sum -- ${dir}/*.key 2>/dev/null | while read -r s k; do [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; printf 'key\\t%s\\t%s\\n' "\${n%.*}" "\${n##*.}"; p=; [ -f ${cache}/"$s" ] && read -r p < ${cache}/"$s"; if [ -n "$p" ]; then printf 'spki\\t%s\\n' "$p"; else openssl pkey -in "$k" -pubout 2>/dev/null; fi; done`,
         `[ -f ${dir}/lifecycle ] && while IFS= read -r l; do printf 'lifecycle\\t%s\\n' "$l"; done < ${dir}/lifecycle`,
       ];
     },

@@ -131,13 +131,32 @@ function pemBlocks(lines: string[]): Array<{ before: string[]; der: Buffer }> {
   return out;
 }
 
-/** `key<TAB>domain<TAB>selector` lines, each followed by that key's public half in PEM (the fact script). */
+/**
+ * `key<TAB>domain<TAB>selector` lines, each followed by that key's public half: in PEM (from openssl), or
+ * as `spki<TAB>base64 DER` (from the activation's cache). A key without either is not reported.
+ */
 export function parseDkim(lines: string[]): HostFacts['dkim'] {
   const out: HostFacts['dkim'] = {};
-  for (const { before, der } of pemBlocks(lines)) {
-    const [tag, domain, selector] = (before.filter((l) => l.trim()).pop() ?? '').split('\t');
-    const key = tag === 'key' && domain && selector ? dkimFromSpki(der.toString('base64')) : null;
-    if (key) out[`${selector}._domainkey.${domain}`] = { selector: selector!, ...key };
+  let current: { domain: string; selector: string } | null = null;
+  let pem: string[] | null = null;
+  const take = (spki: string) => {
+    const key = current ? dkimFromSpki(spki) : null;
+    if (current && key) out[`${current.selector}._domainkey.${current.domain}`] = { selector: current.selector, ...key };
+    current = null;
+  };
+  for (const l of lines) {
+    const t = l.trim();
+    if (pem) {
+      if (/^-----END [A-Z ]+-----$/.test(t)) {
+        take(Buffer.from(pem.join(''), 'base64').toString('base64'));
+        pem = null;
+      } else pem.push(t);
+      continue;
+    }
+    const [tag, a, b] = l.split('\t');
+    if (tag === 'key' && a && b) current = { domain: a, selector: b };
+    else if (tag === 'spki' && a) take(a.trim());
+    else if (/^-----BEGIN [A-Z ]+-----$/.test(t)) pem = [];
   }
   return out;
 }

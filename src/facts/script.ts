@@ -5,7 +5,7 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { OsFamily } from '../model/site.js';
 import { LOCK_FILE } from './shell.js';
-import { FAMILY_FACTS, dkimPublicCommand, tlsFingerprintCommand } from './host-facts.js';
+import { FAMILY_FACTS, dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand } from './host-facts.js';
 
 export const SECTION = '@@mailops';
 
@@ -31,7 +31,7 @@ function familyJobs(d: DesiredHost): string {
   return jobs.map((body, i) => `{\n${body.join('\n')}\n} > "$j/${i}" &`).join('\n');
 }
 
-export { dkimPublicCommand, tlsFingerprintCommand };
+export { dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand };
 
 /**
  * The whole script. `byFamily` holds the desired state of each family the host may turn out to be.

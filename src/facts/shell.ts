@@ -5,6 +5,14 @@ export function shq(s: string): string {
 
 export const shqAll = (xs: readonly string[]): string => xs.map(shq).join(' ');
 
+/**
+ * The public halves of the host's DKIM keys, as the last activation read them: one file a key, named by
+ * the SHA-256 of the key file, holding its SubjectPublicKeyInfo (DER, base64). A name that matches is that
+ * very key; the fact script reads the file instead of running openssl for the key. Root's alone, as
+ * /var/lib/mailops is, and it never leaves the host.
+ */
+export const DKIM_PUBLIC_CACHE = '/var/lib/mailops/dkim-public';
+
 /** The lock every apply holds on a host (flock on this file). */
 export const LOCK_FILE = '/var/lib/mailops/lock';
 

@@ -1,10 +1,11 @@
 /** DKIM public keys are read from the key files themselves. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dkimPublicCommand, tlsFingerprintCommand } from '../../src/facts/script.js';
+import { dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand } from '../../src/facts/script.js';
+import { DKIM_PUBLIC_CACHE } from '../../src/facts/shell.js';
 import { dkimFromSpki, parseDkim } from '../../src/facts/parse.js';
 import { FAMILY_FACTS } from '../../src/facts/host-facts.js';
 import { parseReport } from '../../src/apply/report.js';
@@ -34,6 +35,44 @@ describe('DKIM public keys from the host', () => {
       '2026._domainkey.mail.example.org': { selector: '2026', algorithm: 'ed25519', bits: 256, publicKey: der(ed).subarray(-32).toString('base64') },
     });
     expect(out).toContain('lifecycle\texample.com\tmail\tactive\t1700000000');
+  });
+
+  it('the facts read the public halves the activation cached, for exactly those keys; a changed key is read by openssl again', () => {
+    const keys = mkdtempSync(join(tmpdir(), 'mailops-dkimkeys-'));
+    const cache = join(mkdtempSync(join(tmpdir(), 'mailops-dkimcache-')), 'dkim-public');
+    copyFileSync(rsa, join(keys, 'example.com.mail.key'));
+    copyFileSync(ed, join(keys, 'example.org.2026.key'));
+    // An openssl that fails: what the facts find without it came from the cache.
+    const noOpenssl = mkdtempSync(join(tmpdir(), 'mailops-noopenssl-'));
+    writeFileSync(join(noOpenssl, 'openssl'), '#!/bin/sh\nexit 1\n');
+    chmodSync(join(noOpenssl, 'openssl'), 0o755);
+    const fact = FAMILY_FACTS.find((f) => f.section === 'dkim')!;
+    const facts = (path = process.env['PATH']!) =>
+      parseDkim(spawnSync('sh', ['-c', fact.command({ os: { paths: { dkimKeys: keys } } } as unknown as DesiredHost).join('\n').replaceAll(DKIM_PUBLIC_CACHE, cache)], { encoding: 'utf8', env: { ...process.env, PATH: path } }).stdout.split('\n'));
+    const both = {
+      'mail._domainkey.example.com': { selector: 'mail', algorithm: 'rsa', bits: 2048, publicKey: der(rsa).toString('base64') },
+      '2026._domainkey.example.org': { selector: '2026', algorithm: 'ed25519', bits: 256, publicKey: der(ed).subarray(-32).toString('base64') },
+    };
+    expect(facts(`${noOpenssl}:${process.env['PATH']}`)).toEqual({});
+    const fill = () => expect(spawnSync('sh', ['-c', dkimCacheCommand(keys, cache)]).status).toBe(0);
+    fill();
+    expect(readdirSync(cache)).toHaveLength(2);
+    expect(facts(`${noOpenssl}:${process.env['PATH']}`)).toEqual(both);
+    // The RSA key replaced by another: its cached half is not its own any more.
+    const other = join(dir, 'other.key');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', other], { stdio: 'ignore' });
+    copyFileSync(other, join(keys, 'example.com.mail.key'));
+    expect(facts(`${noOpenssl}:${process.env['PATH']}`)).toEqual({ '2026._domainkey.example.org': both['2026._domainkey.example.org'] });
+    const replaced = { ...both, 'mail._domainkey.example.com': { selector: 'mail', algorithm: 'ed25519', bits: 256, publicKey: der(other).subarray(-32).toString('base64') } };
+    expect(facts()).toEqual(replaced);
+    // The next activation caches the new key and drops the old one's entry.
+    fill();
+    expect(readdirSync(cache)).toHaveLength(2);
+    expect(facts(`${noOpenssl}:${process.env['PATH']}`)).toEqual(replaced);
+    mkdirSync(join(cache, 'stray-dir'));
+    writeFileSync(join(cache, 'stale'), 'x\n');
+    fill();
+    expect(readdirSync(cache).sort()).toHaveLength(3); // the two keys' entries and the directory, which is not a cache entry
   });
 
   it('the activation\'s report: the same keys, read from the line it prints', () => {
