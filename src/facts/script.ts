@@ -23,6 +23,7 @@ function familyJobs(d: DesiredHost): string {
   const light: string[] = [];
   for (const f of FAMILY_FACTS) {
     const lines = f.command(d);
+    if (!lines.length) continue; // nothing of its kind managed: nothing to run, its section stays empty
     if (f.jobs === 'each') jobs.push(...lines.map((l) => [`sec ${f.section}`, l]));
     else if (f.jobs === 'light') light.push(`sec ${f.section}`, ...lines);
     else jobs.push([`sec ${f.section}`, ...lines]);
