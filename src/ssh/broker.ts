@@ -27,6 +27,8 @@ interface Held {
   idle?: NodeJS.Timeout;
   /** The last command run over it that may run ahead (ExecOptions.prefetch): the fact script. */
   ahead?: string;
+  /** Whether the host's key files held the key it proved, read once the connection was made. */
+  keyInFiles?: Promise<boolean | null>;
 }
 
 /** A command run ahead for a run's session, from its `open`. */
@@ -57,6 +59,30 @@ export function connectionKey(req: Pick<BrokerRequest, 'opts' | 'agent'>): strin
   const knownHosts = o.hostKey === undefined ? digestOf(o.knownHostsFile) : '';
   const what = [o.name, o.address, o.port, o.user, o.identity ?? '', identity, req.agent ?? '', o.hostKey ?? '', o.knownHostsFile, knownHosts, o.acceptNew, o.timeout ?? '', o.keepalive ?? ''];
   return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+}
+
+/**
+ * Whether the host's public key files in sshd's default place (/etc/ssh/ssh_host_*_key.pub) hold the key
+ * it proved at the handshake; null when the connection no longer answers.
+ */
+async function keyInFiles(conn: SshConnection): Promise<boolean | null> {
+  try {
+    const r = await conn.execBuffer('cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null', { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: 15 });
+    return r.stdout.toString('utf8').split('\n').some((l) => l.trim().split(/\s+/)[1] === conn.hostKey);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a connection about to be reused still reaches a host that holds the key it proved: when its key
+ * was in the key files as the connection was made, it must still be (keys made anew on the host, while
+ * sshd keeps the sessions it has, end the connection). A host that keeps its keys elsewhere cannot be
+ * asked this way: its connection is reused, as OpenSSH's ControlPersist reuses one.
+ */
+async function stillHoldsKey(h: Held, conn: SshConnection): Promise<boolean> {
+  if ((await h.keyInFiles) !== true) return true;
+  return (await keyInFiles(conn)) === true;
 }
 
 export interface BrokerOptions {
@@ -126,7 +152,10 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     if (h.idle) clearTimeout(h.idle);
     h.idle = undefined;
     try {
-      return { key, h, conn: await h.conn, fresh };
+      const conn = await h.conn;
+      // What the host's key files say now, for the runs that reuse the connection (stillHoldsKey).
+      if (fresh && !h.keyInFiles) h.keyInFiles = keyInFiles(conn);
+      return { key, h, conn, fresh };
     } catch (e) {
       h.busy--;
       throw e;
@@ -145,9 +174,20 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     try {
       got = await acquire(req);
       if (req.op === 'open') {
-        // The run's fact script, as the last run of this connection had it, starts now, while the run renders
-        // its hosts: it only reads, and the run takes its answer only if it asks for the very same script.
-        if (!got.fresh && got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
+        if (!got.fresh) {
+          // The run's fact script, as the last run of this connection had it, starts now, while the run
+          // renders its hosts: it only reads, and the run takes its answer only if it asks for the very same script.
+          if (got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
+          // A host whose keys were made anew since (sshd keeps the sessions it has): the connection goes, and
+          // a new one is checked against the pin or known_hosts, as a direct connect would be.
+          if (!(await stillHoldsKey(got.h, got.conn))) {
+            if (req.session) ahead.delete(req.session);
+            drop(got.key, got.h);
+            release(got.key, got.h);
+            got = undefined;
+            got = await acquire(req);
+          }
+        }
         return send('r', JSON.stringify({ ok: true }));
       }
       if (req.prefetch && req.root === undefined && req.command) {

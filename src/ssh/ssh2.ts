@@ -84,6 +84,7 @@ export async function connect(input: ConnectOptions): Promise<SshConnection> {
   let handshaken = false;
   let agentError: string | undefined;
   let greeting = '';
+  let presented = '';
 
   await new Promise<void>((resolve, reject) => {
     let settled = false;
@@ -129,6 +130,7 @@ export async function connect(input: ConnectOptions): Promise<SshConnection> {
       keepaliveCountMax: 4,
       algorithms: { serverHostKey: algorithms as never },
       hostVerifier: (key: Buffer) => {
+        presented = key.toString('base64');
         check = checkHostKey(opts, keyTypeOf(key), key);
         return check.refusal === null;
       },
@@ -136,7 +138,7 @@ export async function connect(input: ConnectOptions): Promise<SshConnection> {
     // What the server said first: tells a non-SSH service from a server that hung up.
     sock.once('data', (d: Buffer) => (greeting = d.subarray(0, 200).toString('latin1')));
   });
-  return new Ssh2Connection(opts, client, sock);
+  return new Ssh2Connection(opts, client, sock, presented);
 }
 
 function describeError(at: string, opts: ConnectOptions, auth: Auth, e: NetError, s: { timeoutS: number; handshaken: boolean; agentError: string | undefined; greeting: string }): string | Promise<string> {
@@ -160,6 +162,8 @@ function describeError(at: string, opts: ConnectOptions, auth: Auth, e: NetError
 /** A connection made here: it also says whether it is still up. */
 export interface SshConnection extends Connection {
   readonly lost: string | null;
+  /** The host key the host proved it holds at the handshake (base64 of its wire form). */
+  readonly hostKey: string;
   execBuffer(command: string, opts?: ExecOptions): Promise<ExecBufferResult>;
 }
 
@@ -174,6 +178,8 @@ class Ssh2Connection implements SshConnection {
     private readonly opts: ConnectOptions,
     private readonly client: ClientType,
     private readonly sock: Socket,
+    /** The host key the host proved it holds at the handshake (base64 of its wire form). */
+    readonly hostKey: string,
   ) {
     client.on('error', (e: NetError) => {
       this.lostReason ??= e.level === 'client-timeout' ? `no answer to keepalives: ${e.message}` : e.message;

@@ -78,6 +78,22 @@ describe('apply safety', () => {
     expect(changed.stderr).toMatch(/HOST KEY CHANGED/);
   });
 
+  it('host keys made anew on the host while a shared connection is open: the next plan is refused as a direct connect refuses it; the old keys back, it plans again', async () => {
+    // Two plans: the broker holds the connection, and has read the host's key files once.
+    for (let i = 0; i < 2; i++) expect((await cli(['plan', file], PASSWORDS)).code).toBe(0);
+    await cluster.exec(vps, 'mkdir -p /root/keys.bak && cp -a /etc/ssh/ssh_host_* /root/keys.bak/ && rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl restart ssh');
+    try {
+      const refused = await cli(['plan', file], PASSWORDS);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/host key|HOST KEY/);
+      const direct = await cli(['plan', file], { ...PASSWORDS, MAILOPS_SSH_PERSIST: '0' });
+      expect(refused.stderr).toBe(direct.stderr);
+    } finally {
+      await cluster.exec(vps, 'cp -a /root/keys.bak/ssh_host_* /etc/ssh/ && rm -rf /root/keys.bak && systemctl restart ssh');
+    }
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+  });
+
   it('a manual edit shows in plan as a diff, and apply puts the file back', async () => {
     const good = await mainCf();
     await cluster.exec(vps, "echo '# a manual edit' >> /etc/postfix/main.cf");
