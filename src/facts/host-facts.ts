@@ -70,8 +70,8 @@ export const FAMILY_FACTS: Fact[] = [
     parse: (lines) => ({ packages: parsePackages(lines) }),
   },
   {
-    // Content hashes here, owner and mode under "filestat" (of the directories too: one stat for all): a
-    // file is known when it has both.
+    // Content hashes here, owner and mode under "filestat" (the directories' too: one stat for all): a
+    // file is known when it has both; plan looks up only the directories it manages.
     section: 'files',
     command: (d) => {
       const files = [...d.files.map((f) => f.path), ...d.retired.files.map((f) => f.path)];
@@ -85,15 +85,8 @@ export const FAMILY_FACTS: Fact[] = [
         const st = stats[path];
         if (st) files[path] = { sha256, ...st };
       }
-      return { files };
+      return { files, directories: stats };
     },
-  },
-  {
-    // Owner and mode of the directories: printed under "filestat" with the files' (plan looks up only
-    // the directories it manages).
-    section: 'dirs',
-    command: () => [],
-    parse: (_lines, all) => ({ directories: parseStat(all.get('filestat') ?? []) }),
   },
   {
     section: 'services',
@@ -121,7 +114,7 @@ export const FAMILY_FACTS: Fact[] = [
     // being replaced or retired are the host's too. Then the lifecycle file, line by line.
     command: (d) => {
       const dir = shq(d.os.paths.dkimKeys);
-      const cache = DKIM_PUBLIC_CACHE;
+      const cache = shq(DKIM_PUBLIC_CACHE);
       return [
         // Each key's name, then its public half: as the last activation cached it for this very key (by the
         // file's SHA-256), else in PEM from openssl (3-4 ms a key). mailops reads either.

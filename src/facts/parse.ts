@@ -148,7 +148,7 @@ export function parseDkim(lines: string[]): HostFacts['dkim'] {
     const t = l.trim();
     if (pem) {
       if (/^-----END [A-Z ]+-----$/.test(t)) {
-        take(Buffer.from(pem.join(''), 'base64').toString('base64'));
+        take(pem.join(''));
         pem = null;
       } else pem.push(t);
       continue;

@@ -166,11 +166,20 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     const send = (type: 'o' | 'e' | 'r' | 'x', payload: Buffer | string) => {
       if (!sock.destroyed) sock.write(frame(type, payload));
     };
+    const result = (r: ExecBufferResult) => send('r', JSON.stringify(r.signal ? { code: r.code, signal: r.signal } : { code: r.code }));
     const fail = (e: unknown) => {
       const err: BrokerError = { message: (e as Error)?.message ?? String(e), user: e instanceof UserError };
       send('x', JSON.stringify(err));
     };
     let got: Awaited<ReturnType<typeof acquire>> | undefined;
+    /** The held connection given up (dead, or the host's keys changed): a new one, made with every check. */
+    const renew = async (g: NonNullable<typeof got>) => {
+      drop(g.key, g.h);
+      release(g.key, g.h);
+      got = undefined;
+      got = await acquire(req);
+      return got;
+    };
     try {
       got = await acquire(req);
       if (req.op === 'open') {
@@ -182,10 +191,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
           // a new one is checked against the pin or known_hosts, as a direct connect would be.
           if (!(await stillHoldsKey(got.h, got.conn))) {
             if (req.session) ahead.delete(req.session);
-            drop(got.key, got.h);
-            release(got.key, got.h);
-            got = undefined;
-            got = await acquire(req);
+            await renew(got);
           }
         }
         return send('r', JSON.stringify({ ok: true }));
@@ -200,7 +206,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
           if (r) {
             if (r.stdout.length) send('o', r.stdout);
             if (r.stderr.length) send('e', r.stderr);
-            return send('r', JSON.stringify(r.signal ? { code: r.code, signal: r.signal } : { code: r.code }));
+            return result(r);
           }
         }
       }
@@ -222,12 +228,9 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
         // A connection that had sat idle and cannot open a channel any more is dead (the host went away
         // without closing it): the command never started, so it runs once more over a new connection.
         if (!(e instanceof ChannelOpenError) || got.fresh) throw e;
-        drop(got.key, got.h);
-        release(got.key, got.h);
-        got = await acquire(req);
-        r = await run(got.conn, false);
+        r = await run((await renew(got)).conn, false);
       }
-      send('r', JSON.stringify(r.signal ? { code: r.code, signal: r.signal } : { code: r.code }));
+      result(r);
     } catch (e) {
       fail(e);
     } finally {
