@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import { statePath, writeState } from '../state/state.js';
 import type { SiteState } from '../state/state.js';
-import { connectShared as connect } from '../ssh/shared.js';
+import { connectShared as connect, persistSeconds } from '../ssh/shared.js';
 import { green, info, json, out, red, yellow } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
 import { progressView, timings } from './progress.js';
@@ -83,6 +83,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   if (!o.yes && !interactive) throw new UserError(`${verb} needs confirmation: no terminal to ask on, so pass --yes to apply without asking`);
   checkResolver(o.resolver);
+  persistSeconds(); // a bad MAILOPS_SSH_PERSIST is one error, before any host is reached
   const loaded = load(file);
   const site = sandboxSite(loaded.site, o);
   const state = loaded.state;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { closeAll, planSite, planState } from '../apply/site.js';
 import { dnsTarget, planZones, txtResolver } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
-import { connectShared as connect } from '../ssh/shared.js';
+import { connectShared as connect, persistSeconds } from '../ssh/shared.js';
 import { stepOf, withSteps } from '../apply/steps.js';
 import { info, json, out, red } from './output.js';
 import { formatDnsPlan, formatPlan } from './plan-output.js';
@@ -18,6 +18,7 @@ export function registerPlan(p: Command): void {
     .option('--steps', 'show under each change the exact shell step that apply runs for it')
     .action(async (file: string, o: RemoteFlags & { detailedExitcode?: boolean; steps?: boolean }) => {
       checkResolver(o.resolver);
+      persistSeconds(); // a bad MAILOPS_SSH_PERSIST is one error, before any host is reached
       const loaded = load(file);
       const site = sandboxSite(loaded.site, o);
       const target = dnsTarget(site, o, sandboxDns(o));

@@ -36,6 +36,16 @@ describe('mailops CLI', () => {
     for (const c of ['validate', 'render', 'dns', 'plan', 'apply', 'verify', 'init', 'hash-password', 'schema']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
   });
 
+  it('plan and apply: a bad MAILOPS_SSH_PERSIST is one line and exit 1, before any host is reached; ssh-broker is not listed', () => {
+    for (const [cmd, value] of [[['plan'], 'soon'], [['apply', '--yes'], '-1']] as const) {
+      const r = run([...cmd, join(repo, 'test', 'fixtures', 'minimal.yaml')], { env: { MAILOPS_SSH_PERSIST: value } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`error: MAILOPS_SSH_PERSIST=${value}: not a number of seconds (0 turns connection sharing off)\n`);
+      expect(r.stdout).toBe('');
+    }
+    expect(run(['--help']).stdout).not.toContain('ssh-broker');
+  });
+
   it('validate: the contract playbook is valid (exit 0), with a warning for the unset secret', () => {
     const r = run(['validate', contract], { env: { MAILOPS_BOB_PASSWORD: undefined } });
     expect(r.code).toBe(0);
