@@ -16,11 +16,15 @@ export interface Fact {
   /** Shell lines for the desired state of a host (none when nothing of its kind is managed). */
   command(d: DesiredHost): string[];
   /**
-   * How its lines run in the fact script: `each`, every line a job of its own, at once with the others
-   * (guards that run programs); `light`, together with the other light facts in one job (shell builtins
-   * and programs of a few milliseconds); else in one job of its own.
+   * `pipe`: its lines run at once with the rest of the script, and what they print is read at its end (the
+   * slow programs: systemctl, the package database); else they run in turn, in the script's main part.
    */
-  jobs?: 'each' | 'light';
+  runs?: 'pipe';
+  /**
+   * Tests that run programs (command guards), each in the background at once with everything else; when
+   * one holds (exit status 0), its `print` line prints under the fact's section.
+   */
+  tests?(d: DesiredHost): Array<{ test: string; print: string }>;
   /** Its part of HostFacts, from the lines of its section (`all`: every section, for a fact that joins two). */
   parse(lines: string[], all: ReadonlyMap<string, string[]>): Partial<HostFacts>;
 }
@@ -53,12 +57,22 @@ export function dkimCacheCommand(keysDir: string, cache: string = DKIM_PUBLIC_CA
 }
 
 const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
+
+/**
+ * Prints the entries of these names in the passwd or group database, as `getent` does: read from the
+ * local file by the shell itself (no program to start), and asked of getent (NSS: LDAP, sss...) only for a
+ * name the file does not have. The local file comes first in every stock nsswitch.conf.
+ */
+export function localEntries(db: 'passwd' | 'group', names: string[]): string {
+  return `for n in ${shqAll(names)}; do f=; while IFS= read -r l; do case "$l" in "$n":*) printf '%s\n' "$l"; f=1; break;; esac; done < /etc/${db}; [ -n "$f" ] || getent ${db} "$n"; done`;
+}
 const nonEmpty = (lines: string[]) => lines.filter((l) => l.trim() !== '');
 
 /** The facts that depend on what the playbook manages on a host of one family, in script order. */
 export const FAMILY_FACTS: Fact[] = [
   {
     section: 'packages',
+    runs: 'pipe',
     command: (d) =>
       d.packages.length === 0
         ? []
@@ -90,6 +104,7 @@ export const FAMILY_FACTS: Fact[] = [
   },
   {
     section: 'services',
+    runs: 'pipe',
     command: (d) => {
       const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit), ...d.retired.units.map((x) => x.unit)].map(unitOf);
       return units.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(units)} 2>/dev/null`] : [];
@@ -98,14 +113,12 @@ export const FAMILY_FACTS: Fact[] = [
   },
   {
     section: 'users',
-    jobs: 'light',
-    command: (d) => (d.users.length ? [`getent passwd ${shqAll(d.users.map((u) => u.name))}`] : []),
+    command: (d) => (d.users.length ? [localEntries('passwd', d.users.map((u) => u.name))] : []),
     parse: (lines) => ({ users: parsePasswd(lines) }),
   },
   {
     section: 'groups',
-    jobs: 'light',
-    command: (d) => (d.users.length ? [`getent group ${shqAll([...new Set(d.users.map((u) => u.group))])}`] : []),
+    command: (d) => (d.users.length ? [localEntries('group', [...new Set(d.users.map((u) => u.group))])] : []),
     parse: (lines) => ({ groups: parseGroups(lines) }),
   },
   {
@@ -129,22 +142,20 @@ export const FAMILY_FACTS: Fact[] = [
   },
   {
     section: 'tls',
-    jobs: 'light',
     // The first certificate of the file in PEM; mailops hashes it (tlsFact).
     command: (d) => (d.tlsCert ? [firstCertificate(d.tlsCert)] : []),
     parse: (lines) => tlsFact(lines),
   },
   {
     // The indexes of the commands whose creates/unless guard says they are done.
-    // `creates` guards are shell builtins: one line for all of them; every `unless` guard a line of its own.
+    // `creates` guards are shell builtins: one line for all of them; every `unless` guard is a test of its own.
     // A certificate command's guard is planned from the tls fact instead (certGuardHolds).
     section: 'commands',
-    jobs: 'each',
     command: (d) => {
       const creates = d.commands.flatMap((c, i) => (c.creates !== undefined ? [`{ [ -e ${shq(c.creates)} ] && echo ${i}; }`] : []));
-      const unless = d.commands.flatMap((c, i) => (c.creates === undefined && c.unless !== undefined && !c.certGuard ? [`( ${c.unless} ) >/dev/null 2>&1 </dev/null && echo ${i}`] : []));
-      return [...(creates.length ? [creates.join('; ')] : []), ...unless];
+      return creates.length ? [creates.join('; ')] : [];
     },
+    tests: (d) => d.commands.flatMap((c, i) => (c.creates === undefined && c.unless !== undefined && !c.certGuard ? [{ test: c.unless, print: `echo ${i}` }] : [])),
     parse: (lines) => ({ commandsDone: nonEmpty(lines).map(Number).filter((n) => Number.isInteger(n)) }),
   },
 ];

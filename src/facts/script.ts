@@ -12,53 +12,44 @@ export const SECTION = '@@mailops';
 /** Postfix's queues that hold mail (incoming, active, deferred, hold, maildrop). */
 const POSTFIX_QUEUES = ['incoming', 'active', 'deferred', 'hold', 'maildrop'];
 
+/** Copies the script's standard input to its output, line by line, by the shell itself. */
+const COPY_STDIN = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
+
 /**
- * The facts of one family, as background jobs: the heavy facts' commands (and every command guard, which
- * may take a while: postconf, openssl) each into a file of their own, the light facts together into one
- * more. Each file starts with its section marker; a section printed in parts (one per guard) is joined by
- * the parser, so the order the files are printed in does not matter.
+ * The facts of one family. Few programs start, since each costs the host a millisecond or more (a fork and
+ * an exec, in a container more): what the shell can read itself it reads. The slow programs (`runs: pipe`:
+ * systemctl, the package database) each feed a pipe, at once with everything else; the command guards that
+ * run programs start in the background, and their exit statuses are read with `wait`; the rest runs in
+ * turn. No temporary files: the pipes are read at the end.
  */
-function familyJobs(d: DesiredHost): string {
-  const jobs: string[][] = [];
-  const light: string[] = [];
+function familyPart(d: DesiredHost): string {
+  const pipes: string[] = [];
+  const tests: string[] = [];
+  const main: string[] = [HOST_PART];
+  const waits: string[] = [];
   for (const f of FAMILY_FACTS) {
     const lines = f.command(d);
-    if (!lines.length) continue; // nothing of its kind managed: nothing to run, its section stays empty
-    if (f.jobs === 'each') jobs.push(...lines.map((l) => [`sec ${f.section}`, l]));
-    else if (f.jobs === 'light') light.push(`sec ${f.section}`, ...lines);
-    else jobs.push([`sec ${f.section}`, ...lines]);
+    if (lines.length) {
+      const body = [`sec ${f.section}`, ...lines];
+      if (f.runs === 'pipe') pipes.push(`{\n${body.join('\n')}\n}`);
+      else main.push(...body);
+    }
+    const t = f.tests?.(d) ?? [];
+    if (t.length) waits.push(`sec ${f.section}`);
+    for (const x of t) {
+      const n = tests.length;
+      tests.push(`( ${x.test} ) >/dev/null 2>&1 </dev/null & t${n}=$!`);
+      waits.push(`wait "$t${n}" && ${x.print}`);
+    }
   }
-  if (light.length) jobs.push(light);
-  return jobs.map((body, i) => `{\n${body.join('\n')}\n} > "$j/${i}" &`).join('\n');
+  // The main part reads nothing: its programs never take the pipe's lines.
+  let body = `{\n${[...tests, ...main, ...waits].join('\n')}\n} </dev/null`;
+  for (const p of pipes.reverse()) body = `${p} | {\n${body}\n${COPY_STDIN}\n}`;
+  return body;
 }
 
-export { dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand };
-
-/**
- * The whole script. `byFamily` holds the desired state of each family the host may turn out to be.
- * Everything but the OS detection (shell builtins only) runs at once, in background jobs whose output
- * one `cat` prints: on a host with idle cores the round trip takes about as long as its slowest program
- * (`systemctl show`).
- */
-export function factScript(byFamily: Partial<Record<OsFamily, DesiredHost>>): string {
-  const blocks = Object.entries(byFamily)
-    .map(([fam, d]) => `${fam})\n${familyJobs(d!)}\n;;`)
-    .join('\n');
-  return `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL
-sec() { printf '\\n${SECTION} %s\\n' "$1"; }
-ID=; ID_LIKE=; NAME=; PRETTY_NAME=; VERSION_ID=
-[ -r /etc/os-release ] && . /etc/os-release
-sec os
-printf 'NAME="%s"\\nPRETTY_NAME="%s"\\nVERSION_ID="%s"\\n' "$NAME" "$PRETTY_NAME" "$VERSION_ID"
-family=unknown
-for id in $ID $ID_LIKE; do
-  case "$id" in debian|ubuntu) family=debian; break;; rhel|centos|fedora|rocky|almalinux) family=rhel; break;; esac
-done
-sec family
-echo "$family"
-j=$(mktemp -d) || exit 1
-{
-sec lock
+/** What every host reports, whatever its family: the apply lock, interrupted runs, the mail queues. */
+const HOST_PART = `sec lock
 held=
 if [ -e ${LOCK_FILE} ] && ! flock -n ${LOCK_FILE} true 2>/dev/null; then held=1; echo held; else echo free; fi
 sec interrupted
@@ -68,7 +59,7 @@ if [ -d /var/lib/mailops/runs ] && [ -z "$held" ]; then
   for d in /var/lib/mailops/runs/*/; do
     [ -f "$d/journal" ] || continue
     read -r p < "$d/journal" || p=
-    case "$p" in ok|failed|rolled-back|rollback-failed|interrupted) ;; *) r=\${d%/}; printf '%s\t%s\n' "\${r##*/}" "$p";; esac
+    case "$p" in ok|failed|rolled-back|rollback-failed|interrupted) ;; *) r=\${d%/}; printf '%s\\t%s\\n' "\${r##*/}" "$p";; esac
   done
 fi
 sec queues
@@ -82,14 +73,37 @@ for d in /var/spool/exim4 /var/spool/exim; do
   [ -d "$d/input" ] || continue
   n=0; for f in "$d"/input/*-H "$d"/input/*/*-H; do [ -f "$f" ] && n=$((n+1)); done
   printf 'exim\\t%s\\n' "$n"
+done`;
+
+export { dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand };
+
+/**
+ * The whole script. `byFamily` holds the desired state of each family the host may turn out to be. The OS
+ * detection (shell builtins only) comes first; then the part of the family found (familyPart), or only
+ * what every host reports when it is none of them.
+ */
+export function factScript(byFamily: Partial<Record<OsFamily, DesiredHost>>): string {
+  const blocks = Object.entries(byFamily)
+    .map(([fam, d]) => `${fam})\n${familyPart(d!)}\n;;`)
+    .join('\n');
+  return `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; LC_ALL=C; export PATH LC_ALL
+sec() { printf '\\n${SECTION} %s\\n' "$1"; }
+ID=; ID_LIKE=; NAME=; PRETTY_NAME=; VERSION_ID=
+[ -r /etc/os-release ] && . /etc/os-release
+sec os
+printf 'NAME="%s"\\nPRETTY_NAME="%s"\\nVERSION_ID="%s"\\n' "$NAME" "$PRETTY_NAME" "$VERSION_ID"
+family=unknown
+for id in $ID $ID_LIKE; do
+  case "$id" in debian|ubuntu) family=debian; break;; rhel|centos|fedora|rocky|almalinux) family=rhel; break;; esac
 done
-} > "$j/host" &
+sec family
+echo "$family"
 case "$family" in
 ${blocks}
+*)
+${HOST_PART}
+;;
 esac
-wait
-cat "$j"/*
-rm -rf "$j"
 sec end
 `;
 }

@@ -39,9 +39,15 @@ export function tlsFingerprintCommand(cert: string): string {
   return `${firstCertificate(cert)} | sed '/-----/d' | base64 -d 2>/dev/null | sha256sum | { read -r h _ && [ "$h" != ${EMPTY_SHA256} ] && echo "$h"; }`;
 }
 
-/** Prints the first certificate of a PEM file (a full chain's leaf), nothing when the file is missing. */
+/**
+ * Prints the first certificate of a PEM file (a full chain's leaf), nothing when the file is missing: the
+ * lines from the first that holds BEGIN CERTIFICATE to the next that holds END CERTIFICATE, as
+ * `sed -n '/BEGIN/,/END/{p;/END/q}'` prints them, read by the shell itself.
+ */
 export function firstCertificate(cert: string): string {
-  return `[ -f ${shq(cert)} ] && sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/{p;/-----END CERTIFICATE-----/q;}' ${shq(cert)}`;
+  const begin = `*'-----BEGIN CERTIFICATE-----'*`;
+  const end = `*'-----END CERTIFICATE-----'*`;
+  return `[ -f ${shq(cert)} ] && { c=; while IFS= read -r l || [ -n "$l" ]; do case "$l" in ${begin}) c=1;; esac; if [ -n "$c" ]; then printf '%s\\n' "$l"; case "$l" in ${end}) break;; esac; fi; done < ${shq(cert)}; }`;
 }
 
 /** SHA-256 of no bytes: what the fingerprint command hashes when the file holds no certificate. */
