@@ -4,7 +4,8 @@
  * (the bundled CLI).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 function findRoot(from: string): string {
@@ -16,3 +17,8 @@ function findRoot(from: string): string {
 
 /** The package root, with a trailing slash. */
 export const packageRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+/** `~` and `~/...` are the home directory; other relative paths are taken from the working directory. */
+export function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p);
+}

@@ -1,11 +1,10 @@
 /** The shared part of the commands that reach hosts: flags, targets, plan+apply over the site. */
-import { homedir } from 'node:os';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Host, Site } from '../model/site.js';
 import type { ConnectOptions } from '../ssh/connection.js';
 import { UserError } from '../errors.js';
 import { serverProblem } from '../site/semantic.js';
+import { expandHome } from '../paths.js';
 
 export interface RemoteFlags {
   json?: boolean;
@@ -36,7 +35,7 @@ export function dnsOptions(c: Command): Command {
     .option('--resolver <ip[:port]>', 'the DNS server asked whether a new DKIM key is published before it signs (default: the dns.update server, else the system resolver)');
 }
 
-export const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p));
+export { expandHome };
 
 export function targetFor(flags: RemoteFlags, overrides?: (host: Host) => Partial<ConnectOptions> | undefined) {
   return (host: Host): ConnectOptions => ({

@@ -1,9 +1,8 @@
 /** How mailops logs in: the playbook's identity file, else the ssh-agent at SSH_AUTH_SOCK. Public keys only. */
 import { readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { UserError } from '../errors.js';
+import { expandHome } from '../paths.js';
 import type { ConnectOptions } from './connection.js';
 
 const { OpenSSHAgent, utils } = ssh2;
@@ -12,10 +11,7 @@ export type Auth =
   | { kind: 'identity'; path: string; privateKey: Buffer }
   | { kind: 'agent'; socket: string };
 
-/** `~` and `~/...` are the home directory; other relative paths are taken from the working directory. */
-export function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : resolve(p);
-}
+export { expandHome };
 
 const READ_ERRORS: Record<string, string> = {
   ENOENT: 'no such file',
