@@ -84,7 +84,8 @@ void main(process.argv);
 const bundleDir = join(dist, 'bundle');
 rmSync(bundleDir, { recursive: true, force: true });
 await build({
-  entryPoints: { cli: join(dist, 'prebuilt', 'entry.mjs') },
+  // early: what runs before the rest is loaded (the broker told that a plan or apply has begun).
+  entryPoints: { cli: join(dist, 'prebuilt', 'entry.mjs'), early: join(dist, 'ssh', 'shared.js') },
   outdir: bundleDir,
   bundle: true,
   splitting: true,
@@ -121,7 +122,9 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-writeFileSync(join(dist, 'cli.js'), "#!/usr/bin/env node\nimport './bundle/cli.js';\n");
+// The broker (src/ssh/shared.ts) hears of a plan or apply before the CLI loads the rest of its code: the
+// hosts start on their facts meanwhile. The rest is loaded after, from the same chunks (one instance of each module).
+writeFileSync(join(dist, 'cli.js'), "#!/usr/bin/env node\nimport { warmBroker } from './bundle/early.js';\n\nwarmBroker(process.argv);\nawait import('./bundle/cli.js');\n");
 chmodSync(join(dist, 'cli.js'), 0o755);
 
 const size = readdirSync(join(dist, 'bundle')).reduce((n, f) => n + readFileSync(join(dist, 'bundle', f)).length, 0);

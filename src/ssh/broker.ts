@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import { ChannelOpenError } from './exec.js';
 import type { ConnectOptions, ExecBufferResult } from './connection.js';
 import { frame, readFrames } from './frames.js';
-import type { BrokerError, BrokerRequest } from './shared.js';
+import type { BrokerError, BrokerRequest, WarmRequest } from './shared.js';
 import { connect } from './ssh2.js';
 import type { SshConnection } from './ssh2.js';
 
@@ -19,6 +19,15 @@ import type { SshConnection } from './ssh2.js';
 const REUSE_OPEN_MS = 5000;
 /** How long a command run ahead waits for its run to ask for it. */
 const AHEAD_KEPT_MS = 60_000;
+/** How many runs' connections (by their origin) the broker remembers for `warm`. */
+const ORIGINS_KEPT = 64;
+
+/**
+ * Prints the host's public key files (sshd's default place) with shell builtins, then a line of its own:
+ * the part of a command run ahead that tells whether the host still holds the key it proved (stillHoldsKey).
+ */
+const HOST_KEYS = `for f in /etc/ssh/ssh_host_*_key.pub; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$f"; done`;
+const HOST_KEYS_END = '@@mailops-host-keys-end';
 
 interface Held {
   conn: Promise<SshConnection>;
@@ -31,11 +40,16 @@ interface Held {
   keyInFiles?: Promise<boolean | null>;
 }
 
-/** A command run ahead for a run's session, from its `open`. */
+/** A command run ahead for a run's session, from its `open` or its `warm`. */
 interface Ahead {
   command: string;
   /** Its result; null when it failed (the run then asks again). */
   result: Promise<ExecBufferResult | null>;
+  /**
+   * Whether the host's key files hold the key the connection proved, read by the same channel first:
+   * false too when the channel did not open (the connection is dead), null when it could not tell.
+   */
+  keys: Promise<boolean | null>;
   timer: NodeJS.Timeout;
 }
 
@@ -63,25 +77,34 @@ export function connectionKey(req: Pick<BrokerRequest, 'opts' | 'agent'>): strin
 
 /**
  * Whether the host's public key files in sshd's default place (/etc/ssh/ssh_host_*_key.pub) hold the key
- * it proved at the handshake; null when the connection no longer answers.
+ * it proved at the handshake; null when the connection does not answer within REUSE_OPEN_MS.
  */
 async function keyInFiles(conn: SshConnection): Promise<boolean | null> {
   try {
-    const r = await conn.execBuffer('cat /etc/ssh/ssh_host_*_key.pub 2>/dev/null', { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: 15 });
-    return r.stdout.toString('utf8').split('\n').some((l) => l.trim().split(/\s+/)[1] === conn.hostKey);
+    const r = await conn.execBuffer(HOST_KEYS, { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: REUSE_OPEN_MS / 1000 });
+    return holdsKey(r.stdout.toString('utf8'), conn.hostKey);
   } catch {
     return null;
   }
 }
 
+/** Whether public key lines (`type base64 comment`) hold this key. */
+const holdsKey = (lines: string, key: string | undefined) => lines.split('\n').some((l) => l.trim().split(/\s+/)[1] === key);
+
 /**
  * Whether a connection about to be reused still reaches a host that holds the key it proved: when its key
  * was in the key files as the connection was made, it must still be (keys made anew on the host, while
  * sshd keeps the sessions it has, end the connection). A host that keeps its keys elsewhere cannot be
- * asked this way: its connection is reused, as OpenSSH's ControlPersist reuses one.
+ * asked this way: its connection is reused, as OpenSSH's ControlPersist reuses one. `read`: what a command
+ * run ahead read of the key files already (Ahead.keys).
  */
-async function stillHoldsKey(h: Held, conn: SshConnection): Promise<boolean> {
-  if ((await h.keyInFiles) !== true) return true;
+async function stillHoldsKey(h: Held, conn: SshConnection, read?: Promise<boolean | null>): Promise<boolean> {
+  const atConnect = await h.keyInFiles;
+  // It did not answer when it was made (a host that stopped at once): made anew.
+  if (atConnect === null) return false;
+  if (atConnect !== true) return true;
+  const known = read ? await read : null;
+  if (known !== null) return known;
   return (await keyInFiles(conn)) === true;
 }
 
@@ -183,13 +206,19 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     try {
       got = await acquire(req);
       if (req.op === 'open') {
+        if (req.origin && req.run) remember(req.origin, req.run, got.key);
         if (!got.fresh) {
-          // The run's fact script, as the last run of this connection had it, starts now, while the run
-          // renders its hosts: it only reads, and the run takes its answer only if it asks for the very same script.
-          if (got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
+          // The run's fact script, as the last run of this connection had it: started by the run's `warm`
+          // as it began, else now, while the run renders its hosts. It only reads, and the run takes its
+          // answer only if it asks for the very same script.
+          const early = req.run ? ahead.get(warmSession(req.run, got.key)) : undefined;
+          if (early && req.session) {
+            ahead.delete(warmSession(req.run!, got.key));
+            ahead.set(req.session, early);
+          } else if (got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
           // A host whose keys were made anew since (sshd keeps the sessions it has): the connection goes, and
           // a new one is checked against the pin or known_hosts, as a direct connect would be.
-          if (!(await stillHoldsKey(got.h, got.conn))) {
+          if (!(await stillHoldsKey(got.h, got.conn, req.session ? ahead.get(req.session)?.keys : undefined))) {
             if (req.session) ahead.delete(req.session);
             await renew(got);
           }
@@ -239,24 +268,90 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     }
   };
 
-  /** Run a command ahead for a session; kept for it a while, then dropped. */
+  /**
+   * Run a command ahead for a session; kept for it a while, then dropped. The same channel reads the host's
+   * key files first (Ahead.keys): the run's reuse of the connection needs no command of its own for them.
+   */
   const runAhead = (session: string, key: string, h: Held, conn: SshConnection, command: string) => {
     h.busy++;
     if (h.idle) clearTimeout(h.idle);
     h.idle = undefined;
+    let setKeys: (v: boolean | null) => void = () => undefined;
+    const keys = new Promise<boolean | null>((r) => (setKeys = r));
+    const end = Buffer.from(`${HOST_KEYS_END}\n`);
+    let seen: Buffer = Buffer.alloc(0);
+    let head = -1;
     const result = conn
-      .execBuffer(command, { step: 'gather facts', openTimeout: REUSE_OPEN_MS })
-      .catch(() => null)
-      .finally(() => release(key, h));
+      .execBuffer(`${HOST_KEYS}\nprintf '%s\\n' ${HOST_KEYS_END}\n${command}`, {
+        step: 'gather facts',
+        openTimeout: REUSE_OPEN_MS,
+        onStdoutBytes: (d) => {
+          if (head >= 0) return;
+          seen = Buffer.concat([seen, d]);
+          const i = seen.indexOf(end);
+          if (i < 0 || (i > 0 && seen[i - 1] !== 0x0a)) return;
+          head = i + end.length;
+          setKeys(holdsKey(seen.subarray(0, i).toString('utf8'), conn.hostKey));
+        },
+      })
+      .then((r): ExecBufferResult | null => {
+        if (head < 0) return null;
+        const out: ExecBufferResult = { ...r, stdout: r.stdout.subarray(head) };
+        return out;
+      })
+      .catch((e) => {
+        // A channel that did not open: the connection is dead, and is made anew (stillHoldsKey says no).
+        if (e instanceof ChannelOpenError) setKeys(false);
+        return null;
+      })
+      .finally(() => {
+        setKeys(null);
+        release(key, h);
+      });
     const timer = setTimeout(() => ahead.delete(session), AHEAD_KEPT_MS);
-    ahead.set(session, { command, result, timer });
+    ahead.set(session, { command, result, keys, timer });
+  };
+
+  /**
+   * The connections each origin (a run's playbook and flags, shared.ts) opened in its last run, for the
+   * next run of that origin to warm: the broker's memory of who asks for what, nothing else.
+   */
+  const origins = new Map<string, { run: string; keys: Set<string> }>();
+  const remember = (origin: string, run: string, key: string) => {
+    let o = origins.get(origin);
+    if (!o || o.run !== run) {
+      origins.delete(origin);
+      o = { run, keys: new Set() };
+      origins.set(origin, o);
+      if (origins.size > ORIGINS_KEPT) origins.delete(origins.keys().next().value!);
+    }
+    o.keys.add(key);
+  };
+  const warmSession = (run: string, key: string) => `warm ${run} ${key}`;
+  /**
+   * A run has begun (before it read its playbook): each connection its origin opened last time, when held
+   * and idle, starts its fact script now, as its `open` would later; the run's `open` takes it over.
+   */
+  const warm = (req: WarmRequest) => {
+    const o = origins.get(req.origin);
+    if (!o) return;
+    for (const key of o.keys) {
+      const h = held.get(key);
+      if (!h?.ahead || ahead.has(warmSession(req.run, key))) continue;
+      const command = h.ahead;
+      void h.conn
+        .then((conn) => {
+          if (conn.lost === null && held.get(key) === h) runAhead(warmSession(req.run, key), key, h, conn, command);
+        })
+        .catch(() => undefined);
+    }
   };
 
   const server: Server = createServer((sock) => {
     active++;
     touch();
     const abort = new AbortController();
-    let req: BrokerRequest | undefined;
+    let req: BrokerRequest | WarmRequest | undefined;
     let started = false;
     sock.on('error', () => undefined);
     sock.on('close', () => {
@@ -268,15 +363,19 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
       if (started) return;
       if (type === 'q' && !req) {
         try {
-          req = JSON.parse(payload.toString('utf8')) as BrokerRequest;
+          req = JSON.parse(payload.toString('utf8')) as BrokerRequest | WarmRequest;
         } catch {
           return void sock.destroy();
         }
-        if (!req.stdin) {
+        if (req.op === 'warm') {
+          started = true;
+          warm(req);
+          sock.end(frame('r', JSON.stringify({ ok: true })));
+        } else if (!req.stdin) {
           started = true;
           void handle(sock, req, undefined, abort);
         }
-      } else if (type === 'i' && req) {
+      } else if (type === 'i' && req && req.op !== 'warm') {
         started = true;
         void handle(sock, req, payload, abort);
       } else sock.destroy();

@@ -25,9 +25,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { UserError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { expandHome, packageRoot } from '../paths.js';
 import { VERSION } from '../version.js';
-import { expandHome } from './auth.js';
 import type { ConnectOptions, Connection, ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
 import { firstWords, textResult } from './exec.js';
 import { frame, readFrames } from './frames.js';
@@ -100,6 +99,71 @@ export interface BrokerRequest {
   prefetch?: boolean;
   /** The run's session: what its `open` started ahead is kept for it under this name. */
   session?: string;
+  /** The run (RunIdentity): its `open`s take over what its `warm` started, and tell the broker its origin's connections. */
+  run?: string;
+  origin?: string;
+}
+
+/** A run has begun: what its origin's last run opened may start its fact scripts (broker.ts, warm). */
+export interface WarmRequest {
+  op: 'warm';
+  run: string;
+  origin: string;
+}
+
+/**
+ * This run, for the broker: `run` names it, `origin` is what decides which hosts it reaches (the working
+ * directory and the arguments, but for the command's name and the flags that only shape the output), so
+ * that `plan site.yaml` and a later `apply --yes site.yaml` are one origin.
+ */
+export interface RunIdentity {
+  run: string;
+  origin: string;
+}
+
+/** Flags of plan and apply that change only what is printed or asked, never which hosts are reached. */
+const OUTPUT_FLAGS = new Set(['--json', '--yes', '--timings', '--steps', '--detailed-exitcode', '--no-color', '--color']);
+
+/** The origin of a run with these arguments, in this working directory (RunIdentity). */
+export function originOf(argv: string[], cwd: string = process.cwd()): string {
+  const args = argv.slice(2);
+  const command = args.findIndex((a) => !a.startsWith('-'));
+  return JSON.stringify([cwd, args.filter((a, i) => i !== command && !OUTPUT_FLAGS.has(a))]);
+}
+
+let identity: RunIdentity | undefined;
+
+/** This process's run. */
+export function runIdentity(): RunIdentity {
+  identity ??= { run: `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`, origin: originOf(process.argv) };
+  return identity;
+}
+
+/**
+ * As plan or apply begins, before it loads its code and reads the playbook: tells the broker, when one
+ * answers, so that the hosts this origin reached last time start on their facts while it loads (their
+ * `open`s take the answers over). Asks nothing back and never fails the run, which does not wait for it
+ * (the promise settles once the broker has the request, or none answered).
+ */
+export function warmBroker(argv: string[] = process.argv, run: RunIdentity = runIdentity()): Promise<void> {
+  const command = argv.slice(2).find((a) => !a.startsWith('-'));
+  if (command !== 'plan' && command !== 'apply') return Promise.resolve();
+  let place: string | null;
+  try {
+    place = persistSeconds() > 0 ? brokerSocket() : null;
+  } catch {
+    return Promise.resolve(); // a bad MAILOPS_SSH_PERSIST: the command says so
+  }
+  if (!place) return Promise.resolve();
+  const req: WarmRequest = { op: 'warm', ...run };
+  return new Promise((done) => {
+    const sock = unixConnect(place);
+    sock.on('error', () => done());
+    sock.on('close', () => done());
+    sock.on('connect', () => sock.end(frame('q', JSON.stringify(req))));
+    sock.on('data', () => sock.destroy());
+    sock.unref();
+  });
 }
 
 export interface BrokerError {
@@ -123,13 +187,13 @@ export function absoluteOptions(o: ConnectOptions): ConnectOptions {
  * Connect through the broker when one answers; otherwise directly (and start a broker for the next run).
  * Errors are those of a direct connection (the broker makes it with the same code).
  */
-export async function connectShared(input: ConnectOptions): Promise<Connection> {
+export async function connectShared(input: ConnectOptions, run: RunIdentity = runIdentity()): Promise<Connection> {
   const persist = persistSeconds();
   const place = persist > 0 ? brokerSocket() : null;
   if (!place) return connect(input);
   const opts = absoluteOptions(input);
   const agent = opts.identity === undefined ? process.env['SSH_AUTH_SOCK'] : undefined;
-  const base: BrokerRequest = { op: 'open', opts, ...(agent ? { agent } : {}), session: `${process.pid}-${++sessions}` };
+  const base: BrokerRequest = { op: 'open', opts, ...(agent ? { agent } : {}), session: `${process.pid}-${++sessions}`, ...run };
   try {
     // The broker's connect has its own time limits (TCP, then handshake and login): this one only
     // catches a broker that hangs.

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { UserError } from '../../src/errors.js';
 import type { ConnectOptions } from '../../src/ssh/connection.js';
 import { serveBroker } from '../../src/ssh/broker.js';
-import { brokerSocket, connectShared, persistSeconds } from '../../src/ssh/shared.js';
+import { brokerSocket, connectShared, persistSeconds, originOf, warmBroker } from '../../src/ssh/shared.js';
 import { connect } from '../../src/ssh/ssh2.js';
 import { VERSION } from '../../src/version.js';
 import { keygen, localSshdUnavailable, rootOptions, startLocalSshd } from './support/local-sshd.js';
@@ -144,6 +144,37 @@ describe.skipIf(unavailable !== null)(`shared SSH connections through the broker
     await sleep(200);
     expect((await fourth.exec(`echo changed >> ${log}; echo changed`)).stdout).toBe('changed\n');
     expect(runs()).toEqual(['facts', 'facts', 'facts', 'changed', 'changed', 'changed']);
+  });
+
+  it('a run that begins warms the connections its origin opened last time: their facts run before it connects, once, and its open takes them over', async () => {
+    const log = join(work, `warm-${Date.now()}`);
+    const facts = `echo facts >> ${log}; date +%s%N`;
+    const runs = () => (existsSync(log) ? execFileSync('cat', [log], { encoding: 'utf8' }).split('\n').filter(Boolean) : []);
+    const ns = () => BigInt(Date.now()) * 1_000_000n;
+    const argv = (...a: string[]) => ['node', 'mailops', ...a];
+    const origin = originOf(argv('plan', 'site.yaml'));
+    // The first run of this origin: the broker learns its connection and its fact script.
+    await (await connectShared(base, { run: `first-${Date.now()}`, origin })).exec(facts, { prefetch: true });
+    expect(runs()).toEqual(['facts']);
+    // The next run of the same origin (apply --yes of the same playbook) tells the broker as it begins.
+    const next = { run: `next-${Date.now()}`, origin };
+    expect(originOf(argv('apply', '--yes', '--json', 'site.yaml'))).toBe(origin);
+    const begun = ns();
+    await warmBroker(argv('apply', '--yes', 'site.yaml'), next);
+    expect(await waitFor(() => runs().length === 2)).toBe(true);
+    await sleep(200);
+    const opened = ns();
+    const conn = await connectShared(base, next);
+    const ran = BigInt((await conn.exec(facts, { prefetch: true })).stdout.trim());
+    expect(ran > begun && ran < opened, `ran at ${ran}, begun at ${begun}, connected at ${opened}`).toBe(true);
+    expect(runs()).toEqual(['facts', 'facts']);
+    // Another origin (other hosts: --host) warms nothing; nor does a command that reaches no host.
+    const other = { run: `other-${Date.now()}`, origin: originOf(argv('plan', '--host', 'mx2', 'site.yaml')) };
+    expect(other.origin).not.toBe(origin);
+    await warmBroker(argv('plan', '--host', 'mx2', 'site.yaml'), other);
+    await warmBroker(argv('validate', 'site.yaml'), { run: `v-${Date.now()}`, origin });
+    await sleep(400);
+    expect(runs()).toEqual(['facts', 'facts']);
   });
 
   it('without a pinned key, an edited known_hosts is read again: a changed key is refused, as by a direct connect', async () => {
