@@ -14,6 +14,8 @@
  * - The broker makes its connections with the same `connect` and runs commands with the same channel code
  *   as a direct connection, so the messages are the same; its errors come back as the run's own.
  * - When no broker answers, the run connects directly, as always, and starts one for the next run.
+ * - A plan or apply tells the broker as it begins (warmBroker, before the CLI loads the rest of its code):
+ *   the connections its origin opened last time start their fact scripts, which the run's `open`s take over.
  * - MAILOPS_SSH_PERSIST=0 turns sharing off.
  */
 import { spawn } from 'node:child_process';
