@@ -26,13 +26,12 @@ describe('ACME certificates', () => {
     await cluster?.stop();
   });
 
-  it('apply obtains the certificate with certbot and every TLS port serves it', async () => {
-    const h = cluster.hosts[0]!;
-    const file = writePlaybook(`site: it-acme
+  const playbook = (mta: 'postfix' | 'exim') =>
+    writePlaybook(`site: it-acme
 hosts:
-${hostYaml(cluster, h, { hostname: 'mail.example.test' })}
+${hostYaml(cluster, cluster.hosts[0]!, { hostname: 'mail.example.test' })}
 stack:
-  mta: postfix
+  mta: ${mta}
   tls: { mode: acme, email: hostmaster@example.test, acme_server: "https://pebble:14000/dir" }
 dns: { nameservers: [ns1.example.test] }
 domains:
@@ -40,17 +39,45 @@ domains:
     mailboxes:
       - { name: alice, password: { env: IT_ALICE_PASSWORD } }
 `);
-    const r = await cli(['apply', '--yes', file], PASSWORDS);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+  /** Every TLS port serves the CA's certificate, with every name the zone points at the host. */
+  const servesAcme = async () => {
+    const h = cluster.hosts[0]!;
     for (const [port, tls] of [[465, true], [993, true]] as const) {
       const w = await Wire.open({ host: '127.0.0.1', port: h.ports[port]!, tls, servername: 'mail.example.test' });
       w.close();
-      // The certificate covers every name the zone points at the host.
       for (const n of ['mail.example.test', 'imap.example.test', 'smtp.example.test', 'autoconfig.example.test', 'autodiscover.example.test', 'mta-sts.example.test']) expect(w.tlsInfo?.subjectNames).toContain(n);
       expect(w.tlsInfo?.selfSigned).toBe(false);
     }
+  };
+
+  it('apply obtains the certificate with certbot and every TLS port serves it', async () => {
+    const h = cluster.hosts[0]!;
+    const file = playbook('postfix');
+    const r = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await servesAcme();
     const issuer = await cluster.exec(h, 'openssl x509 -noout -issuer -in /etc/letsencrypt/live/mail.example.test/fullchain.pem');
     expect(issuer.stdout).toMatch(/Pebble/i);
+    // The certificate guard is planned from the certificate the facts read: nothing to do.
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+  });
+
+  it('switched to Exim, the host keeps its certificate (no new order), Exim reads and serves it, and the re-plan is empty', async () => {
+    const h = cluster.hosts[0]!;
+    const serial = async () => (await cluster.exec(h, 'openssl x509 -noout -serial -in /etc/letsencrypt/live/mail.example.test/cert.pem')).stdout.trim();
+    const before = await serial();
+    expect(before).toMatch(/^serial=/);
+    const file = playbook('exim');
+    const plan = await cli(['plan', file], PASSWORDS);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    expect(plan.stdout).not.toMatch(/ACME certificate for/);
+    const r = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await serial()).toBe(before);
+    expect((await cluster.exec(h, 'stat -c %G /etc/letsencrypt/archive')).stdout.trim()).toBe('Debian-exim');
+    // Exim runs now (Postfix's master does not), and serves the CA's certificate on the TLS ports.
+    expect((await cluster.exec(h, 'systemctl is-active exim4.service; pidof exim4 >/dev/null && echo exim; pidof master || echo no-postfix')).stdout.split('\n')).toEqual(['active', 'exim', 'no-postfix', '']);
+    await servesAcme();
     expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
   });
 });
