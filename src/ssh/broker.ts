@@ -214,7 +214,9 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
           const early = req.run ? ahead.get(warmSession(req.run, got.key)) : undefined;
           if (early && req.session) {
             ahead.delete(warmSession(req.run!, got.key));
-            ahead.set(req.session, early);
+            clearTimeout(early.timer);
+            const session = req.session;
+            ahead.set(session, { ...early, timer: setTimeout(() => ahead.delete(session), AHEAD_KEPT_MS) });
           } else if (got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
           // A host whose keys were made anew since (sshd keeps the sessions it has): the connection goes, and
           // a new one is checked against the pin or known_hosts, as a direct connect would be.
