@@ -35,8 +35,6 @@ export function dnsOptions(c: Command): Command {
     .option('--resolver <ip[:port]>', 'the DNS server asked whether a new DKIM key is published before it signs (default: the dns.update server, else the system resolver)');
 }
 
-export { expandHome };
-
 export function targetFor(flags: RemoteFlags, overrides?: (host: Host) => Partial<ConnectOptions> | undefined) {
   return (host: Host): ConnectOptions => ({
     name: host.name,

@@ -11,8 +11,6 @@ export type Auth =
   | { kind: 'identity'; path: string; privateKey: Buffer }
   | { kind: 'agent'; socket: string };
 
-export { expandHome };
-
 const READ_ERRORS: Record<string, string> = {
   ENOENT: 'no such file',
   EACCES: 'permission denied',

@@ -214,9 +214,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
           const early = req.run ? ahead.get(warmSession(req.run, got.key)) : undefined;
           if (early && req.session) {
             ahead.delete(warmSession(req.run!, got.key));
-            clearTimeout(early.timer);
-            const session = req.session;
-            ahead.set(session, { ...early, timer: setTimeout(() => ahead.delete(session), AHEAD_KEPT_MS) });
+            keep(req.session, early);
           } else if (got.h.ahead && req.session) runAhead(req.session, got.key, got.h, got.conn, got.h.ahead);
           // A host whose keys were made anew since (sshd keeps the sessions it has): the connection goes, and
           // a new one is checked against the pin or known_hosts, as a direct connect would be.
@@ -296,11 +294,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
           setKeys(holdsKey(seen.subarray(0, i).toString('utf8'), conn.hostKey));
         },
       })
-      .then((r): ExecBufferResult | null => {
-        if (head < 0) return null;
-        const out: ExecBufferResult = { ...r, stdout: r.stdout.subarray(head) };
-        return out;
-      })
+      .then((r): ExecBufferResult | null => (head < 0 ? null : { ...r, stdout: r.stdout.subarray(head) }))
       .catch((e) => {
         // A channel that did not open: the connection is dead, and is made anew (stillHoldsKey says no).
         if (e instanceof ChannelOpenError) setKeys(false);
@@ -310,8 +304,13 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
         setKeys(null);
         release(key, h);
       });
-    const timer = setTimeout(() => ahead.delete(session), AHEAD_KEPT_MS);
-    ahead.set(session, { command, result, keys, timer });
+    keep(session, { command, result, keys });
+  };
+
+  /** A command run ahead, kept for a session for AHEAD_KEPT_MS, then dropped (a run that never asked for it). */
+  const keep = (session: string, a: Omit<Ahead, 'timer'> & { timer?: NodeJS.Timeout }) => {
+    if (a.timer) clearTimeout(a.timer);
+    ahead.set(session, { ...a, timer: setTimeout(() => ahead.delete(session), AHEAD_KEPT_MS) });
   };
 
   /**

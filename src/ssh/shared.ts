@@ -24,7 +24,7 @@ import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { connect as unixConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { UserError } from '../errors.js';
 import { expandHome, packageRoot } from '../paths.js';
@@ -180,8 +180,8 @@ class NoBroker extends Error {}
 
 /** The connection options as the broker must see them: paths absolute, as this process would read them. */
 export function absoluteOptions(o: ConnectOptions): ConnectOptions {
-  const out: ConnectOptions = { ...o, knownHostsFile: resolve(expandHome(o.knownHostsFile)) };
-  if (o.identity !== undefined) out.identity = resolve(expandHome(o.identity));
+  const out: ConnectOptions = { ...o, knownHostsFile: expandHome(o.knownHostsFile) };
+  if (o.identity !== undefined) out.identity = expandHome(o.identity);
   return out;
 }
 
