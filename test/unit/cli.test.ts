@@ -1,6 +1,6 @@
 /** The CLI as users run it: the built `dist/cli.js` (scripts/test.sh builds it first). */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -285,6 +285,18 @@ describe('mailops test, before any container starts', () => {
     const missing = run(['test', site, '--base', 'HEAD'], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^error: --base HEAD: neither a file nor a git revision holding site\.yaml \(git: fatal: path 'site\.yaml' exists on disk, but not in 'HEAD'\)$/m);
+
+    // A revision is read from git, not from the working tree: its error names the file at that revision.
+    mkdirSync(join(d, 'mail'));
+    const nested = join(d, 'mail', 'site.yaml');
+    writeFileSync(nested, readFileSync(contract, 'utf8').replace('mta: postfix', 'mta: qmail'));
+    spawnSync('git', ['-C', d, 'add', 'mail/site.yaml']);
+    spawnSync('git', ['-C', d, '-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-q', '-m', 'second']);
+    writeFileSync(nested, readFileSync(contract, 'utf8'));
+    const atRevision = run(['test', nested, '--base', 'HEAD'], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+    expect(atRevision.code).toBe(1);
+    expect(atRevision.stderr).toMatch(new RegExp(`^${nested.replace(/[.]/g, '\\.')}@HEAD:\\d+:\\d+: error: stack\\.mta: must be postfix or exim, not the string "qmail"$`, 'm'));
+    expect(atRevision.stderr).not.toMatch(/starting throwaway containers/);
 
     writeFileSync(join(d, 'old.yaml'), readFileSync(contract, 'utf8').replace('mta: postfix', 'mta: qmail'));
     const badBase = run(['test', site, '--base', join(d, 'old.yaml')], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
