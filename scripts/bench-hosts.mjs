@@ -124,7 +124,10 @@ try {
     console.log(`  one host (--host mx1): ${r.one.toFixed(0)} ms; all ${N} hosts: ${r.all.toFixed(0)} ms  → ${N} hosts / one host = ${(r.all / r.one).toFixed(2)}×`);
     console.log(`  mailops's own CPU time (the CLI + the broker): one host ${r.oneCpu.toFixed(0)} + ${r.oneBroker.toFixed(0)} ms; all ${N} hosts ${r.allCpu.toFixed(0)} + ${r.allBroker.toFixed(0)} ms  → ${((r.allCpu + r.allBroker) / (r.oneCpu + r.oneBroker)).toFixed(2)}×`);
     console.log(`  the hosts' CPU time (cgroups, idle taken off): one host ${r.oneHost.toFixed(0)} ms; all ${N} hosts ${r.allHost.toFixed(0)} ms (${(r.allHost / N).toFixed(0)} ms a host)`);
-    console.log(`  all the CPU the ${N} hosts' no-op needs here (mailops's and the hosts'), on ${cpus().length} cores: at least ${((r.allHost + r.allCpu + r.allBroker) / cpus().length).toFixed(0)} ms`);
+    // Shared out perfectly over the cores, which the hosts share with mailops here: the least the N hosts' no-op
+    // can take on this machine, and so the least ratio it allows.
+    const floor = (r.allHost + r.allCpu + r.allBroker) / cpus().length;
+    console.log(`  all the CPU the ${N} hosts' no-op needs here (mailops's and the hosts'), on ${cpus().length} cores: at least ${floor.toFixed(0)} ms (${(floor / r.one).toFixed(2)}× the one-host no-op)`);
   }
   console.log(`\`ssh host true\`, one host:               ${sshOne.toFixed(0)} ms`);
   console.log(`\`ssh host true\` to all ${N} at once:        ${sshAll.toFixed(0)} ms  → ${N} hosts / one host = ${(sshAll / sshOne).toFixed(2)}× (the hosts share this machine's ${cpus().length} cores)`);
