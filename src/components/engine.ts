@@ -54,7 +54,10 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
   for (const spec of active) {
     const component = spec.name;
     out.components.push(component);
-    for (const p of spec.packages?.[ctx.os.family] ?? []) if (!out.packages.includes(p)) out.packages.push(p);
+    for (const p of spec.packages?.[ctx.os.family] ?? []) {
+      const name = typeof p === 'string' ? p : matches(p.when, f) ? p.name : undefined;
+      if (name !== undefined && !out.packages.includes(name)) out.packages.push(name);
+    }
     for (const u of spec.users ?? []) {
       if (!matches(u.when, f)) continue;
       const uid = u.uid === undefined ? undefined : Number(r(String(u.uid)));

@@ -10,7 +10,8 @@ export interface ComponentSpec {
   when?: When;
   /** Install order among components: lower first (default 50). */
   order?: number;
-  packages?: Partial<Record<OsFamily, string[]>>;
+  /** Per OS family; an entry with `when` only where the features match (dovecot-pop3d with `pop3: true`). */
+  packages?: Partial<Record<OsFamily, Array<string | { name: string; when: When }>>>;
   users?: Array<{ name: string; group?: string; uid?: string | number; home?: string; system?: boolean; when?: When }>;
   directories?: Array<{ path: string; owner?: string; group?: string; mode?: string; when?: When }>;
   files?: Array<{

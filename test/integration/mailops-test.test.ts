@@ -72,9 +72,11 @@ describe('mailops test', () => {
     expect(await leftovers(r.stderr)).toBe('');
   });
 
-  it('a broken change (--base): the mail from before is kept, and the case it breaks fails with the reply; a hash-only mailbox gets a test password, said in a note; exit 1', async () => {
+  it('a broken change (--base): the mail from before is kept, and the case it breaks fails with the reply; a hash-only mailbox gets a test password, said in a note; POP3 turned on by the change works; exit 1', async () => {
     const base = join(dir, 'old.yaml');
-    writeFileSync(base, example);
+    // The base has no POP3 (nor Dovecot's POP3 package): the change turns it on.
+    expect(example).toMatch(/^ {2}pop3: true$/m);
+    writeFileSync(base, example.replace(/^ {2}pop3: true$/m, '  pop3: false'));
     const site = join(dir, 'new.yaml');
     // bob's quota cut below the mail he holds; a new mailbox known only by its hash.
     writeFileSync(
@@ -100,6 +102,7 @@ describe('mailops test', () => {
     expect(failed[0]!.detail).toBe('RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2 <bob@example.test>: Recipient address rejected: Mailbox is full (over quota)"');
     expect(report.notes).toContain('mailbox carol@example.test: only a password_hash is given, so the throwaway copy logs in with a test password of its own');
     expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
+    for (const m of ['alice@example.test', 'bob@example.test', 'carol@example.test']) expect(cases(report, 'checks').find((c) => c.name === `${m}: POP3 login`)?.status).toBe('passed');
     expect(r.stderr).toContain('  FAILED bob@example.test: mail from a stranger is delivered: RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2');
     expect(await leftovers(r.stderr)).toBe('');
   });
