@@ -72,11 +72,13 @@ describe('mailops test', () => {
     expect(await leftovers(r.stderr)).toBe('');
   });
 
-  it('a broken change (--base): the mail from before is kept, and the case it breaks fails with the reply; a hash-only mailbox gets a test password, said in a note; POP3 turned on by the change works; exit 1', async () => {
+  it('a broken change (--base): the mail from before is kept, and the case it breaks fails with the reply; a hash-only mailbox gets a test password, said in a note; POP3 and antispam turned on by the change work; exit 1', async () => {
     const base = join(dir, 'old.yaml');
-    // The base has no POP3 (nor Dovecot's POP3 package): the change turns it on.
+    // The base has no POP3 and no antispam (nor Dovecot's POP3 and Sieve packages): the change turns both on,
+    // and its apply installs them before it validates (sievec) and starts anything.
     expect(example).toMatch(/^ {2}pop3: true$/m);
-    writeFileSync(base, example.replace(/^ {2}pop3: true$/m, '  pop3: false'));
+    expect(example).not.toMatch(/^ {2}antispam:/m);
+    writeFileSync(base, example.replace(/^ {2}pop3: true$/m, '  pop3: false\n  antispam: false'));
     const site = join(dir, 'new.yaml');
     // bob's quota cut below the mail he holds; a new mailbox known only by its hash.
     writeFileSync(
