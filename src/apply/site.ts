@@ -10,6 +10,8 @@ import type { DesiredHost } from '../model/desired.js';
 import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily, Site } from '../model/site.js';
 import { renderHosts } from '../render/site.js';
+import { dovecotOf } from '../os/index.js';
+import type { Platform } from '../os/index.js';
 import { resolveCredentials } from '../render/credentials.js';
 import type { Credentials } from '../render/context.js';
 import type { ConnectOptions, Connection } from '../ssh/connection.js';
@@ -68,16 +70,24 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 }
 
 /** Desired state of a host for each OS family it may turn out to be. */
-function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined, known?: OsFamily): Partial<Record<OsFamily, DesiredHost>> {
-  // os: auto: the family the host had at the last apply (the state records it), else both.
+function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, state: SiteState | undefined): Partial<Record<OsFamily, DesiredHost>> {
+  // os: auto: the family the host had at the last apply (the state records it), else both; each with the
+  // Dovecot the state recorded for the host (else the family's older one; the facts correct it: refine).
+  const known = state?.families?.[host.name];
   const fams: OsFamily[] = host.os !== 'auto' ? [host.os] : known ? [known] : ['debian', 'rhel'];
+  const recorded = state?.dovecot?.[host.name];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderFor(site, host, f, dkim, credentials, tls);
+  for (const f of fams) out[f] = renderFor(site, host, recorded ? { family: f, dovecot: recorded } : f, dkim, credentials, state?.tls);
   return out;
 }
 
-function renderFor(site: Site, host: Host, family: OsFamily, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): DesiredHost {
-  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, family]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
+/** The platform a host turned out to be: its family, and its Dovecot (installed, else its release's). */
+export function platformOf(family: OsFamily, facts: HostFacts): Platform {
+  return { family, dovecot: dovecotOf({ id: facts.osId ?? '', versionId: facts.osVersion, installed: facts.packages['dovecot-core'] ?? facts.packages['dovecot'] }) };
+}
+
+function renderFor(site: Site, host: Host, platform: OsFamily | Platform, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): DesiredHost {
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, platform]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
 }
 
 /** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
@@ -130,7 +140,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         const assumed = stateDkim(site, host, opts.state, now);
         const rendered = turn
           .then(nextTurn)
-          .then(() => candidates(site, host, assumed, credentials(), opts.state?.tls, opts.state?.families?.[host.name]));
+          .then(() => candidates(site, host, assumed, credentials(), opts.state));
         turn = rendered.catch(() => undefined);
         let byFamily: ReturnType<typeof candidates>;
         try {
@@ -143,8 +153,10 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
           // The keys the host holds are the ones the state recorded (every run but a key change): rendered
           // already; only what is said about them may differ.
           const key = (p: DkimPlan) => JSON.stringify({ keys: p.keys, remove: p.remove });
+          // And the host's Dovecot is the one it was rendered for (a host of a newer release, or upgraded).
+          const platform = platformOf(family, facts);
           const done = byFamily[family];
-          return done && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, family, dkim, credentials(), opts.state?.tls);
+          return done && done.os.dovecot === platform.dovecot && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, platform, dkim, credentials(), opts.state?.tls);
         });
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');
@@ -227,7 +239,10 @@ export function recordDkim(state: SiteState, outcomes: HostOutcome[], site?: Sit
     if (hostname && o.tlsFingerprint) next.tls[hostname] = o.tlsFingerprint;
     const family = o.plan?.family;
     if (family === 'debian' || family === 'rhel') next.families = { ...next.families, [o.name]: family };
+    const dovecot = o.plan?.dovecot;
+    if (dovecot === '2.3' || dovecot === '2.4') next.dovecot = { ...next.dovecot, [o.name]: dovecot };
   }
   if (site && next.families) next.families = Object.fromEntries(Object.entries(next.families).filter(([h]) => site.hosts.some((x) => x.name === h)));
+  if (site && next.dovecot) next.dovecot = Object.fromEntries(Object.entries(next.dovecot).filter(([h]) => site.hosts.some((x) => x.name === h)));
   return next;
 }

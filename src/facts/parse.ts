@@ -196,6 +196,7 @@ export function parseFacts(output: string): HostFacts {
     family,
     osName: osField(os, 'PRETTY_NAME') || osField(os, 'NAME') || 'unknown OS',
     osVersion: osField(os, 'VERSION_ID'),
+    ...(osField(os, 'ID') ? { osId: osField(os, 'ID') } : {}),
     packages: {},
     files: {},
     directories: {},

@@ -91,7 +91,7 @@ sec() { printf '\\n${SECTION} %s\\n' "$1"; }
 ID=; ID_LIKE=; NAME=; PRETTY_NAME=; VERSION_ID=
 [ -r /etc/os-release ] && . /etc/os-release
 sec os
-printf 'NAME="%s"\\nPRETTY_NAME="%s"\\nVERSION_ID="%s"\\n' "$NAME" "$PRETTY_NAME" "$VERSION_ID"
+printf 'ID="%s"\\nNAME="%s"\\nPRETTY_NAME="%s"\\nVERSION_ID="%s"\\n' "$ID" "$NAME" "$PRETTY_NAME" "$VERSION_ID"
 family=unknown
 for id in $ID $ID_LIKE; do
   case "$id" in debian|ubuntu) family=debian; break;; rhel|centos|fedora|rocky|almalinux) family=rhel; break;; esac

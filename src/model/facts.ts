@@ -34,6 +34,8 @@ export interface HostFacts {
   family: OsFamily | null;
   osName: string;
   osVersion: string;
+  /** /etc/os-release's ID (debian, ubuntu, rocky...). */
+  osId?: string;
   /** Installed package → version. */
   packages: Record<string, string>;
   /** Managed path → fact; absent paths are not listed. */

@@ -23,6 +23,8 @@ export type Change =
 export interface HostPlan {
   host: string;
   family: string;
+  /** The Dovecot generation the host's configuration is rendered for (its release's, or the installed one). */
+  dovecot?: string;
   os: string;
   changes: Change[];
   warnings: string[];

@@ -3,6 +3,7 @@ import type { OsProfile } from './profile.js';
 /** Debian 12+ and Ubuntu 22.04+. */
 export const debian: OsProfile = {
   family: 'debian',
+  dovecot: '2.3',
   packageManager: 'apt',
   firewall: 'nftables',
   banaction: 'nftables-multiport',

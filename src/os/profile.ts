@@ -1,8 +1,13 @@
 /** What differs between OS families: paths, service names, system users, package and firewall tools. */
 import type { OsFamily } from '../model/site.js';
 
+/** The Dovecot a release's packages bring: 2.4 reads a configuration of another syntax (and has no replicator). */
+export type DovecotGeneration = '2.3' | '2.4';
+
 export interface OsProfile {
   family: OsFamily;
+  /** The Dovecot of the host's release (src/os/index.ts, dovecotOf): its configuration is rendered for that one. */
+  dovecot: DovecotGeneration;
   packageManager: 'apt' | 'dnf';
   firewall: 'nftables' | 'firewalld';
   /** fail2ban's ban action for this firewall (its own table / rich rules: a firewall re-apply leaves them alone). */

@@ -6,6 +6,7 @@ import type { OsProfile } from './profile.js';
  */
 export const rhel: OsProfile = {
   family: 'rhel',
+  dovecot: '2.3',
   packageManager: 'dnf',
   firewall: 'firewalld',
   banaction: 'firewallcmd-rich-rules',

@@ -124,6 +124,7 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
   return {
     host: desired.host.name,
     family: desired.os.family,
+    dovecot: desired.os.dovecot,
     os: '',
     changes,
     warnings,

@@ -4,7 +4,8 @@ import { desiredHost } from '../components/engine.js';
 import type { ComponentSpec } from '../components/types.js';
 import type { DesiredHost } from '../model/desired.js';
 import type { OsFamily, Site } from '../model/site.js';
-import { profiles } from '../os/index.js';
+import { profileOf, profiles } from '../os/index.js';
+import type { Platform } from '../os/index.js';
 import type { SiteState } from '../state/state.js';
 import { clock, renderZones } from '../dns/zone.js';
 import type { RenderedZone } from '../dns/zone.js';
@@ -17,8 +18,11 @@ import type { DkimPlan } from '../plan/dkim.js';
 export interface RenderOptions {
   /** Only these hosts (by name); all when empty. */
   hosts?: string[];
-  /** OS family of hosts whose playbook says `auto` (detected by plan/apply; render assumes debian). */
-  detectedOs?: ReadonlyMap<string, OsFamily>;
+  /**
+   * What plan/apply found each host to be: its family (for a host whose playbook says `auto`; render
+   * assumes debian), and the Dovecot of its release (render assumes the family's older one, 2.3).
+   */
+  detectedOs?: ReadonlyMap<string, OsFamily | Platform>;
   credentials?: Credentials;
   components?: ComponentSpec[];
   /** The DKIM lifecycle of each host (by name); a fresh host's first keys when absent. */
@@ -32,10 +36,13 @@ export interface RenderedSite {
   zones: RenderedZone[];
 }
 
-export function hostFamily(site: Site, name: string, detected?: ReadonlyMap<string, OsFamily>): OsFamily {
+export function hostPlatform(site: Site, name: string, detected?: ReadonlyMap<string, OsFamily | Platform>): Platform {
   const h = site.hosts.find((x) => x.name === name);
   if (!h) throw new Error(`internal: unknown host ${name}`);
-  return h.os !== 'auto' ? h.os : (detected?.get(name) ?? 'debian');
+  const d = detected?.get(name);
+  const found: Platform | undefined = typeof d === 'string' ? { family: d, dovecot: profiles[d].dovecot } : d;
+  const family = h.os !== 'auto' ? h.os : (found?.family ?? 'debian');
+  return { family, dovecot: found?.family === family ? found.dovecot : profiles[family].dovecot };
 }
 
 export function renderHosts(site: Site, opts: RenderOptions = {}): DesiredHost[] {
@@ -44,12 +51,22 @@ export function renderHosts(site: Site, opts: RenderOptions = {}): DesiredHost[]
   const wanted = opts.hosts && opts.hosts.length > 0 ? new Set(opts.hosts) : null;
   return site.hosts
     .filter((h) => !wanted || wanted.has(h.name))
-    .map((h) => desiredHost(buildContext(site, h, profiles[hostFamily(site, h.name, opts.detectedOs)], credentials, opts.dkim?.get(h.name), opts.tls), specs));
+    .map((h) => desiredHost(buildContext(site, h, profileOf(hostPlatform(site, h.name, opts.detectedOs)), credentials, opts.dkim?.get(h.name), opts.tls), specs));
 }
 
 /** Hosts as the state file records their DKIM keys (render has no facts), and the zones. */
 export function renderSite(site: Site, state: SiteState, opts: RenderOptions = {}): RenderedSite {
   const now = Math.floor(clock().getTime() / 1000);
   const dkim = opts.dkim ?? new Map(site.hosts.map((h) => [h.name, stateDkim(site, h, state, now)]));
-  return { hosts: renderHosts(site, { ...opts, dkim, tls: state.tls }), zones: renderZones(site, state) };
+  return { hosts: renderHosts(site, { detectedOs: recordedPlatforms(site, state), ...opts, dkim, tls: state.tls }), zones: renderZones(site, state) };
+}
+
+/** What the state recorded of each host at the last apply: its family (os: auto) and its Dovecot. */
+export function recordedPlatforms(site: Site, state: SiteState): Map<string, Platform> {
+  const out = new Map<string, Platform>();
+  for (const h of site.hosts) {
+    const family = h.os !== 'auto' ? h.os : (state.families?.[h.name] ?? 'debian');
+    out.set(h.name, { family, dovecot: state.dovecot?.[h.name] ?? profiles[family].dovecot });
+  }
+  return out;
 }

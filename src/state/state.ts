@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { OsFamily } from '../model/site.js';
+import type { DovecotGeneration } from '../os/index.js';
 
 export interface DkimPublicKey {
   selector: string;
@@ -39,6 +40,8 @@ export interface SiteState {
   tls: Record<string, string>;
   /** Host name → the OS family it had at the last apply (os: auto renders that family first). */
   families?: Record<string, OsFamily>;
+  /** Host name → the Dovecot generation its configuration was rendered for at the last apply (os: auto or not). */
+  dovecot?: Record<string, DovecotGeneration>;
 }
 
 export const emptyState = (): SiteState => ({ version: 1, dkim: {}, zones: {}, tls: {} });
@@ -58,13 +61,13 @@ export function readState(playbook: string): SiteState {
   }
   const s = data as Partial<SiteState>;
   if (typeof s !== 'object' || s === null || s.version !== 1) throw new UserError(`${p}: not a mailops state file (version 1)`);
-  return { version: 1, dkim: s.dkim ?? {}, zones: s.zones ?? {}, tls: s.tls ?? {}, ...(s.families ? { families: s.families } : {}) };
+  return { version: 1, dkim: s.dkim ?? {}, zones: s.zones ?? {}, tls: s.tls ?? {}, ...(s.families ? { families: s.families } : {}), ...(s.dovecot ? { dovecot: s.dovecot } : {}) };
 }
 
 /** Canonical text: sorted keys, so a committed state file only changes when its content does. */
 export function stateText(state: SiteState): string {
   const sortObj = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return `${JSON.stringify({ version: 1, dkim: sortObj(state.dkim), zones: sortObj(state.zones), ...(Object.keys(state.tls).length ? { tls: sortObj(state.tls) } : {}), ...(state.families && Object.keys(state.families).length ? { families: sortObj(state.families) } : {}) }, null, 2)}\n`;
+  return `${JSON.stringify({ version: 1, dkim: sortObj(state.dkim), zones: sortObj(state.zones), ...(Object.keys(state.tls).length ? { tls: sortObj(state.tls) } : {}), ...(state.families && Object.keys(state.families).length ? { families: sortObj(state.families) } : {}), ...(state.dovecot && Object.keys(state.dovecot).length ? { dovecot: sortObj(state.dovecot) } : {}) }, null, 2)}\n`;
 }
 
 /** Write the state atomically when it differs from what is on disk. Returns whether it wrote. */
