@@ -1,0 +1,146 @@
+/**
+ * Dovecot 2.4 (Debian 13 and later): which hosts have it, what they are rendered, and how plan finds out
+ * from the facts (a host is rendered for the generation the state recorded, and again for the one it has).
+ */
+import { describe, expect, it } from 'vitest';
+import { planSite, recordDkim } from '../../src/apply/site.js';
+import { parseFacts } from '../../src/facts/parse.js';
+import type { Connection } from '../../src/ssh/connection.js';
+import { dovecotOf, dovecotOfVersion } from '../../src/os/index.js';
+import { renderHosts, renderSite } from '../../src/render/site.js';
+import { loadSite } from '../../src/site/load.js';
+import { emptyState } from '../../src/state/state.js';
+import { fileOf, site as hostsSite } from './support/hosts-site.js';
+
+process.env['MAILOPS_BOB_PASSWORD'] = 'dovecot-test-password';
+const contract = () => loadSite(new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname).site;
+
+describe('the Dovecot of a release', () => {
+  it('is 2.4 from Debian 13, Ubuntu 25.04 and Fedora 42 on (and on Debian testing/unstable, which have no VERSION_ID)', () => {
+    const cases: Array<[string, string, '2.3' | '2.4']> = [
+      ['debian', '12', '2.3'],
+      ['debian', '13', '2.4'],
+      ['debian', '14', '2.4'],
+      ['debian', '', '2.4'],
+      ['ubuntu', '22.04', '2.3'],
+      ['ubuntu', '24.04', '2.3'],
+      ['ubuntu', '24.10', '2.3'],
+      ['ubuntu', '25.04', '2.4'],
+      ['ubuntu', '26.04', '2.4'],
+      ['fedora', '41', '2.3'],
+      ['fedora', '42', '2.4'],
+      ['rocky', '9.4', '2.3'],
+      ['almalinux', '9.5', '2.3'],
+      ['centos', '9', '2.3'],
+      ['linuxmint', '22', '2.3'],
+    ];
+    for (const [id, versionId, want] of cases) expect(`${id} ${versionId}: ${dovecotOf({ id, versionId })}`).toBe(`${id} ${versionId}: ${want}`);
+  });
+
+  it('is the installed package’s when Dovecot is installed (a host upgraded in place, a backport)', () => {
+    expect(dovecotOf({ id: 'debian', versionId: '13', installed: '1:2.3.19.1+dfsg1-2.1+deb12u1' })).toBe('2.3');
+    expect(dovecotOf({ id: 'debian', versionId: '12', installed: '1:2.4.1+dfsg1-6+deb13u7' })).toBe('2.4');
+    expect(dovecotOf({ id: 'rocky', versionId: '9.4', installed: '2.3.16-14.el9' })).toBe('2.3');
+    expect(dovecotOfVersion('2.4.2-1.fc43')).toBe('2.4');
+    expect(dovecotOfVersion('3.0.0')).toBe('2.4');
+    expect(dovecotOfVersion('not a version')).toBeUndefined();
+  });
+
+  it('the fact script reports ID with the rest of os-release, and parseFacts keeps it', () => {
+    const f = parseFacts(['@@mailops os', 'ID="debian"', 'NAME="Debian GNU/Linux"', 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"', 'VERSION_ID="13"', '@@mailops family', 'debian', '@@mailops end', ''].join('\n'));
+    expect(f).toMatchObject({ family: 'debian', osId: 'debian', osVersion: '13', osName: 'Debian GNU/Linux 13 (trixie)' });
+  });
+});
+
+describe('a host with Dovecot 2.4', () => {
+  const s = contract();
+  const [d23] = renderHosts(s, { detectedOs: new Map([['mx1', 'debian']]) });
+  const [d24] = renderHosts(s, { detectedOs: new Map([['mx1', { family: 'debian', dovecot: '2.4' }]]) });
+
+  it('gets dovecot.conf in 2.4’s syntax, its version settings first', () => {
+    const conf = fileOf(d24!, '/etc/dovecot/dovecot.conf')!.content;
+    const settings = conf.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+    expect(settings.slice(0, 2)).toEqual(['dovecot_config_version = 2.4.0', 'dovecot_storage_version = 2.4.0']);
+    expect(conf).toContain('ssl_server_cert_file = /etc/mailops/tls/mail.example.com.crt\n');
+    expect(conf).toContain('passdb users {\n  driver = passwd-file\n  passwd_file_path = /etc/dovecot/users\n  default_password_scheme = SHA512-CRYPT\n}\n');
+    expect(conf).toContain('passdb disabled {\n  driver = passwd-file\n  passwd_file_path = /etc/dovecot/disabled\n  deny = yes\n');
+    expect(conf).toContain('home:default = /var/vmail/%{user | domain | lower}/%{user | username | lower}\n');
+    expect(conf).toContain('quota "User quota" {\n  driver = count\n}\n');
+    expect(conf).toContain('sieve_script junk {\n  type = before\n  path = /var/lib/dovecot/sieve/junk.sieve\n}\n');
+    // Nothing of 2.3's syntax is left.
+    for (const old of ['mail_location', 'ssl_cert =', 'disable_plaintext_auth', '%Lu', '%Ld', 'plugin {', 'args =', 'default_fields', 'sieve_before', 'quota_rule']) expect(conf, old).not.toContain(old);
+  });
+
+  it('every other file but dovecot.conf and the users file is the one a 2.3 host gets', () => {
+    const files = (d: typeof d23) => new Map(d!.files.map((f) => [f.path, f.content]));
+    const [a, b] = [files(d23), files(d24)];
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    expect([...a.keys()].filter((p) => a.get(p) !== b.get(p)).sort()).toEqual(['/etc/dovecot/dovecot.conf', '/etc/dovecot/users']);
+    expect(d24!.packages).toEqual(d23!.packages);
+  });
+
+  it('its users file sets each quota as quota_storage_size in bytes (2.3: quota_rule)', () => {
+    expect(fileOf(d23!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_rule=\*:storage=2G$/m);
+    expect(fileOf(d24!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_storage_size=2147483648$/m);
+  });
+
+  it('cannot replicate: 2.4 has no replicator, and the error says which host and what to do', () => {
+    const replicated = loadSite(hostsSite({ roles: ['mailbox', 'mailbox', 'backup-mx'], replication: true })).site;
+    expect(() => renderHosts(replicated, { hosts: ['mx1'], detectedOs: new Map([['mx1', { family: 'debian', dovecot: '2.4' }]]) })).toThrow(
+      /^host mx1: stack\.replication needs Dovecot's replicator, which Dovecot 2\.4 .* no longer has; use hosts of a release with Dovecot 2\.3 .* or turn stack\.replication off$/,
+    );
+    // The backup MX has no Dovecot: its release does not matter.
+    expect(renderHosts(replicated, { hosts: ['mx3'], detectedOs: new Map([['mx3', { family: 'debian', dovecot: '2.4' }]]) })).toHaveLength(1);
+  });
+
+  it('render (no host) renders what the state recorded of the host', () => {
+    const rendered = renderSite(s, { ...emptyState(), dovecot: { mx1: '2.4' } });
+    expect(fileOf(rendered.hosts[0]!, '/etc/dovecot/dovecot.conf')!.content).toMatch(/^dovecot_config_version = 2\.4\.0$/m);
+    expect(fileOf(renderSite(s, emptyState()).hosts[0]!, '/etc/dovecot/dovecot.conf')!.content).not.toContain('dovecot_config_version');
+  });
+});
+
+describe('plan finds the generation in the facts', () => {
+  /** A host that answers the fact script as a fresh Debian of this release (nothing of the stack installed). */
+  function freshHost(versionId: string): Connection & { scripts: string[] } {
+    const scripts: string[] = [];
+    return {
+      host: 'mx1',
+      roundTrips: 0,
+      scripts,
+      async exec(command: string) {
+        scripts.push(command);
+        const os = ['@@mailops os', 'ID="debian"', 'NAME="Debian GNU/Linux"', `PRETTY_NAME="Debian GNU/Linux ${versionId}"`, `VERSION_ID="${versionId}"`];
+        return { code: 0, stdout: [...os, '@@mailops family', 'debian', '@@mailops end', ''].join('\n'), stderr: '' };
+      },
+      async close() {},
+    };
+  }
+  const run = async (versionId: string, state = emptyState()) => {
+    const conn = freshHost(versionId);
+    const s = contract();
+    const [r] = await planSite(s, { target: (h) => ({ name: h.name, address: '192.0.2.1', port: 22, user: 'root', knownHostsFile: '/dev/null', acceptNew: false }), connect: async () => conn, progress: () => {}, state });
+    expect(r!.error).toBeUndefined();
+    return { planned: r!.planned!, conn, site: s };
+  };
+
+  it('a Debian 13 host the state knows nothing of: rendered for 2.3 first, then again for 2.4, and the state records it', async () => {
+    const { planned, site } = await run('13');
+    expect(planned.desired.os.dovecot).toBe('2.4');
+    expect(planned.plan.dovecot).toBe('2.4');
+    expect(planned.desired.files.find((f) => f.path === '/etc/dovecot/dovecot.conf')!.content).toMatch(/^dovecot_config_version = 2\.4\.0$/m);
+    const next = recordDkim(emptyState(), [{ name: 'mx1', ok: true, changes: 1, plan: planned.plan }], site);
+    expect(next.dovecot).toEqual({ mx1: '2.4' });
+    // The next run starts from what the state recorded: one render, and the facts gathered once.
+    const again = await run('13', next);
+    expect(again.planned.desired.os.dovecot).toBe('2.4');
+    expect(again.conn.scripts).toHaveLength(1);
+  });
+
+  it('a Debian 12 host stays on 2.3; a host the state says had 2.4 but now has 2.3 (rebuilt) is rendered for 2.3', async () => {
+    expect((await run('12')).planned.desired.os.dovecot).toBe('2.3');
+    const rebuilt = await run('12', { ...emptyState(), dovecot: { mx1: '2.4' } });
+    expect(rebuilt.planned.desired.os.dovecot).toBe('2.3');
+    expect(rebuilt.planned.plan.dovecot).toBe('2.3');
+  });
+});
