@@ -4,6 +4,7 @@ import { PlaybookError } from '../errors.js';
 import { sandboxDown, sandboxStatus, sandboxUp } from '../sandbox/sandbox.js';
 import type { SandboxSpec } from '../sandbox/sandbox.js';
 import { info, json, out } from './output.js';
+import { debianOption } from './release.js';
 
 const SERVICES: Record<string, string> = { '22': 'ssh', '25': 'smtp', '465': 'submissions', '587': 'submission', '143': 'imap', '993': 'imaps', '110': 'pop3', '995': 'pop3s' };
 
@@ -19,11 +20,11 @@ function describe(items: Awaited<ReturnType<typeof sandboxStatus>>): string {
 
 export function registerSandbox(p: Command): void {
   const sb = p.command('sandbox').description('a local mail world to try a playbook in: VPS containers, a DNS server and a receiving peer (plan/apply/verify --sandbox target them)');
-  sb.command('up')
+  debianOption(sb.command('up'))
     .description('start one VPS container per host of the playbook (or one, named mx1), a DNS server serving its zones and a receiving peer')
     .argument('[site]', 'the site playbook (YAML)')
     .option('--json', 'machine-readable result on stdout')
-    .action(async (file: string | undefined, o: { json?: boolean }) => {
+    .action(async (file: string | undefined, o: { json?: boolean; debian: string }) => {
       let spec: SandboxSpec = { hosts: [{ name: 'mx1', hostname: 'mail.sandbox.test' }], zones: ['sandbox.test'], nameservers: ['ns1.sandbox.test'] };
       if (file) {
         const r = checkSite(file, { secrets: 'ignore' });
@@ -31,7 +32,7 @@ export function registerSandbox(p: Command): void {
         const s = r.site;
         spec = { hosts: s.hosts.map((h) => ({ name: h.name, hostname: h.hostname })), zones: s.domains.map((d) => d.name), nameservers: s.dns.nameservers, playbook: s.file };
       }
-      await sandboxUp(spec, (l) => info(l));
+      await sandboxUp({ ...spec, suite: o.debian }, (l) => info(l));
       const st = await sandboxStatus();
       if (o.json) json({ hosts: st });
       else out(`${describe(st)}\nTarget it with --sandbox, e.g.: mailops apply --sandbox ${file ?? 'SITE.yaml'}`);

@@ -4,6 +4,7 @@ import { dirname, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { info, json, out } from './output.js';
+import { debianOption } from './release.js';
 
 /**
  * `--base`: a playbook file, or a git revision whose SITE.yaml is the base (read as `SITE.yaml@REV`, beside
@@ -28,14 +29,14 @@ function baseText(file: string, base: string): { text: string; name: string; fil
 }
 
 export function registerTest(p: Command): void {
-  p.command('test')
+  debianOption(p.command('test'))
     .description('prove the playbook in throwaway containers: apply, verify, real mail through every mailbox, alias, catch-all and send_as, limits, a re-apply with 0 changes; then remove everything')
     .argument('<site>', 'the site playbook (YAML)')
     .option('--base <old>', 'apply this playbook first (a file, or a git revision of SITE) and test the change to SITE: no mail lost, restarts only as planned')
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--json', 'machine-readable report on stdout (progress on stderr)')
     .option('--keep', 'leave the containers running afterwards')
-    .action(async (file: string, o: { base?: string; junit?: string; json?: boolean; keep?: boolean }) => {
+    .action(async (file: string, o: { base?: string; junit?: string; json?: boolean; keep?: boolean; debian: string }) => {
       if (!existsSync(file)) throw new UserError(`${file}: no such file`);
       const text = readFileSync(file, 'utf8');
       const base = o.base !== undefined ? baseText(file, o.base) : undefined;
@@ -43,7 +44,7 @@ export function registerTest(p: Command): void {
       const { junitXml, summaryText } = await import('../testrun/report.js');
       // Both playbooks are checked before any container starts (the base in runTest): a bad one changes nothing.
       const site = loadPlaybookText(resolve(file), text);
-      const report = await runTest(resolve(file), text, site, { ...(base ? { base } : {}), keep: Boolean(o.keep), log: (l) => info(l) });
+      const report = await runTest(resolve(file), text, site, { ...(base ? { base } : {}), keep: Boolean(o.keep), suite: o.debian, log: (l) => info(l) });
       for (const n of report.notes) info(`note: ${n}`);
       if (o.junit) writeFileSync(o.junit, junitXml(report));
       if (o.json) json(report);

@@ -24,12 +24,14 @@ export interface SandboxSpec {
   zones: string[];
   nameservers: string[];
   playbook?: string;
+  /** The Debian release of the VPS containers (default SUITE, bookworm). */
+  suite?: string;
 }
 
 export async function sandboxUp(spec: SandboxSpec, log: Log): Promise<Inventory> {
   await ensureDockerEngine(log);
   if (readInventory() || (await leftovers()).length) await sandboxDown(log);
-  const [vps, dns, peer] = [await vpsImage(log), await dnsImage(log), await peerImage(log)];
+  const [vps, dns, peer] = [await vpsImage(log, spec.suite), await dnsImage(log), await peerImage(log)];
   log(`starting the sandbox: ${spec.hosts.length} VPS container${spec.hosts.length === 1 ? '' : 's'}, a DNS server and a receiving peer...`);
   const keyDir = dirname(inventoryPath());
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });

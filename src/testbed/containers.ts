@@ -188,12 +188,13 @@ function boxOf(started: StartedTestContainer, name: string, network: string, por
 
 /**
  * `sh -c COMMAND` in a container. testcontainers' exec has no stdin, so input is copied into the
- * container first and becomes the command's stdin (the file is unlinked before the command runs).
+ * container first and becomes the command's stdin (the file is unlinked before the command runs). It goes
+ * to /var/tmp: on Debian 13 systemd mounts a tmpfs over /tmp, where `docker cp` does not reach.
  */
 export async function execIn(container: StartedTestContainer, command: string, input?: string | Buffer): Promise<RunResult> {
   let script = command;
   if (input !== undefined) {
-    const file = `/tmp/.mailops-stdin-${randomBytes(6).toString('hex')}`;
+    const file = `/var/tmp/.mailops-stdin-${randomBytes(6).toString('hex')}`;
     await container.copyContentToContainer([{ content: input, target: file, mode: 0o600 }]);
     script = `exec <${file} && rm -f ${file} || exit 125\n${command}`;
   }

@@ -12,7 +12,7 @@ import { UserError } from '../errors.js';
 import { docker, run, sbinEnv, tail } from './docker.js';
 import type { Log } from './log.js';
 import { progress, seconds, silent } from './log.js';
-import { SUITE, baseTag, basePackages, hashOf, isBaseRecipe, layerBase, layerTag, mirrorOf, recipeDir } from './recipes.js';
+import { SUITE, baseTag, basePackages, hashOf, isBaseRecipe, layerBase, layerTag, mirrorOf, recipeDir, suiteOf } from './recipes.js';
 import type { LayerExtra } from './recipes.js';
 
 export type { Log } from './log.js';
@@ -37,9 +37,9 @@ async function ensureDebootstrap(log: Log): Promise<void> {
  * root file system tarball is kept in the cache directory, so a removed image is imported again
  * without a new debootstrap.
  */
-export async function baseImage(log: Log = silent, name = 'base'): Promise<string> {
+export async function baseImage(log: Log = silent, name = 'base', suite: string = SUITE): Promise<string> {
   if (!isBaseRecipe(name)) throw new Error(`internal: images/${name} is not a base recipe (it needs packages.txt and no Dockerfile)`);
-  const tag = baseTag(name);
+  const tag = baseTag(name, { suite });
   if (await imageExists(tag)) return tag;
   const cache = cacheDir();
   mkdirSync(cache, { recursive: true });
@@ -50,9 +50,9 @@ export async function baseImage(log: Log = silent, name = 'base'): Promise<strin
     const root = join(cache, `rootfs-${name}-${process.pid}`);
     rmSync(root, { recursive: true, force: true });
     const t0 = Date.now();
-    log(`debootstrap ${SUITE} for ${tag} (${packages.length ? `${packages.length} packages` : 'minbase'}; about a minute, once)...`);
+    log(`debootstrap ${suite} for ${tag} (${packages.length ? `${packages.length} packages` : 'minbase'}; about a minute, once)...`);
     const p = progress(`debootstrap ${name}`, log, (l) => (/^E: /.test(l) ? l : undefined));
-    const r = await run('debootstrap', ['--variant=minbase', ...(packages.length ? [`--include=${packages.join(',')}`] : []), SUITE, root, mirrorOf({})], {
+    const r = await run('debootstrap', ['--variant=minbase', ...(packages.length ? [`--include=${packages.join(',')}`] : []), suite, root, mirrorOf({})], {
       env: sbinEnv(),
       onLine: (l) => p.onLine(l),
     });
@@ -72,6 +72,8 @@ export async function baseImage(log: Log = silent, name = 'base'): Promise<strin
 }
 
 export interface ImageOptions extends LayerExtra {
+  /** The Debian release of the image's base (default SUITE); the layer gets it as its SUITE build argument. */
+  suite?: string;
   /**
    * Makes the build context in the (empty, existing) directory it is given, when the image has to
    * be built; the recipe's own files are copied there first. Its inputs belong in `contextHash`.
@@ -81,9 +83,12 @@ export interface ImageOptions extends LayerExtra {
 
 /** Builds images/<name>/Dockerfile on the base its `# mailops-base:` line names (default `base`). */
 export async function image(name: string, log: Log = silent, extra: ImageOptions = {}): Promise<string> {
-  const tag = layerTag(name, {}, extra);
+  const suite = suiteOf(extra);
+  // The default release adds no build argument: its tags are those of a recipe that has none.
+  if (suite !== SUITE) extra = { ...extra, buildArgs: { ...extra.buildArgs, SUITE: suite } };
+  const tag = layerTag(name, { suite }, extra);
   if (await imageExists(tag)) return tag;
-  const base = await baseImage(log, layerBase(name));
+  const base = await baseImage(log, layerBase(name), suite);
   let context = recipeDir(name);
   let scratch: string | undefined;
   if (extra.prepareContext) {
@@ -105,7 +110,8 @@ export async function image(name: string, log: Log = silent, extra: ImageOptions
   return tag;
 }
 
-export const vpsImage = (log?: Log) => image('vps', log);
+/** A plain Debian VPS of this release (default SUITE): images/vps on the base debootstrapped from it. */
+export const vpsImage = (log?: Log, suite?: string) => image('vps', log, suite ? { suite } : {});
 export const clientImage = (log?: Log) => image('client', log);
 /** The world's authoritative DNS server (BIND 9). */
 export const dnsImage = (log?: Log) => image('dns', log);

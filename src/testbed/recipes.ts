@@ -11,7 +11,10 @@ import { packageRoot } from '../paths.js';
 
 /** Bump when the build procedure itself changes in a way the recipe files do not show. */
 export const BUILDER_VERSION = '2';
+/** The Debian release the images are made of, unless a recipe is asked for another (RecipeOptions.suite). */
 export const SUITE = 'bookworm';
+/** The releases a VPS image can be made of: Debian 12 (Dovecot 2.3) and Debian 13 (Dovecot 2.4). */
+export const SUITES = ['bookworm', 'trixie'] as const;
 
 export const defaultImagesDir = `${packageRoot}images/`;
 
@@ -22,11 +25,14 @@ export interface RecipeOptions {
   namespace?: string;
   /** Debian mirror for debootstrap (default deb.debian.org, or MAILOPS_DEBIAN_MIRROR). */
   mirror?: string;
+  /** The Debian release of a base image (default SUITE); a layer on it gets it as its SUITE build argument. */
+  suite?: string;
 }
 
 export const mirrorOf = (o: RecipeOptions): string => o.mirror ?? process.env['MAILOPS_DEBIAN_MIRROR'] ?? 'http://deb.debian.org/debian';
 export const namespaceOf = (o: RecipeOptions): string => o.namespace ?? process.env['MAILOPS_IMAGE_NAMESPACE'] ?? 'mailops';
 export const imagesDirOf = (o: RecipeOptions): string => o.imagesDir ?? defaultImagesDir;
+export const suiteOf = (o: RecipeOptions): string => o.suite ?? SUITE;
 
 export function hashOf(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12);
@@ -75,7 +81,7 @@ export function layerBase(name: string, o: RecipeOptions = {}): string {
 }
 
 export function baseTag(name: string, o: RecipeOptions = {}): string {
-  return `${namespaceOf(o)}/${name}:${hashOf(BUILDER_VERSION, SUITE, mirrorOf(o), recipeDigest(recipeDir(name, o)))}`;
+  return `${namespaceOf(o)}/${name}:${hashOf(BUILDER_VERSION, suiteOf(o), mirrorOf(o), recipeDigest(recipeDir(name, o)))}`;
 }
 
 export interface LayerExtra {

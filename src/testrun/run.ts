@@ -45,6 +45,8 @@ export interface TestRunOptions {
   log: Log;
   /** Ports published on 127.0.0.1 per host (default: the mail ports and 443). */
   publish?: number[];
+  /** The Debian release of the VPS containers (default SUITE, bookworm). */
+  suite?: string;
 }
 
 /** The peer's sender for the mail it sends in the cases. */
@@ -143,7 +145,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
   const prefix = `mailops-test-${Math.random().toString(36).slice(2, 8)}`;
   opts.log(`starting throwaway containers (${prefix}-*): ${hostSpecs.size} host${hostSpecs.size === 1 ? '' : 's'}, a DNS server, a receiving peer${relay ? ' and a smarthost' : ''}...`);
   await ensureDockerEngine(opts.log);
-  const images = { vps: await vpsImage(opts.log), dns: await dnsImage(opts.log), peer: await peerImage(opts.log), ...(relay ? { relay: await relayImage(opts.log) } : {}) };
+  const images = { vps: await vpsImage(opts.log, opts.suite), dns: await dnsImage(opts.log), peer: await peerImage(opts.log), ...(relay ? { relay: await relayImage(opts.log) } : {}) };
   let world: World | undefined;
   // Ctrl-C: the world removes its containers itself (from the moment it starts); the copy, its state and the
   // SSH key go too. Before any container, nothing is left to remove: stop at once.
