@@ -81,9 +81,9 @@ function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credent
   return out;
 }
 
-/** The platform a host turned out to be: its family, and its Dovecot (installed, else its release's). */
+/** The platform a host turned out to be: its family, and its Dovecot (installed, else apt's candidate, else its release's). */
 export function platformOf(family: OsFamily, facts: HostFacts): Platform {
-  return { family, dovecot: dovecotOf({ id: facts.osId ?? '', versionId: facts.osVersion, installed: facts.packages['dovecot-core'] ?? facts.packages['dovecot'] }) };
+  return { family, dovecot: dovecotOf({ id: facts.osId ?? '', versionId: facts.osVersion, installed: facts.packages['dovecot-core'] ?? facts.packages['dovecot'], candidate: facts.dovecotCandidate }) };
 }
 
 function renderFor(site: Site, host: Host, platform: OsFamily | Platform, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): DesiredHost {

@@ -112,6 +112,20 @@ export const FAMILY_FACTS: Fact[] = [
     parse: (lines) => ({ services: parseServices(lines) }),
   },
   {
+    // The Dovecot apt would install, on a host that has none yet: its configuration's syntax depends on the
+    // generation (src/os/index.ts, dovecotOf). Nothing to ask once it is installed (the packages fact has it),
+    // nor on a host without apt lists (the release decides then).
+    section: 'dovecot',
+    command: (d) =>
+      d.os.packageManager === 'apt' && d.packages.includes('dovecot-core')
+        ? [`[ -e /usr/sbin/dovecot ] || apt-cache policy dovecot-core 2>/dev/null | while read -r k v; do [ "$k" = Candidate: ] && printf '%s\\n' "$v"; done`]
+        : [],
+    parse: (lines) => {
+      const v = nonEmpty(lines)[0]?.trim();
+      return v && v !== '(none)' ? { dovecotCandidate: v } : {};
+    },
+  },
+  {
     section: 'users',
     command: (d) => (d.users.length ? [localEntries('passwd', d.users.map((u) => u.name))] : []),
     parse: (lines) => ({ users: parsePasswd(lines) }),

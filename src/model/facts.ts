@@ -36,6 +36,8 @@ export interface HostFacts {
   osVersion: string;
   /** /etc/os-release's ID (debian, ubuntu, rocky...). */
   osId?: string;
+  /** The version of dovecot-core apt would install, when none is installed (Debian/Ubuntu). */
+  dovecotCandidate?: string;
   /** Installed package → version. */
   packages: Record<string, string>;
   /** Managed path → fact; absent paths are not listed. */

@@ -38,12 +38,13 @@ export function dovecotOfVersion(version: string): DovecotGeneration | undefined
 
 /**
  * The Dovecot a host has, or will have once mailops installs it: the installed package's version when
- * there is one (a host upgraded in place), else what its release ships. Dovecot 2.4 came with Debian 13
- * (trixie; testing and unstable, which have no VERSION_ID, too), Ubuntu 25.04 and Fedora 42. A derivative
- * that names neither Debian, Ubuntu nor Fedora in ID is taken to be of the older generation.
+ * there is one (a host upgraded in place), else the one its package manager would install (apt's
+ * candidate), else what its release ships: Dovecot 2.4 came with Debian 13 (trixie; testing and unstable,
+ * which have no VERSION_ID, too), Ubuntu 25.04 and Fedora 42. A derivative that names neither Debian,
+ * Ubuntu nor Fedora in ID, and has no apt lists, is taken to be of the older generation.
  */
-export function dovecotOf(os: { id: string; versionId: string; installed?: string | undefined }): DovecotGeneration {
-  const fromPackage = os.installed ? dovecotOfVersion(os.installed) : undefined;
+export function dovecotOf(os: { id: string; versionId: string; installed?: string | undefined; candidate?: string | undefined }): DovecotGeneration {
+  const fromPackage = (os.installed ? dovecotOfVersion(os.installed) : undefined) ?? (os.candidate ? dovecotOfVersion(os.candidate) : undefined);
   if (fromPackage) return fromPackage;
   const [major = NaN, minor = 0] = os.versionId.split('.').map(Number);
   switch (os.id.toLowerCase()) {

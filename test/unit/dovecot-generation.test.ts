@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { planSite, recordDkim } from '../../src/apply/site.js';
 import { parseFacts } from '../../src/facts/parse.js';
+import { factScript } from '../../src/facts/script.js';
 import type { Connection } from '../../src/ssh/connection.js';
 import { dovecotOf, dovecotOfVersion } from '../../src/os/index.js';
 import { renderHosts, renderSite } from '../../src/render/site.js';
@@ -44,6 +45,24 @@ describe('the Dovecot of a release', () => {
     expect(dovecotOfVersion('2.4.2-1.fc43')).toBe('2.4');
     expect(dovecotOfVersion('3.0.0')).toBe('2.4');
     expect(dovecotOfVersion('not a version')).toBeUndefined();
+  });
+
+  it('else the one apt would install (a derivative the release table does not know, a release newer than it)', () => {
+    expect(dovecotOf({ id: 'linuxmint', versionId: '23', candidate: '1:2.4.1+dfsg1-6' })).toBe('2.4');
+    expect(dovecotOf({ id: 'debian', versionId: '13', candidate: '1:2.3.21+dfsg1-3' })).toBe('2.3');
+    // Installed beats candidate: a host whose dovecot-core waits for an upgrade keeps what runs.
+    expect(dovecotOf({ id: 'debian', versionId: '13', installed: '1:2.3.19.1+dfsg1-2.1', candidate: '1:2.4.1+dfsg1-6' })).toBe('2.3');
+  });
+
+  it('the fact script asks apt for the candidate only on a Debian-family mailbox host without Dovecot; parseFacts keeps it', () => {
+    const s = contract();
+    const [deb] = renderHosts(s, { detectedOs: new Map([['mx1', 'debian']]) });
+    const [rhel] = renderHosts(s, { detectedOs: new Map([['mx1', 'rhel']]) });
+    expect(factScript({ debian: deb! })).toContain(`[ -e /usr/sbin/dovecot ] || apt-cache policy dovecot-core 2>/dev/null | while read -r k v; do [ "$k" = Candidate: ] && printf '%s\\n' "$v"; done`);
+    expect(factScript({ rhel: rhel! })).not.toContain('apt-cache');
+    const out = (v: string) => ['@@mailops family', 'debian', '@@mailops dovecot', v, '@@mailops end', ''].join('\n');
+    expect(parseFacts(out('1:2.4.1+dfsg1-6+deb13u7')).dovecotCandidate).toBe('1:2.4.1+dfsg1-6+deb13u7');
+    expect(parseFacts(out('(none)')).dovecotCandidate).toBeUndefined();
   });
 
   it('the fact script reports ID with the rest of os-release, and parseFacts keeps it', () => {
@@ -102,7 +121,7 @@ describe('a host with Dovecot 2.4', () => {
 
 describe('plan finds the generation in the facts', () => {
   /** A host that answers the fact script as a fresh Debian of this release (nothing of the stack installed). */
-  function freshHost(versionId: string): Connection & { scripts: string[] } {
+  function freshHost(versionId: string, candidate?: string): Connection & { scripts: string[] } {
     const scripts: string[] = [];
     return {
       host: 'mx1',
@@ -111,13 +130,14 @@ describe('plan finds the generation in the facts', () => {
       async exec(command: string) {
         scripts.push(command);
         const os = ['@@mailops os', 'ID="debian"', 'NAME="Debian GNU/Linux"', `PRETTY_NAME="Debian GNU/Linux ${versionId}"`, `VERSION_ID="${versionId}"`];
-        return { code: 0, stdout: [...os, '@@mailops family', 'debian', '@@mailops end', ''].join('\n'), stderr: '' };
+        const asked = candidate && command.includes('apt-cache policy dovecot-core') ? ['@@mailops dovecot', candidate] : [];
+        return { code: 0, stdout: [...os, '@@mailops family', 'debian', ...asked, '@@mailops end', ''].join('\n'), stderr: '' };
       },
       async close() {},
     };
   }
-  const run = async (versionId: string, state = emptyState()) => {
-    const conn = freshHost(versionId);
+  const run = async (versionId: string, state = emptyState(), candidate?: string) => {
+    const conn = freshHost(versionId, candidate);
     const s = contract();
     const [r] = await planSite(s, { target: (h) => ({ name: h.name, address: '192.0.2.1', port: 22, user: 'root', knownHostsFile: '/dev/null', acceptNew: false }), connect: async () => conn, progress: () => {}, state });
     expect(r!.error).toBeUndefined();
@@ -142,5 +162,10 @@ describe('plan finds the generation in the facts', () => {
     const rebuilt = await run('12', { ...emptyState(), dovecot: { mx1: '2.4' } });
     expect(rebuilt.planned.desired.os.dovecot).toBe('2.3');
     expect(rebuilt.planned.plan.dovecot).toBe('2.3');
+  });
+
+  it('a host whose apt would install Dovecot 2.4 gets 2.4, whatever its VERSION_ID says', async () => {
+    expect((await run('12', emptyState(), '1:2.4.1+dfsg1-6')).planned.desired.os.dovecot).toBe('2.4');
+    expect((await run('13', emptyState(), '1:2.3.21+dfsg1-3')).planned.desired.os.dovecot).toBe('2.3');
   });
 });
