@@ -23,6 +23,11 @@ export interface MailboxView {
   hash: string;
   quota?: string;
   quotaBytes?: number;
+  /**
+   * How far the last message may take the mailbox past its quota: 10% of it, Dovecot 2.3's default
+   * (quota_grace = 10%). Dovecot 2.4 takes only a size (its default, 10M, would let a 1M mailbox hold 11M).
+   */
+  quotaGraceBytes?: number;
   home: string;
   maildir: string;
   sendAs: string[];
@@ -224,7 +229,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
         domain: d.name,
         address: m.address,
         hash,
-        ...(m.quota !== undefined ? { quota: m.quota, quotaBytes: m.quotaBytes! } : {}),
+        ...(m.quota !== undefined ? { quota: m.quota, quotaBytes: m.quotaBytes!, quotaGraceBytes: Math.floor(m.quotaBytes! / 10) } : {}),
         home,
         maildir: `${home}/Maildir`,
         sendAs: m.sendAs,

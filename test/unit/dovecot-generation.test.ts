@@ -98,9 +98,9 @@ describe('a host with Dovecot 2.4', () => {
     expect(d24!.packages).toEqual(d23!.packages);
   });
 
-  it('its users file sets each quota as quota_storage_size in bytes (2.3: quota_rule)', () => {
+  it('its users file sets each quota as quota_storage_size in bytes (2.3: quota_rule), with 2.3\'s grace of 10% (2.4 would allow 10M past any quota)', () => {
     expect(fileOf(d23!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_rule=\*:storage=2G$/m);
-    expect(fileOf(d24!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_storage_size=2147483648$/m);
+    expect(fileOf(d24!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_storage_size=2147483648 userdb_quota_storage_grace=214748364$/m);
   });
 
   it('cannot replicate: 2.4 has no replicator, and the error says which host and what to do', () => {
