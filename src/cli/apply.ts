@@ -61,7 +61,7 @@ export type ApplyFlags = RemoteFlags & {
 export interface ApplyReport {
   changes: number;
   order?: ReturnType<typeof planOrder>;
-  hosts: Array<{ name: string; changes: number; ok: boolean; applied?: false; error?: string; warnings?: string[]; plan?: NonNullable<HostOutcome['plan']>['changes'] }>;
+  hosts: Array<{ name: string; changes: number; ok: boolean; /** What the host runs (os-release's PRETTY_NAME). */ os?: string; applied?: false; error?: string; warnings?: string[]; plan?: NonNullable<HostOutcome['plan']>['changes'] }>;
   dns?: { server: string; changes: number; ok: boolean; error?: string; zones: Array<{ zone: string; changes: number; ok: boolean; error?: string; records: unknown[] }> };
   /** Every host converged and every zone pushed. */
   ok: boolean;
@@ -176,7 +176,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const report: ApplyReport = {
     changes: total,
     ...(phases.length > 1 ? { order: phases } : {}),
-    hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.skipped ? { applied: false as const } : {}), ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
+    hosts: outcomes.map((x) => ({ name: x.name, changes: x.changes, ok: x.ok, ...(x.plan?.os ? { os: x.plan.os } : {}), ...(x.skipped ? { applied: false as const } : {}), ...(x.error ? { error: x.error } : {}), ...(x.warnings ? { warnings: x.warnings } : {}), ...(x.plan ? { plan: x.plan.changes } : {}) })),
     ...(target
       ? {
           dns: {

@@ -121,6 +121,8 @@ export interface VpsBoxes {
  */
 export async function startVpsBoxes(o: {
   image: string;
+  /** By name: a host of another image than `image`. */
+  images?: Record<string, string>;
   names: string[];
   prefix: string;
   network: string;
@@ -138,7 +140,7 @@ export async function startVpsBoxes(o: {
       const container = `${o.prefix}-${name}`;
       o.track(container);
       return startBox({
-        image: o.image,
+        image: o.images?.[name] ?? o.image,
         name: container,
         hostname: name,
         network: o.network,

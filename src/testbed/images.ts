@@ -23,7 +23,15 @@ async function imageExists(tag: string): Promise<boolean> {
   return (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', tag])).code === 0;
 }
 
-async function ensureDebootstrap(log: Log): Promise<void> {
+/** Once per process: two images may be made at once (their bases of two releases), apt-get only once. */
+let debootstrapReady: Promise<void> | undefined;
+function ensureDebootstrap(log: Log): Promise<void> {
+  debootstrapReady ??= installDebootstrap(log);
+  debootstrapReady.catch(() => (debootstrapReady = undefined));
+  return debootstrapReady;
+}
+
+async function installDebootstrap(log: Log): Promise<void> {
   if ((await run('sh', ['-c', 'command -v debootstrap'], { env: sbinEnv() })).code === 0) return;
   log('installing debootstrap (apt-get)...');
   const env = sbinEnv({ DEBIAN_FRONTEND: 'noninteractive' });
@@ -47,7 +55,7 @@ export async function baseImage(log: Log = silent, name = 'base', suite: string 
   if (!existsSync(tarball)) {
     await ensureDebootstrap(log);
     const packages = basePackages(name);
-    const root = join(cache, `rootfs-${name}-${process.pid}`);
+    const root = join(cache, `rootfs-${name}-${suite}-${process.pid}`);
     rmSync(root, { recursive: true, force: true });
     const t0 = Date.now();
     log(`debootstrap ${suite} for ${tag} (${packages.length ? `${packages.length} packages` : 'minbase'}; about a minute, once)...`);

@@ -53,8 +53,8 @@ export interface WorldOptions {
   images: { vps: string; dns: string; peer?: string; relay?: string; client?: string };
   /** Start the smarthost (needs images.relay) with this one login. */
   relay?: { username: string; password: string };
-  /** The VPS containers; hostname is the mail host name (its PTR record). */
-  hosts: Array<{ name: string; hostname: string }>;
+  /** The VPS containers; hostname is the mail host name (its PTR record); image, another than images.vps (another release). */
+  hosts: Array<{ name: string; hostname: string; image?: string }>;
   /** Outside clients (needs images.client); hostname is their PTR record. */
   clients?: Array<{ name: string; hostname: string }>;
   /** Start the strict peer (default true; needs images.peer). */
@@ -385,6 +385,7 @@ export async function startWorld(o: WorldOptions): Promise<World> {
       : Promise.resolve(undefined);
     const vpsStart = startVpsBoxes({
       image: o.images.vps,
+      images: Object.fromEntries(o.hosts.flatMap((h) => (h.image ? [[h.name, h.image]] : []))),
       names: hostNames,
       prefix,
       network,

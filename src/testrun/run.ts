@@ -111,7 +111,7 @@ function outsideDomains(sites: Site[]): string[] {
 }
 
 function applyDetail(r: ApplyReport): string {
-  const parts = r.hosts.map((h) => `${h.name}: ${h.ok ? `${h.changes} change${h.changes === 1 ? '' : 's'}` : `FAILED ${h.error ?? ''}`}`);
+  const parts = r.hosts.map((h) => `${h.name}${h.os ? ` (${h.os})` : ''}: ${h.ok ? `${h.changes} change${h.changes === 1 ? '' : 's'}` : `FAILED ${h.error ?? ''}`}`);
   if (r.dns) parts.push(`dns: ${r.dns.ok ? `${r.dns.changes} record set${r.dns.changes === 1 ? '' : 's'}` : `FAILED ${r.dns.error ?? r.dns.zones.find((z) => z.error)?.error ?? ''}`}`);
   return parts.join('; ');
 }

@@ -36,6 +36,8 @@ beforeAll(async () => {
     hosts: [
       { name: 'pf', hostname: 'mail.pf.test' },
       { name: 'ex', hostname: 'mail.ex.test' },
+      // Debian 13: Dovecot 2.4 files Junk with its own Sieve settings.
+      { name: 'pf13', hostname: 'mail.pf13.test', image: inject('vpsTrixieImage') },
     ],
     clients: [
       { name: 'outside', hostname: 'mail.sender.test' },
@@ -287,8 +289,9 @@ function reEscape(s: string): string {
 for (const [mta, name] of [
   ['postfix', 'pf'],
   ['exim', 'ex'],
+  ['postfix', 'pf13'],
 ] as const) {
-  describe(`inbound protection on ${mta}`, () => {
+  describe(`inbound protection on ${mta}${name === 'pf13' ? ', Debian 13' : ''}`, () => {
     const dom = `${name}.test`;
     let host: VpsHost;
     let file: string;

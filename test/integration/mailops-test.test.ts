@@ -28,10 +28,10 @@ const leftovers = async (stderr: string) => {
 };
 
 /** `mailops test` on a playbook written to the scratch directory: exit 0, every case passed, nothing left behind. */
-async function passes(name: string, text: string): Promise<TestReport> {
+async function passes(name: string, text: string, options: string[] = []): Promise<TestReport> {
   const site = join(dir, `${name}.yaml`);
   writeFileSync(site, text);
-  const r = await cli(['test', site, '--json'], env);
+  const r = await cli(['test', site, '--json', ...options], env);
   expect(r.code, r.stderr.slice(-4000)).toBe(0);
   const report = JSON.parse(r.stdout) as TestReport;
   expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
@@ -130,8 +130,10 @@ domains:
     expect(cases(report, 'checks').find((c) => c.name === 'alias all@twin.test delivers to hana@twin.test, ivan@twin.test')?.status).toBe('passed');
   });
 
-  it('a playbook unlike the examples (a host named dns, as the test world\'s own server is, Exim, POP3 only, three domains, one without DKIM, a disabled mailbox, send: false, a send_limit on the only sender of a domain): every case passes', async () => {
-    const report = await passes('riverside', `site: riverside
+  it('a playbook unlike the examples (a host named dns, as the test world\'s own server is, Exim, POP3 only, three domains, one without DKIM, a disabled mailbox, send: false, a send_limit on the only sender of a domain), on Debian 13 (--debian trixie: Dovecot 2.4): every case passes', async () => {
+    const report = await passes(
+      'riverside',
+      `site: riverside
 hosts:
   - { name: dns, ssh: { address: 203.0.113.70 }, hostname: post.riverside.test, ipv4: 203.0.113.70 }
 stack:
@@ -160,7 +162,10 @@ domains:
   - name: riverside.example.test
     dkim: { selector: x, key: ed25519 }
     aliases: { hello: maria@riverside.test, postmaster: maria@riverside.test }
-`);
+`,
+      ['--debian', 'trixie'],
+    );
+    expect(cases(report, 'apply').map((c) => c.detail).join('\n')).toContain('Debian GNU/Linux 13 (trixie)');
     const checks = Object.fromEntries(cases(report, 'checks').map((c) => [c.name, c.detail]));
     // verify sent the shop's deliverability message as sales, the only sender there: the probe gets the rest.
     expect(checks['sales@riverside-shop.test: send_limit 2/hour enforced']).toMatch(/^1 accepted \(verify submitted up to 1 as sales@riverside-shop\.test in this run\), then: 450 4\.7\.1 <sales@riverside-shop\.test>: SASL login name rejected: .*Sending limit reached/);

@@ -1,6 +1,7 @@
 /**
- * One scenario, every MTA: apply a playbook to a fresh VPS container, then prove over real protocols
- * that mail flows and that what must be refused is refused; change the playbook, re-apply, re-check.
+ * One scenario, every MTA and every Debian release: apply a playbook to a fresh VPS container (Debian 12
+ * with Dovecot 2.3, Debian 13 with Dovecot 2.4), then prove over real protocols that mail flows and that
+ * what must be refused is refused; change the playbook, re-apply, re-check.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -70,8 +71,15 @@ async function play(ep: Ep, port: 25 | 587 | 465, script: Script): Promise<{ see
 const QUOTA_BLOCK = `nft add table inet it_quota_block && nft add chain inet it_quota_block out '{ type filter hook output priority 0; policy accept; }' && nft add rule inet it_quota_block out tcp dport 12340 reject with tcp reset`;
 const QUOTA_UNBLOCK = 'nft delete table inet it_quota_block';
 
-for (const mta of ['postfix', 'exim'] as const) {
-  describe(`scenario on ${mta}`, () => {
+const RUNS = [
+  ['postfix', 'bookworm'],
+  ['exim', 'bookworm'],
+  ['postfix', 'trixie'],
+  ['exim', 'trixie'],
+] as const;
+
+for (const [mta, release] of RUNS) {
+  describe(`scenario on ${mta}${release === 'bookworm' ? '' : `, Debian ${release}`}`, () => {
     let world: World;
     let cluster: VpsCluster;
     let vps: VpsHost;
@@ -82,7 +90,7 @@ for (const mta of ['postfix', 'exim'] as const) {
 
     beforeAll(async () => {
       // Strangers on port 25 are this test process, a sender with FCrDNS and SPF in the world's DNS.
-      world = await startVpsWorld({ vps: inject('vpsImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
+      world = await startVpsWorld({ vps: inject(release === 'bookworm' ? 'vpsImage' : 'vpsTrixieImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
       cluster = world.vps;
       vps = cluster.hosts[0]!;
       file = writePlaybook(scenarioPlaybook(cluster, vps, mta));
@@ -208,6 +216,18 @@ for (const mta of ['postfix', 'exim'] as const) {
       // Postfix refuses at RCPT (smtpd_delay_reject), Exim at MAIL: the same words either way.
       expect(['mail', 'rcpt']).toContain(spoof.stage);
       expect(spoof.reply.text).toBe('553 5.7.1 <alice@example.test>: Sender address rejected: not owned by user bob@example.test');
+    });
+
+    it(`a failed login is counted by the brute-force filter, from the line Dovecot ${release === 'bookworm' ? '2.3' : '2.4'} logs for it`, async () => {
+      const failed = async () => {
+        const st = await cluster.exec(vps, 'fail2ban-client status mailops-auth');
+        return Number(/Total failed:\s*(\d+)/.exec(st.stdout)?.[1] ?? NaN);
+      };
+      const before = await failed();
+      expect(Number.isInteger(before)).toBe(true);
+      const wrong = await smtp(ep, { port: 465, auth: { user: bob.user, password: 'wrong' }, from: bob.user, to: [alice.user] });
+      expect(wrong.reply.code).toBe(535);
+      expect(await eventually(failed, (n) => n === before + 1)).toBe(before + 1);
     });
 
     it('a message over message_size_limit is refused; a full mailbox refuses mail with a quota error', async () => {
