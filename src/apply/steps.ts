@@ -74,9 +74,13 @@ export function stepOf(c: Change, desired: DesiredHost): string[] {
       // Its instances too: stopping postfix.service alone could leave Postfix on port 25 (unitAndInstances).
       if (c.action === 'stop-disable') return [`step service stop ${u}`, `systemctl disable --now ${u} >/dev/null 2>&1; systemctl stop ${unitAndInstances(c.unit)} >/dev/null 2>&1 || true`];
       const verb = c.action === 'start' ? 'restart' : c.action;
+      // A reload that leaves the unit inactive is followed by a start: a unit not running by then (stopped by a
+      // package of this run) or one whose reload stops it (Postfix right after an upgrade from Debian 12 to
+      // 13: systemd still takes it for active, its master is gone, and `postfix reload` stops the unit).
+      const run = verb === 'reload' ? `systemctl reload-or-restart ${u} 2>&1 && { systemctl is-active --quiet ${u} || systemctl restart ${u} 2>&1; }` : `systemctl ${verb} ${u} 2>&1`;
       return [
         `step service ${verb} ${u}`,
-        `out=$(systemctl ${verb} ${u} 2>&1) || { say "${MARK} fail service systemctl ${verb} ${clean(c.unit)}"; detail "$out"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; }`,
+        `out=$(${run}) || { say "${MARK} fail service systemctl ${verb} ${clean(c.unit)}"; detail "$out"; detail "$(journalctl -u ${u} -n 20 --no-pager 2>/dev/null)"; rollback; }`,
       ];
     }
   }

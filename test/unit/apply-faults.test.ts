@@ -1,9 +1,13 @@
 /** The pure parts of apply under faults: interrupted runs in the plan, the activation's safeguards, its report. */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseReport } from '../../src/apply/report.js';
 import { activationScript, tlsCheck } from '../../src/apply/script.js';
 import { outcomeWords } from '../../src/apply/host.js';
+import { stepOf } from '../../src/apply/steps.js';
 import { parseFacts } from '../../src/facts/parse.js';
 import type { DesiredHost } from '../../src/model/desired.js';
 import type { HostFacts } from '../../src/model/facts.js';
@@ -112,5 +116,30 @@ describe('one path for preview and apply', () => {
         expect(script, `${c.kind} ${JSON.stringify(c).slice(0, 80)}`).toContain(step.join('\n'));
       }
     }
+  });
+});
+
+describe('a reload in the activation', () => {
+  /** Runs the reload step of postfix with a systemctl that logs its calls and says the unit is `state` after the reload. */
+  function reload(state: 'active' | 'inactive'): string[] {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-reload-'));
+    try {
+      writeFileSync(join(dir, 'systemctl'), `#!/bin/sh\necho "$*" >> "${dir}/calls"\n[ "$1" = is-active ] && [ "${state}" = inactive ] && exit 3\nexit 0\n`, { mode: 0o755 });
+      const [label, step] = stepOf({ kind: 'service', action: 'reload', unit: 'postfix.service', key: 'postfix', reason: 'main.cf changed' }, d);
+      expect(label).toBe('step service reload postfix.service');
+      const r = spawnSync('sh', ['-c', `PATH="${dir}:$PATH"; say() { echo "$*"; }; detail() { :; }; rollback() { echo ROLLBACK; }\n${step}`], { encoding: 'utf8' });
+      expect(r.stdout).not.toContain('ROLLBACK');
+      return readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('reloads a running unit, and nothing more while it stays active', () => {
+    expect(reload('active')).toEqual(['reload-or-restart postfix.service', 'is-active --quiet postfix.service']);
+  });
+
+  it('starts the unit when the reload leaves it inactive (Postfix just upgraded from Debian 12 to 13 stops at a reload)', () => {
+    expect(reload('inactive')).toEqual(['reload-or-restart postfix.service', 'is-active --quiet postfix.service', 'restart postfix.service']);
   });
 });
