@@ -37,7 +37,8 @@ const targets = readdirSync(golden)
   .map((t) => ({
     ...t,
     mta: existsSync(join(t.dir, 'etc/exim4/exim4.conf')) ? ('exim' as const) : ('postfix' as const),
-    release: /^dovecot_config_version = 2\.4/m.test(readFileSync(join(t.dir, 'etc/dovecot/dovecot.conf'), 'utf8')) ? ('trixie' as const) : ('bookworm' as const),
+    // Dovecot 2.4's configuration on Debian 13's daemons; a host without Dovecot (a backup MX) on Debian 12's.
+    release: existsSync(join(t.dir, 'etc/dovecot/dovecot.conf')) && /^dovecot_config_version = 2\.4/m.test(readFileSync(join(t.dir, 'etc/dovecot/dovecot.conf'), 'utf8')) ? ('trixie' as const) : ('bookworm' as const),
   }));
 
 for (const release of ['bookworm', 'trixie'] as const) {
