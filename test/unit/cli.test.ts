@@ -303,4 +303,12 @@ describe('mailops test, before any container starts', () => {
     expect(badBase.code).toBe(1);
     expect(badBase.stderr).toMatch(new RegExp(`^${join(d, 'old.yaml').replace(/[.]/g, '\\.')}:\\d+:\\d+: error: stack\\.mta: `, 'm'));
   });
+
+  it('--debian takes a release the VPS image can be made of; any other is refused before anything starts (test and sandbox up)', () => {
+    for (const args of [['test', contract], ['sandbox', 'up', contract]]) {
+      const r = run([...args, '--debian', 'sid'], { env: { MAILOPS_BOB_PASSWORD: 'x' } });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe("error: option '--debian <release>' argument 'sid' is invalid. must be one of bookworm, trixie");
+    }
+  });
 });
