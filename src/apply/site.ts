@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import type { DesiredHost } from '../model/desired.js';
 import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily, Site } from '../model/site.js';
-import { renderHosts } from '../render/site.js';
+import { recordedPlatform, renderHosts } from '../render/site.js';
 import { dovecotOf } from '../os/index.js';
 import type { Platform } from '../os/index.js';
 import { resolveCredentials } from '../render/credentials.js';
@@ -71,13 +71,12 @@ export function selectHosts(site: Site, names: string[] | undefined): Host[] {
 
 /** Desired state of a host for each OS family it may turn out to be. */
 function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credentials, state: SiteState | undefined): Partial<Record<OsFamily, DesiredHost>> {
-  // os: auto: the family the host had at the last apply (the state records it), else both; each with the
-  // Dovecot the state recorded for the host (else the family's older one; the facts correct it: refine).
-  const known = state?.families?.[host.name];
-  const fams: OsFamily[] = host.os !== 'auto' ? [host.os] : known ? [known] : ['debian', 'rhel'];
-  const recorded = state?.dovecot?.[host.name];
+  // What the state recorded of the host (its family and Dovecot; the facts correct it: refine). os: auto on
+  // a host the state does not know: both families.
+  const recorded = recordedPlatform(host, state);
+  const fams: OsFamily[] = host.os === 'auto' && !state?.families?.[host.name] ? ['debian', 'rhel'] : [recorded.family];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderFor(site, host, recorded ? { family: f, dovecot: recorded } : f, dkim, credentials, state?.tls);
+  for (const f of fams) out[f] = renderFor(site, host, f === recorded.family ? recorded : f, dkim, credentials, state?.tls);
   return out;
 }
 

@@ -14,8 +14,7 @@ export interface Platform {
   dovecot: DovecotGeneration;
 }
 
-export function profileOf(p: OsFamily | Platform): OsProfile {
-  if (typeof p === 'string') return profiles[p];
+export function profileOf(p: Platform): OsProfile {
   return p.dovecot === profiles[p.family].dovecot ? profiles[p.family] : { ...profiles[p.family], dovecot: p.dovecot };
 }
 

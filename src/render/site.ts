@@ -3,7 +3,7 @@ import { loadComponents } from '../components/load.js';
 import { desiredHost } from '../components/engine.js';
 import type { ComponentSpec } from '../components/types.js';
 import type { DesiredHost } from '../model/desired.js';
-import type { OsFamily, Site } from '../model/site.js';
+import type { Host, OsFamily, Site } from '../model/site.js';
 import { profileOf, profiles } from '../os/index.js';
 import type { Platform } from '../os/index.js';
 import type { SiteState } from '../state/state.js';
@@ -36,7 +36,7 @@ export interface RenderedSite {
   zones: RenderedZone[];
 }
 
-export function hostPlatform(site: Site, name: string, detected?: ReadonlyMap<string, OsFamily | Platform>): Platform {
+function hostPlatform(site: Site, name: string, detected?: ReadonlyMap<string, OsFamily | Platform>): Platform {
   const h = site.hosts.find((x) => x.name === name);
   if (!h) throw new Error(`internal: unknown host ${name}`);
   const d = detected?.get(name);
@@ -58,15 +58,14 @@ export function renderHosts(site: Site, opts: RenderOptions = {}): DesiredHost[]
 export function renderSite(site: Site, state: SiteState, opts: RenderOptions = {}): RenderedSite {
   const now = Math.floor(clock().getTime() / 1000);
   const dkim = opts.dkim ?? new Map(site.hosts.map((h) => [h.name, stateDkim(site, h, state, now)]));
-  return { hosts: renderHosts(site, { detectedOs: recordedPlatforms(site, state), ...opts, dkim, tls: state.tls }), zones: renderZones(site, state) };
+  return { hosts: renderHosts(site, { detectedOs: new Map(site.hosts.map((h) => [h.name, recordedPlatform(h, state)])), ...opts, dkim, tls: state.tls }), zones: renderZones(site, state) };
 }
 
-/** What the state recorded of each host at the last apply: its family (os: auto) and its Dovecot. */
-export function recordedPlatforms(site: Site, state: SiteState): Map<string, Platform> {
-  const out = new Map<string, Platform>();
-  for (const h of site.hosts) {
-    const family = h.os !== 'auto' ? h.os : (state.families?.[h.name] ?? 'debian');
-    out.set(h.name, { family, dovecot: state.dovecot?.[h.name] ?? profiles[family].dovecot });
-  }
-  return out;
+/**
+ * What the state recorded of a host at the last apply: its family (the playbook's, else the one found; debian
+ * when none was) and its Dovecot (else the family's older one).
+ */
+export function recordedPlatform(h: Host, state: SiteState | undefined): Platform {
+  const family = h.os !== 'auto' ? h.os : (state?.families?.[h.name] ?? 'debian');
+  return { family, dovecot: state?.dovecot?.[h.name] ?? profiles[family].dovecot };
 }
