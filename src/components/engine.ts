@@ -138,8 +138,9 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
       const reason = `retired by ${Object.entries(x.when).map(([k, v]) => `${k}: ${String(v)}`).join(', ')} (${spec.name})`;
       const units = [...(x.all ? (spec.services ?? []).map((s) => s.unit) : []), ...(x.units ?? [])];
       const files = [...(x.all ? (spec.files ?? []).flatMap((file) => items(ctx, file.foreach).map((c) => r(file.dest, c))) : []), ...(x.files ?? []).map((p) => r(p))];
-      for (const u of new Set(units.map((u) => r(u)))) if (!wantedUnits.has(u)) out.retired.units.push({ unit: u, component: spec.name, reason });
-      for (const p of new Set(files)) if (!wantedFiles.has(p)) out.retired.files.push({ path: p, component: spec.name, reason });
+      // Named by more than one rule that holds (replication off on a Dovecot 2.3 host): retired once.
+      for (const u of new Set(units.map((u) => r(u)))) if (!wantedUnits.has(u) && !out.retired.units.some((x) => x.unit === u)) out.retired.units.push({ unit: u, component: spec.name, reason });
+      for (const p of new Set(files)) if (!wantedFiles.has(p) && !out.retired.files.some((x) => x.path === p)) out.retired.files.push({ path: p, component: spec.name, reason });
     }
   }
   // A notification for a service of a component that does not run on this host (Dovecot on a backup MX,

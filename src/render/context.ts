@@ -9,7 +9,6 @@ import { certificateNames, clientHost, servesWeb } from './names.js';
 import { appleProfile, autodiscoverJson, autodiscoverXml, mtaStsPolicy, thunderbirdConfig } from '../clients/autoconfig.js';
 import type { DkimPlan, DkimStatus } from '../plan/dkim.js';
 import { RELAY_PASSWORD } from './credentials.js';
-import { UserError } from '../errors.js';
 import { authBanView, mailPolicy } from './limits.js';
 import type { AuthBanView, SendLimitView } from './limits.js';
 import { replicationView } from './replication.js';
@@ -258,12 +257,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
   const refused = new Set(policy.refused);
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
-  const replication = replicationView(site, host, credentials, os.paths, SPECIAL_FOLDERS.map((f) => f.name), recordedTls);
-  if (replication && os.dovecot === '2.4') {
-    throw new UserError(
-      `host ${host.name}: stack.replication needs Dovecot's replicator, which Dovecot 2.4 (the Dovecot of this host's release: Debian 13, Ubuntu 25.04, Fedora 42 and later) no longer has; use hosts of a release with Dovecot 2.3 (Debian 12, Ubuntu 24.04, RHEL 9) for replicated mailboxes, or turn stack.replication off`,
-    );
-  }
+  const replication = replicationView(site, host, credentials, os, SPECIAL_FOLDERS.map((f) => f.name), recordedTls);
   return {
     site: { name: site.site },
     host,

@@ -38,6 +38,13 @@ export interface ReplicationView {
   /** The CA file dsync checks the other host's certificate against. */
   caFile: string;
   /**
+   * Self-signed certificates on Dovecot 2.4: a directory holding that same certificate under its OpenSSL hash name, which
+   * Dovecot 2.4 is given instead of the file. 2.4 reads ssl_client_ca_file as it starts and does not start
+   * without it, and the file comes from the other host only once both run (replica.sh pin); a directory is
+   * read only when dsync connects.
+   */
+  caDir?: string;
+  /**
    * The second mailbox host of the playbook: where both hosts made a mailbox of the same name apart, it
    * takes the first host's GUID (the first host never changes one).
    */
@@ -65,7 +72,15 @@ export function replicationPassword(site: Site, credentials: Credentials): strin
 }
 
 /** What a mailbox host of a replicated site needs; undefined when the site does not replicate or the host is a backup MX. */
-export function replicationView(site: Site, host: Host, credentials: Credentials, paths: { dovecot: string; caBundle: string }, folders: readonly string[], recorded: Readonly<Record<string, string>> = {}): ReplicationView | undefined {
+export function replicationView(
+  site: Site,
+  host: Host,
+  credentials: Credentials,
+  os: { paths: { dovecot: string; caBundle: string }; dovecot: '2.3' | '2.4' },
+  folders: readonly string[],
+  recorded: Readonly<Record<string, string>> = {},
+): ReplicationView | undefined {
+  const paths = os.paths;
   if (!site.stack.replication || host.role !== 'mailbox') return undefined;
   const peer = site.hosts.find((h) => h.role === 'mailbox' && h.name !== host.name);
   if (!peer) return undefined;
@@ -79,6 +94,7 @@ export function replicationView(site: Site, host: Host, credentials: Credentials
     password: replicationPassword(site, credentials),
     ...(fp ? { peerFingerprint: fp } : {}),
     caFile: selfSigned ? `${paths.dovecot}/replica-peer.pem` : paths.caBundle,
+    ...(selfSigned && os.dovecot === '2.4' ? { caDir: `${paths.dovecot}/replica-peer.d` } : {}),
     follower: site.hosts.find((h) => h.role === 'mailbox')?.name !== host.name,
     ready: !selfSigned || fp !== undefined,
     guidSeed: `mailops ${site.site}`,

@@ -103,13 +103,28 @@ describe('a host with Dovecot 2.4', () => {
     expect(fileOf(d24!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_storage_size=2147483648 userdb_quota_storage_grace=214748364$/m);
   });
 
-  it('cannot replicate: 2.4 has no replicator, and the error says which host and what to do', () => {
+  it('replicates without a replicator: doveadm listens over TLS, and replica.sh watch (mailops-replica-push, on both mailbox hosts) pushes the changes', () => {
     const replicated = loadSite(hostsSite({ roles: ['mailbox', 'mailbox', 'backup-mx'], replication: true })).site;
-    expect(() => renderHosts(replicated, { hosts: ['mx1'], detectedOs: new Map([['mx1', { family: 'debian', dovecot: '2.4' }]]) })).toThrow(
-      /^host mx1: stack\.replication needs Dovecot's replicator, which Dovecot 2\.4 .* no longer has; use hosts of a release with Dovecot 2\.3 .* or turn stack\.replication off$/,
-    );
-    // The backup MX has no Dovecot: its release does not matter.
-    expect(renderHosts(replicated, { hosts: ['mx3'], detectedOs: new Map([['mx3', { family: 'debian', dovecot: '2.4' }]]) })).toHaveLength(1);
+    const render = (host: string, dovecot: '2.3' | '2.4') => renderHosts(replicated, { hosts: [host], detectedOs: new Map([[host, { family: 'debian', dovecot }]]) })[0]!;
+    for (const host of ['mx1', 'mx2']) {
+      const d = render(host, '2.4');
+      const conf = fileOf(d, '/etc/dovecot/dovecot.conf')!.content;
+      expect(conf).toContain('service doveadm {\n  inet_listener doveadm {\n    port = 12345\n    ssl = yes\n  }\n}\ndoveadm_port = 12345\n');
+      expect(conf).toMatch(/^!include replication\.conf$/m);
+      // Nothing of 2.3's replicator, which 2.4 would refuse.
+      expect(conf).not.toMatch(/service replicator|mail_replica|replication_|notify replication/);
+      expect(fileOf(d, '/etc/mailops/replica.sh')!.content).toMatch(/^GEN=2\.4$/m);
+      expect(fileOf(d, '/etc/systemd/system/mailops-replica-push.service')!.content).toMatch(/^ExecStart=\/etc\/mailops\/replica\.sh watch$/m);
+      expect(d.services.map((s) => s.unit)).toContain('mailops-replica-push');
+      // 2.3: the replicator pushes; the push service is retired there (a host that went back).
+      const d23 = render(host, '2.3');
+      expect(fileOf(d23, '/etc/systemd/system/mailops-replica-push.service')).toBeUndefined();
+      expect(d23.services.map((s) => s.unit)).not.toContain('mailops-replica-push');
+      expect(d23.retired.units.map((u) => u.unit)).toContain('mailops-replica-push');
+      expect(fileOf(d23, '/etc/mailops/replica.sh')!.content).toMatch(/^GEN=2\.3$/m);
+    }
+    // The backup MX has no Dovecot: nothing of it.
+    expect(fileOf(render('mx3', '2.4'), '/etc/systemd/system/mailops-replica-push.service')).toBeUndefined();
   });
 
   it('render (no host) renders what the state recorded of the host', () => {

@@ -7,6 +7,7 @@ import { parseFacts, parseServices, parseSha256, parseStat, parsePackages } from
 import { factScript } from '../../src/facts/script.js';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
+import { loadComponents } from '../../src/components/load.js';
 
 const fixture = (n: string) => readFileSync(new URL(`../fixtures/facts/${n}`, import.meta.url), 'utf8');
 
@@ -154,5 +155,20 @@ describe('the fact script', () => {
     }
     expect(script).toMatch(/dpkg-query/);
     expect(script).toMatch(/rpm -q/);
+  });
+});
+
+describe('the units the component playbooks name', () => {
+  it('are named as the facts report them: a service without ".service" (systemctl show prints its Id, which plan looks up without it)', () => {
+    const named: string[] = [];
+    for (const c of loadComponents()) {
+      for (const x of c.services ?? []) named.push(`${c.name}: ${x.unit}`);
+      for (const x of c.replaces ?? []) named.push(`${c.name}: ${x.unit}`);
+      for (const r of c.retire ?? []) for (const u of r.units ?? []) named.push(`${c.name}: ${u}`);
+    }
+    expect(named.length).toBeGreaterThan(10);
+    expect(named.filter((n) => n.endsWith('.service'))).toEqual([]);
+    // And a unit so named is found by plan: the parser keys it by its Id without the suffix.
+    expect(Object.keys(parseServices(['Id=mailops-replica-push.service', 'ActiveState=active', 'UnitFileState=enabled', '', 'Id=mailops-replica.timer', 'ActiveState=active', 'UnitFileState=enabled']))).toEqual(['mailops-replica-push', 'mailops-replica.timer']);
   });
 });

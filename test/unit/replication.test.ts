@@ -61,8 +61,9 @@ describe('replication between two mailbox hosts', () => {
     expect(fileOf(b!, '/etc/systemd/system/mailops-replica.service')!.content).toContain('ExecStart=/etc/mailops/replica.sh heal\n');
     expect(fileOf(b!, '/etc/systemd/system/mailops-replica.timer')!.content).toContain('OnUnitActiveSec=1min\n');
     // The first host never retires what it does not have; the second would retire nothing of its own.
-    expect(a!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica.timer']);
-    expect(b!.retired.units).toEqual([]);
+    // Dovecot 2.3: its replicator pushes the changes, and 2.4's push service is retired.
+    expect(a!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica-push', 'mailops-replica.timer']);
+    expect(b!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica-push']);
     // The activation script runs the replication commands after every service is checked.
     const facts = { ...convergedFacts(b!), commandsDone: b!.commands.flatMap((c, i) => (c.component === 'replication' ? [] : [i])) };
     const p = plan(b!, facts);
@@ -128,8 +129,9 @@ describe('replication between two mailbox hosts', () => {
       expect(h.commands.filter((c) => /replication|GUID/.test(c.name))).toEqual([]);
       expect(h.ports.map((p) => p.port)).not.toContain(12345);
       expect(fileOf(h, '/etc/dovecot/dovecot.conf')!.content).not.toMatch(/replica|doveadm_port/);
-      expect(h.retired.files.map((f) => f.path)).toEqual(expect.arrayContaining(['/etc/dovecot/replication.conf', '/etc/dovecot/replica-peer.pem', '/etc/mailops/replica.sh', '/etc/systemd/system/mailops-replica.timer']));
-      expect(h.retired.units.map((u) => u.unit)).toEqual(['mailops-replica.timer']);
+      expect(h.retired.files.map((f) => f.path)).toEqual(expect.arrayContaining(['/etc/dovecot/replication.conf', '/etc/dovecot/replica-peer.pem', '/etc/mailops/replica.sh', '/etc/systemd/system/mailops-replica.timer', '/etc/systemd/system/mailops-replica-push.service']));
+      // Named by two rules that hold (replication off, Dovecot 2.3): retired once.
+      expect(h.retired.units.map((u) => u.unit)).toEqual(['mailops-replica-push', 'mailops-replica.timer']);
     }
   });
 });
@@ -183,5 +185,59 @@ describe('replica.sh, run by the shell', () => {
     // A GUID this host already gives another mailbox of the user is never given to a second one.
     expect(call('differing', { peer: rows([['alice@example.com', 'INBOX', 'x1']]), here: rows([['alice@example.com', 'INBOX', 'a2'], ['alice@example.com', 'Archive', 'x1']]) })).toBe('');
     expect(call('differing', { peer: '', here: rows([['alice@example.com', 'INBOX', 'a2']]) })).toBe('');
+  });
+});
+
+describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell with a stand-in doveadm', () => {
+  const hosts = loadSite(replicated()).site;
+  const b24 = renderHosts(hosts, { hosts: ['mx2'], detectedOs: new Map([['mx2', { family: 'debian', dovecot: '2.4' }]]), tls: { 'mx1.example.com': FP1, 'mx2.example.com': FP2 } })[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-replica24-'));
+  /**
+   * Run shell code after the script's definitions, with RUN and TMP in a directory of the test, and doveadm a
+   * function that logs its arguments and fails for the users in $dir/down.
+   */
+  const call = (fn: string) => {
+    const defs = script(b24).replace(/\n: > "\$TMP\/all"[\s\S]*$/, '\n').replace(/^TMP=.*$/m, `TMP=${dir}`).replace(/^trap .*$/m, '').replace(/^RUN=.*$/m, `RUN=${dir}/run`);
+    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
+    return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
+  };
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  it('knows a user by the home of the mail file: <vmail>/<domain>/<user>/…', () => {
+    const r = call(`printf '%s\\n' /var/vmail/example.com/alice/Maildir/dovecot.index.log /var/vmail/example.com/alice/Maildir/.Sent/dovecot.index.log /var/vmail/other.example/bob/Maildir/dovecot.list.index.log /var/vmail/stray.log /elsewhere/example.com/carol/Maildir/dovecot.index.log | users_of`);
+    expect(r.stdout).toBe('alice@example.com\nbob@other.example\n');
+  });
+
+  it('syncs each user with the other host over TLS; a user whose sync failed is kept for the next try, said once, and said again when it works', () => {
+    writeFileSync(join(dir, 'users'), 'alice@example.com\nbob@example.com\n');
+    writeFileSync(join(dir, 'down'), 'bob@example.com\n');
+    let r = call(`sync_users ${dir}/users`);
+    expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 30 tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345\n');
+    expect(read('run/failed')).toBe('bob@example.com\n');
+    expect(r.stderr).toBe('replication: bob@example.com: the sync with mx1.example.com failed, tried again in a minute: dsync(bob@example.com): Error: connect(mx1.example.com) failed: Connection refused\n');
+    // Still down: not said again. A full sync (-f) of alice alone keeps bob's failure.
+    r = call(`sync_users ${dir}/users`);
+    expect(r.stderr).toBe('');
+    writeFileSync(join(dir, 'one'), 'alice@example.com\n');
+    call(`sync_users ${dir}/one -f`);
+    expect(read('calls').split('\n').at(-2)).toBe('doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345');
+    expect(read('run/failed')).toBe('bob@example.com\n');
+    // Up again.
+    writeFileSync(join(dir, 'down'), '');
+    r = call(`sync_users ${dir}/users`);
+    expect(r.stdout).toBe('replication: bob@example.com: synced with mx1.example.com again\n');
+    expect(read('run/failed')).toBe('');
+    // What the follower's heal and adopt read as failed users, and how they ask for syncs: the push's file and its next round.
+    writeFileSync(join(dir, 'run/failed'), 'carol@example.com\n');
+    expect(call('failed_users').stdout).toBe('carol@example.com\n');
+    call('sync_soon carol@example.com');
+    expect(read('run/full')).toBe('');
+    expect(call('[ -e "$RUN/full" ] && echo asked').stdout).toBe('asked\n');
   });
 });
