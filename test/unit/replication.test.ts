@@ -197,8 +197,13 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
    * function that logs its arguments and fails for the users in $dir/down.
    */
   const call = (fn: string) => {
-    const defs = script(b24).replace(/\n: > "\$TMP\/all"[\s\S]*$/, '\n').replace(/^TMP=.*$/m, `TMP=${dir}`).replace(/^trap .*$/m, '').replace(/^RUN=.*$/m, `RUN=${dir}/run`);
-    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
+    const defs = script(b24)
+      .replace(/\n: > "\$TMP\/all"[\s\S]*$/, '\n')
+      .replace(/^TMP=.*$/m, `TMP=${dir}`)
+      .replace(/^trap .*$/m, '')
+      .replace(/^RUN=.*$/m, `RUN=${dir}/run`)
+      .replace(/^VMAIL=.*$/m, `VMAIL=${dir}/vmail`);
+    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
   };
   const read = (f: string) => {
@@ -210,7 +215,8 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
   };
 
   it('knows a user by the home of the mail file: <vmail>/<domain>/<user>/…', () => {
-    const r = call(`printf '%s\\n' /var/vmail/example.com/alice/Maildir/dovecot.index.log /var/vmail/example.com/alice/Maildir/.Sent/dovecot.index.log /var/vmail/other.example/bob/Maildir/dovecot.list.index.log /var/vmail/stray.log /elsewhere/example.com/carol/Maildir/dovecot.index.log | users_of`);
+    const v = `${dir}/vmail`;
+    const r = call(`printf '%s\\n' ${v}/example.com/alice/Maildir/dovecot.index.log ${v}/example.com/alice/Maildir/.Sent/dovecot.index.log ${v}/other.example/bob/Maildir/dovecot.list.index.log ${v}/stray.log /elsewhere/example.com/carol/Maildir/dovecot.index.log | users_of`);
     expect(r.stdout).toBe('alice@example.com\nbob@other.example\n');
   });
 
@@ -239,5 +245,50 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     call('sync_soon carol@example.com');
     expect(read('run/full')).toBe('');
     expect(call('[ -e "$RUN/full" ] && echo asked').stdout).toBe('asked\n');
+  });
+
+  it('a round of the push: nothing when nothing changed; a changed index log is synced quick, a changed folder in full; failures tried again every 30 rounds; everyone when asked', () => {
+    const v = `${dir}/vmail`;
+    rmSync(join(dir, 'calls'), { force: true });
+    writeFileSync(join(dir, 'down'), '');
+    writeFileSync(join(dir, 'run-failed'), '');
+    const rounds = `
+      rm -f "$RUN/failed" "$RUN/full"
+      for u in alice bob; do mkdir -p ${v}/example.com/$u/Maildir/.Sent; touch -d '-1 hour' ${v}/example.com/$u/Maildir/dovecot.index.log ${v}/example.com/$u/Maildir/.Sent/dovecot.index.log; done
+      : > "$TMP/stamp.a"; stamp="$TMP/stamp.a"; next="$TMP/stamp.b"; folders="$(find ${v} -mindepth 4 -maxdepth 4 -type d -name '.?*')
+"; n=0
+      echo R1; round; cat ${dir}/calls 2>/dev/null; : > ${dir}/calls
+      echo R2 a new folder; mkdir ${v}/example.com/alice/Maildir/.Travel; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R3 a delivery; touch -d '-5 seconds' ${v}/example.com/bob/Maildir/dovecot.index.log; touch -d '-10 seconds' "$stamp"; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R4; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R5 a flag, the other host down; echo bob@example.com > ${dir}/down; touch -d '-5 seconds' ${v}/example.com/bob/Maildir/.Sent/dovecot.index.log; touch -d '-10 seconds' "$stamp"; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R6; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R30; n=29; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R31 asked; : > "$RUN/full"; round; cat ${dir}/calls; : > ${dir}/calls; [ -e "$RUN/full" ] || echo done
+    `;
+    const r = call(rounds);
+    expect(r.stdout).toBe(
+      [
+        'R1',
+        'R2 a new folder',
+        'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'R3 a delivery',
+        'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+        'R4',
+        'R5 a flag, the other host down',
+        'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+        'R6',
+        'R30',
+        'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'R31 asked',
+        "doveadm user *",
+        'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'done',
+        '',
+      ].join('\n'),
+    );
+    expect(r.stderr).toContain('replication: bob@example.com: the sync with mx1.example.com failed');
+    expect(read('run/failed')).toBe('bob@example.com\n');
   });
 });
