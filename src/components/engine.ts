@@ -143,14 +143,15 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
       for (const p of new Set(files)) if (!wantedFiles.has(p) && !out.retired.files.some((x) => x.path === p)) out.retired.files.push({ path: p, component: spec.name, reason });
     }
   }
-  // A notification for a service of a component that does not run on this host (Dovecot on a backup MX,
-  // told to reload by a new certificate) has nothing to reload: it is dropped here. A service no component
-  // declares stays an error (the planner reports it).
-  const off = new Set(specs.filter((s) => !active.includes(s)).flatMap((s) => (s.services ?? []).map((x) => x.key)));
+  // A notification for a service that does not run on this host has nothing to reload: it is dropped here,
+  // whether its component is off (Dovecot on a backup MX, told to reload by a new certificate) or its own
+  // `when` leaves it out (2.4's push service of replication, on Dovecot 2.3). A service no component declares
+  // stays an error (the planner reports it).
+  const declared = new Set(specs.flatMap((s) => (s.services ?? []).map((x) => x.key)));
   const on = new Set(out.services.map((s) => s.key));
   const runs = (n: string) => {
     const key = n.trim().split(/\s+/)[1] ?? '';
-    return on.has(key) || !off.has(key);
+    return on.has(key) || !declared.has(key);
   };
   for (const x of [...out.files, ...out.commands]) x.notify = x.notify.filter(runs);
   if (out.components.includes('dkim-keys')) {

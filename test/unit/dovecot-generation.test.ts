@@ -12,6 +12,8 @@ import { renderHosts, renderSite } from '../../src/render/site.js';
 import { loadSite } from '../../src/site/load.js';
 import { emptyState } from '../../src/state/state.js';
 import { fileOf, site as hostsSite } from './support/hosts-site.js';
+import { convergedFacts } from './support/facts.js';
+import { plan } from '../../src/plan/plan.js';
 
 process.env['MAILOPS_BOB_PASSWORD'] = 'dovecot-test-password';
 const contract = () => loadSite(new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname).site;
@@ -125,6 +127,17 @@ describe('a host with Dovecot 2.4', () => {
     }
     // The backup MX has no Dovecot: nothing of it.
     expect(fileOf(render('mx3', '2.4'), '/etc/systemd/system/mailops-replica-push.service')).toBeUndefined();
+    // Every notification names a service that runs on the host (replica.sh notifies the push, which runs on 2.4
+    // only): plan would stop at a changed replica.sh on a 2.3 host otherwise.
+    for (const host of ['mx1', 'mx2', 'mx3']) {
+      for (const gen of ['2.3', '2.4'] as const) {
+        const d = render(host, gen);
+        const keys = new Set(d.services.map((s) => s.key));
+        const notified = [...d.files, ...d.commands].flatMap((x) => x.notify.map((n) => n.trim().split(/\s+/)[1]!));
+        expect(`${host} ${gen}: ${notified.filter((k) => !keys.has(k)).join(' ')}`).toBe(`${host} ${gen}: `);
+        expect(() => plan(d, { ...convergedFacts(d), files: {} })).not.toThrow();
+      }
+    }
   });
 
   it('render (no host) renders what the state recorded of the host', () => {
