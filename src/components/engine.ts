@@ -112,13 +112,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     for (const s of spec.services ?? []) {
       if (!matches(s.when, f)) continue;
       const unit = r(s.unit);
-      out.services.push({
-        key: s.key,
-        unit,
-        component,
-        reload: r(s.reload ?? `systemctl reload ${unit}`),
-        restart: r(s.restart ?? `systemctl restart ${unit}`),
-      });
+      out.services.push({ key: s.key, unit, component });
     }
     for (const x of spec.replaces ?? []) {
       if (matches(x.when, f)) out.replaces.push({ unit: r(x.unit), ...(x.queue !== undefined ? { queue: x.queue } : {}), component });

@@ -49,7 +49,7 @@ export interface ComponentSpec {
     phase?: 'prepare' | 'activate' | 'running';
   }>;
   validate?: Array<{ name: string; run: string; when?: When }>;
-  services?: Array<{ key: string; unit: string; reload?: string; restart?: string; when?: When }>;
+  services?: Array<{ key: string; unit: string; when?: When }>;
   /**
    * Inbound ports to open; `listen: false` for ports no daemon holds open (the ACME challenge's);
    * `local: true` for loopback services (the firewall leaves them closed; apply checks that they listen).

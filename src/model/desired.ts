@@ -58,8 +58,6 @@ export interface DesiredService {
   key: string;
   unit: string;
   component: string;
-  reload: string;
-  restart: string;
 }
 
 export interface DesiredValidation {

@@ -57,7 +57,7 @@ describe('replication between two mailbox hosts', () => {
     expect(script(b)).toContain(`\nFINGERPRINT='${FP1}'\n`);
     expect(fileOf(a!, '/etc/mailops/replica.sh')).toMatchObject({ owner: 'root', mode: '0700' });
     expect(a!.services.map((s) => s.unit)).not.toContain('mailops-replica.timer');
-    expect(b!.services.find((s) => s.unit === 'mailops-replica.timer')).toMatchObject({ reload: 'systemctl restart mailops-replica.timer' });
+    expect(b!.services.find((s) => s.unit === 'mailops-replica.timer')).toMatchObject({ key: 'mailops-replica', component: 'replication' });
     expect(fileOf(b!, '/etc/systemd/system/mailops-replica.service')!.content).toContain('ExecStart=/etc/mailops/replica.sh heal\n');
     expect(fileOf(b!, '/etc/systemd/system/mailops-replica.timer')!.content).toContain('OnUnitActiveSec=1min\n');
     // The first host never retires what it does not have; the second would retire nothing of its own.
