@@ -76,7 +76,7 @@ function candidates(site: Site, host: Host, dkim: DkimPlan, credentials: Credent
   const recorded = recordedPlatform(host, state);
   const fams: OsFamily[] = host.os === 'auto' && !state?.families?.[host.name] ? ['debian', 'rhel'] : [recorded.family];
   const out: Partial<Record<OsFamily, DesiredHost>> = {};
-  for (const f of fams) out[f] = renderFor(site, host, f === recorded.family ? recorded : f, dkim, credentials, state?.tls);
+  for (const f of fams) out[f] = renderFor(site, host, f === recorded.family ? recorded : f, dkim, credentials, state);
   return out;
 }
 
@@ -85,8 +85,9 @@ export function platformOf(family: OsFamily, facts: HostFacts): Platform {
   return { family, dovecot: dovecotOf({ id: facts.osId ?? '', versionId: facts.osVersion, installed: facts.packages['dovecot-core'] ?? facts.packages['dovecot'], candidate: facts.dovecotCandidate }) };
 }
 
-function renderFor(site: Site, host: Host, platform: OsFamily | Platform, dkim: DkimPlan, credentials: Credentials, tls: SiteState['tls'] | undefined): DesiredHost {
-  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, platform]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}) })[0]!;
+function renderFor(site: Site, host: Host, platform: OsFamily | Platform, dkim: DkimPlan, credentials: Credentials, state: SiteState | undefined): DesiredHost {
+  const tls = state?.tls;
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, platform]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}), dovecots: state?.dovecot ?? {} })[0]!;
 }
 
 /** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
@@ -155,7 +156,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
           // And the host's Dovecot is the one it was rendered for (a host of a newer release, or upgraded).
           const platform = platformOf(family, facts);
           const done = byFamily[family];
-          return done && done.os.dovecot === platform.dovecot && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, platform, dkim, credentials(), opts.state?.tls);
+          return done && done.os.dovecot === platform.dovecot && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, platform, dkim, credentials(), opts.state);
         });
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');

@@ -215,7 +215,16 @@ const SPECIAL_FOLDERS = [
 
 /** `dkim`: the host's DKIM lifecycle (planned from its facts); the keys a fresh host would make when absent. */
 /** `recordedTls`: the certificate fingerprints the site state recorded, by host name (replication pins the other host's). */
-export function buildContext(site: Site, host: Host, os: OsProfile, credentials: Credentials, dkimPlan: DkimPlan = initialDkim(site, host), recordedTls: Readonly<Record<string, string>> = {}): TemplateContext {
+/** `recordedDovecot`: the Dovecot generation the site state recorded of each host (replication looks at the other's). */
+export function buildContext(
+  site: Site,
+  host: Host,
+  os: OsProfile,
+  credentials: Credentials,
+  dkimPlan: DkimPlan = initialDkim(site, host),
+  recordedTls: Readonly<Record<string, string>> = {},
+  recordedDovecot: Readonly<Record<string, string>> = {},
+): TemplateContext {
   const vmail = { user: os.users.vmail, group: os.users.vmail, uid: os.users.vmailUid, gid: os.users.vmailUid, home: os.paths.vmail };
   const policy = mailPolicy(site.domains);
   const domains = site.domains.map((d) => {
@@ -257,7 +266,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
   const refused = new Set(policy.refused);
   const addresses = domains.flatMap((d) => [...d.mailboxViews, ...d.aliasViews].map((x) => x.address)).filter((a) => !refused.has(a));
   const postmaster = addresses.find((a) => a.startsWith('postmaster@')) ?? addresses[0];
-  const replication = replicationView(site, host, credentials, os, SPECIAL_FOLDERS.map((f) => f.name), recordedTls);
+  const replication = replicationView(site, host, credentials, os, SPECIAL_FOLDERS.map((f) => f.name), recordedTls, recordedDovecot);
   return {
     site: { name: site.site },
     host,
@@ -324,6 +333,7 @@ export function buildContext(site: Site, host: Host, os: OsProfile, credentials:
       replication: replication !== undefined,
       replication_pin: replication?.peerFingerprint !== undefined,
       replication_follower: replication?.follower ?? false,
+      replication_push: replication?.push ?? false,
       replication_ready: replication?.ready ?? false,
       web: servesWeb(site) && clientHost(site).name === host.name,
       autoconfig: site.stack.autoconfig,

@@ -49,6 +49,12 @@ export interface ReplicationView {
    * takes the first host's GUID (the first host never changes one).
    */
   follower: boolean;
+  /**
+   * Whether mailops pushes the changes (replica.sh watch, mailops-replica-push) instead of Dovecot's replicator:
+   * on Dovecot 2.4, which has none, and on a 2.3 host whose peer has 2.4 (its replicator asks the other host
+   * for `dsync-server -U`, an option 2.4 refuses), as the site state recorded the peer.
+   */
+  push: boolean;
   /** Whether dsync can reach the other host now: its certificate is known (self-signed) or a CA vouches for it. */
   ready: boolean;
   /** Used in the GUIDs a host gives the mailboxes of a new user (the same on both hosts). */
@@ -79,6 +85,7 @@ export function replicationView(
   os: { paths: { dovecot: string; caBundle: string }; dovecot: '2.3' | '2.4' },
   folders: readonly string[],
   recorded: Readonly<Record<string, string>> = {},
+  recordedDovecot: Readonly<Record<string, string>> = {},
 ): ReplicationView | undefined {
   const paths = os.paths;
   if (!site.stack.replication || host.role !== 'mailbox') return undefined;
@@ -95,6 +102,7 @@ export function replicationView(
     ...(fp ? { peerFingerprint: fp } : {}),
     caFile: selfSigned ? `${paths.dovecot}/replica-peer.pem` : paths.caBundle,
     ...(selfSigned && os.dovecot === '2.4' ? { caDir: `${paths.dovecot}/replica-peer.d` } : {}),
+    push: os.dovecot === '2.4' || recordedDovecot[peer.name] === '2.4',
     follower: site.hosts.find((h) => h.role === 'mailbox')?.name !== host.name,
     ready: !selfSigned || fp !== undefined,
     guidSeed: `mailops ${site.site}`,

@@ -29,6 +29,8 @@ export interface RenderOptions {
   dkim?: ReadonlyMap<string, DkimPlan>;
   /** Certificate fingerprints recorded in the site state, by host name. */
   tls?: Readonly<Record<string, string>>;
+  /** The Dovecot generation recorded in the site state, by host name (replication looks at the other host's). */
+  dovecots?: Readonly<Record<string, string>>;
 }
 
 export interface RenderedSite {
@@ -51,14 +53,14 @@ export function renderHosts(site: Site, opts: RenderOptions = {}): DesiredHost[]
   const wanted = opts.hosts && opts.hosts.length > 0 ? new Set(opts.hosts) : null;
   return site.hosts
     .filter((h) => !wanted || wanted.has(h.name))
-    .map((h) => desiredHost(buildContext(site, h, profileOf(hostPlatform(site, h.name, opts.detectedOs)), credentials, opts.dkim?.get(h.name), opts.tls), specs));
+    .map((h) => desiredHost(buildContext(site, h, profileOf(hostPlatform(site, h.name, opts.detectedOs)), credentials, opts.dkim?.get(h.name), opts.tls, opts.dovecots), specs));
 }
 
 /** Hosts as the state file records their DKIM keys (render has no facts), and the zones. */
 export function renderSite(site: Site, state: SiteState, opts: RenderOptions = {}): RenderedSite {
   const now = Math.floor(clock().getTime() / 1000);
   const dkim = opts.dkim ?? new Map(site.hosts.map((h) => [h.name, stateDkim(site, h, state, now)]));
-  return { hosts: renderHosts(site, { detectedOs: new Map(site.hosts.map((h) => [h.name, recordedPlatform(h, state)])), ...opts, dkim, tls: state.tls }), zones: renderZones(site, state) };
+  return { hosts: renderHosts(site, { detectedOs: new Map(site.hosts.map((h) => [h.name, recordedPlatform(h, state)])), ...opts, dkim, tls: state.tls, dovecots: state.dovecot ?? {} }), zones: renderZones(site, state) };
 }
 
 /**

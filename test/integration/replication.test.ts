@@ -92,18 +92,20 @@ async function logs(h: VpsHost): Promise<string> {
   return `${h.name}:\n${r.stdout}`;
 }
 
-// Exim on Debian 12 (Dovecot 2.3: its replicator pushes the changes) and Postfix on Debian 13 (Dovecot 2.4, which
-// has none: mailops-replica-push does).
+// Exim on Debian 12 (Dovecot 2.3: its replicator pushes the changes), Postfix on Debian 13 (Dovecot 2.4, which has
+// none: mailops-replica-push does), and Postfix on a pair upgraded one host at a time (ra on Debian 12, rb on 13:
+// 2.4 refuses what 2.3's replicator asks, so both push).
 for (const [which, release] of [
   ['exim', 'bookworm'],
   ['postfix', 'trixie'],
+  ['postfix', 'mixed'],
 ] as const) describe(`replication of two mailbox hosts with ${which} on ${release} (Dovecot dsync over TLS)`, () => {
   beforeAll(async () => {
     mta = which;
     // Mail comes from this test process, a sender with FCrDNS and SPF in the world's DNS.
-    world = await startVpsWorld({ vps: inject(release === 'bookworm' ? 'vpsImage' : 'vpsTrixieImage'), dns: inject('dnsImage') }, [
+    world = await startVpsWorld({ vps: inject(release === 'trixie' ? 'vpsTrixieImage' : 'vpsImage'), dns: inject('dnsImage') }, [
       { name: 'ra', hostname: `mx1.${DOM}` },
-      { name: 'rb', hostname: `mx2.${DOM}` },
+      { name: 'rb', hostname: `mx2.${DOM}`, ...(release === 'mixed' ? { image: inject('vpsTrixieImage') } : {}) },
     ]);
     ra = world.vps.hosts.find((h) => h.name === 'ra')!;
     rb = world.vps.hosts.find((h) => h.name === 'rb')!;
@@ -160,7 +162,7 @@ for (const [which, release] of [
   it('only the other mailbox host may connect to the doveadm port, over TLS 1.3 with the certificate it recorded', async () => {
     expect((await world.exec(ra.container, 'ss -Hltn | grep -c ":12345 "')).stdout.trim()).toBe('1');
     expect((await world.exec(ra.container, 'nft list chain inet mailops input | grep 12345')).stdout.trim()).toBe(`ip saddr ${rb.ip} tcp dport 12345 accept`);
-    const fp = async (h: VpsHost, cert: string) => (await world.exec(h.container, `openssl x509 -in ${cert} -noout -subject -fingerprint -sha256`)).stdout.trim();
+    const fp = async (h: VpsHost, cert: string) => (await world.exec(h.container, `openssl x509 -in ${cert} -noout -fingerprint -sha256`)).stdout.trim();
     expect(await fp(ra, '/etc/dovecot/replica-peer.pem')).toBe(await fp(rb, `/etc/mailops/tls/mx2.${DOM}.crt`));
     expect(await fp(rb, '/etc/dovecot/replica-peer.pem')).toBe(await fp(ra, `/etc/mailops/tls/mx1.${DOM}.crt`));
     const tls = await world.exec(rb.container, `echo | openssl s_client -connect mx1.${DOM}:12345 -brief 2>&1 | grep -E "^(Protocol version|CONNECTION ESTABLISHED)"`);

@@ -10,7 +10,7 @@ const SECONDS: Record<string, number> = {
   'limits.test.ts': 383,
   'scenario.test.ts': 299,
   'hosts.test.ts': 298,
-  'replication.test.ts': 247,
+  'replication.test.ts': 345,
   'faults.test.ts': 225,
   'inbound.test.ts': 183,
   'deliverability.test.ts': 135,

@@ -105,7 +105,7 @@ describe('a host with Dovecot 2.4', () => {
     expect(fileOf(d24!, '/etc/dovecot/users')!.content).toMatch(/:userdb_quota_storage_size=2147483648 userdb_quota_storage_grace=214748364$/m);
   });
 
-  it('replicates without a replicator: doveadm listens over TLS, and replica.sh watch (mailops-replica-push, on both mailbox hosts) pushes the changes', () => {
+  it('replicates without a replicator: doveadm listens over TLS, and replica.sh watch (mailops-replica-push, on both mailbox hosts) pushes the changes; so does a 2.3 host whose peer has 2.4', () => {
     const replicated = loadSite(hostsSite({ roles: ['mailbox', 'mailbox', 'backup-mx'], replication: true })).site;
     const render = (host: string, dovecot: '2.3' | '2.4') => renderHosts(replicated, { hosts: [host], detectedOs: new Map([[host, { family: 'debian', dovecot }]]) })[0]!;
     for (const host of ['mx1', 'mx2']) {
@@ -115,7 +115,7 @@ describe('a host with Dovecot 2.4', () => {
       expect(conf).toMatch(/^!include replication\.conf$/m);
       // Nothing of 2.3's replicator, which 2.4 would refuse.
       expect(conf).not.toMatch(/service replicator|mail_replica|replication_|notify replication/);
-      expect(fileOf(d, '/etc/mailops/replica.sh')!.content).toMatch(/^GEN=2\.4$/m);
+      expect(fileOf(d, '/etc/mailops/replica.sh')!.content).toMatch(/^MODE=push$/m);
       expect(fileOf(d, '/etc/systemd/system/mailops-replica-push.service')!.content).toMatch(/^ExecStart=\/etc\/mailops\/replica\.sh watch$/m);
       expect(d.services.map((s) => s.unit)).toContain('mailops-replica-push');
       // 2.3: the replicator pushes; the push service is retired there (a host that went back).
@@ -123,7 +123,21 @@ describe('a host with Dovecot 2.4', () => {
       expect(fileOf(d23, '/etc/systemd/system/mailops-replica-push.service')).toBeUndefined();
       expect(d23.services.map((s) => s.unit)).not.toContain('mailops-replica-push');
       expect(d23.retired.units.map((u) => u.unit)).toContain('mailops-replica-push');
-      expect(fileOf(d23, '/etc/mailops/replica.sh')!.content).toMatch(/^GEN=2\.3$/m);
+      expect(fileOf(d23, '/etc/mailops/replica.sh')!.content).toMatch(/^MODE=replicator$/m);
+      // A 2.3 host whose peer the state recorded with 2.4 (a pair upgraded one host at a time): 2.4 refuses what
+      // its replicator would ask (dsync-server -U), so it pushes as a 2.4 host does, with 2.3's syntax.
+      const peer = host === 'mx1' ? 'mx2' : 'mx1';
+      const mixed = renderHosts(replicated, { hosts: [host], detectedOs: new Map([[host, { family: 'debian', dovecot: '2.3' }]]), dovecots: { [peer]: '2.4' } })[0]!;
+      const mconf = fileOf(mixed, '/etc/dovecot/dovecot.conf')!.content;
+      expect(mconf).not.toMatch(/service replicator|mail_replica|replication_|notify replication/);
+      expect(mconf).toContain('service doveadm {\n  inet_listener {\n    port = 12345\n    ssl = yes\n  }\n}\ndoveadm_port = 12345\n');
+      expect(mconf).toMatch(/^mail_plugins = \$mail_plugins quota$/m);
+      expect(fileOf(mixed, '/etc/mailops/replica.sh')!.content).toMatch(/^MODE=push$/m);
+      expect(mixed.services.map((s) => s.unit)).toContain('mailops-replica-push');
+      expect(mixed.retired.units.map((u) => u.unit)).not.toContain('mailops-replica-push');
+      // Its peer recorded with 2.3: the replicator, as before.
+      const both23 = renderHosts(replicated, { hosts: [host], detectedOs: new Map([[host, { family: 'debian', dovecot: '2.3' }]]), dovecots: { [peer]: '2.3' } })[0]!;
+      expect(fileOf(both23, '/etc/dovecot/dovecot.conf')!.content).toBe(fileOf(d23, '/etc/dovecot/dovecot.conf')!.content);
     }
     // The backup MX has no Dovecot: nothing of it.
     expect(fileOf(render('mx3', '2.4'), '/etc/systemd/system/mailops-replica-push.service')).toBeUndefined();

@@ -130,7 +130,7 @@ export function gatewayOf(subnet: string): string {
  * EHLO; and sender.example, the domain they send from, has an MX and an SPF record naming it. rspamd
  * judges mail from there as it judges a legitimate sender's: junking or refusing it would be an error.
  */
-export async function startVpsWorld(images: { vps: string; dns: string }, hosts: Array<{ name: string; hostname: string }>): Promise<World> {
+export async function startVpsWorld(images: { vps: string; dns: string }, hosts: Array<{ name: string; hostname: string; image?: string }>): Promise<World> {
   const world = await startWorld({ images, hosts, peer: false });
   try {
     const gateway = gatewayOf(world.subnet);
