@@ -134,6 +134,9 @@ describe('host roles', () => {
     expect(conf).toMatch(/^\*\s+\*\s+F,2h,1m; F,10d,15m$/m);
     expect(conf).not.toContain('driver = dovecot');
     expect(fileOf(b!, '/etc/systemd/system/exim4.service')!.content).toContain('ExecStart=/usr/sbin/exim4 -bdf -q1m\n');
+    // Its Exim starts no Dovecot (one merely installed there would serve IMAP with its packaged configuration).
+    expect(fileOf(b!, '/etc/systemd/system/exim4.service')!.content).not.toContain('dovecot');
+    expect(fileOf(a!, '/etc/systemd/system/exim4.service')!.content).toMatch(/^Wants=dovecot\.service$/m);
     expect(fileOf(b!, '/etc/exim4/relay_recipients')!.content).toBe(
       '# Backup MX of hosts: every recipient the mailbox hosts accept (mailboxes, aliases; @domain: a catch-all).\n@example.com:\nalice@example.com:\nbob@example.com:\ncarol@other.example:\npartners@example.com:\npostmaster@example.com:\nsales@example.com:\n',
     );
