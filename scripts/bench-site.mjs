@@ -4,16 +4,19 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureDockerEngine } from '../dist/testbed/engine.js';
-import { vpsImage } from '../dist/testbed/images.js';
+import { stackImage, vpsImage } from '../dist/testbed/images.js';
 import { startVps } from '../dist/testbed/harness.js';
 
 export const log = (l) => process.stderr.write(`${l}\n`);
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Starts the containers and writes the playbook; stop them with cluster.stop(). */
-export async function benchSite(count = 1) {
+/**
+ * Starts the containers and writes the playbook; stop them with cluster.stop(). `stack`: hosts with the
+ * mail stack's packages installed already (images/stack) instead of plain VPSs.
+ */
+export async function benchSite(count = 1, o = {}) {
   await ensureDockerEngine(log);
-  const cluster = await startVps({ image: await vpsImage(log), count, publish: [22] });
+  const cluster = await startVps({ image: o.stack ? await stackImage('postfix', log) : await vpsImage(log), count, publish: [22] });
   const dir = mkdtempSync(join(tmpdir(), 'mailops-bench-'));
   const file = join(dir, 'site.yaml');
   const name = (i) => `mx${i + 1}`;

@@ -8,11 +8,12 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { loadComponents } from '../components/load.js';
 import { UserError } from '../errors.js';
 import { docker, run, sbinEnv, tail } from './docker.js';
 import type { Log } from './log.js';
 import { progress, seconds, silent } from './log.js';
-import { SUITE, baseTag, basePackages, hashOf, isBaseRecipe, layerBase, layerTag, mirrorOf, recipeDir, suiteOf } from './recipes.js';
+import { SUITE, baseTag, basePackages, hashOf, isBaseRecipe, layerBase, layerTag, mirrorOf, recipeDir, suiteArgs, suiteOf } from './recipes.js';
 import type { LayerExtra } from './recipes.js';
 
 export type { Log } from './log.js';
@@ -93,10 +94,11 @@ export interface ImageOptions extends LayerExtra {
 export async function image(name: string, log: Log = silent, extra: ImageOptions = {}): Promise<string> {
   const suite = suiteOf(extra);
   // The default release adds no build argument: its tags are those of a recipe that has none.
-  if (suite !== SUITE) extra = { ...extra, buildArgs: { ...extra.buildArgs, SUITE: suite } };
+  extra = suiteArgs({ suite }, extra);
   const tag = layerTag(name, { suite }, extra);
   if (await imageExists(tag)) return tag;
-  const base = await baseImage(log, layerBase(name), suite);
+  const parent = layerBase(name);
+  const base = isBaseRecipe(parent) ? await baseImage(log, parent, suite) : await image(parent, log, { suite });
   let context = recipeDir(name);
   let scratch: string | undefined;
   if (extra.prepareContext) {
@@ -120,6 +122,26 @@ export async function image(name: string, log: Log = silent, extra: ImageOptions
 
 /** A plain Debian VPS of this release (default SUITE): images/vps on the base debootstrapped from it. */
 export const vpsImage = (log?: Log, suite?: string) => image('vps', log, suite ? { suite } : {});
+/**
+ * What mailops installs on a Debian host of this MTA with every feature on: the packages of every component
+ * playbook but the other MTA's (a component named for one MTA only, by its `when: { mta }`).
+ */
+export function stackPackages(mta: 'postfix' | 'exim'): string[] {
+  const out = new Set<string>();
+  for (const spec of loadComponents()) {
+    const only = (spec.when as { mta?: string } | undefined)?.mta;
+    if (only !== undefined && only !== mta) continue;
+    for (const p of spec.packages?.debian ?? []) out.add(typeof p === 'string' ? p : p.name);
+  }
+  return [...out].sort();
+}
+
+/**
+ * A VPS of this release with the mail stack of this MTA installed and none of its daemons running
+ * (images/stack): for tests whose subject is not installing packages.
+ */
+export const stackImage = (mta: 'postfix' | 'exim', log?: Log, suite?: string) =>
+  image('stack', log, { ...(suite ? { suite } : {}), buildArgs: { PACKAGES: stackPackages(mta).join(' ') } });
 export const clientImage = (log?: Log) => image('client', log);
 /** The world's authoritative DNS server (BIND 9). */
 export const dnsImage = (log?: Log) => image('dns', log);

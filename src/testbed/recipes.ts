@@ -74,7 +74,10 @@ export function basePackages(name: string, o: RecipeOptions = {}): string[] {
   return readListLines(join(recipeDir(name, o), 'packages.txt')).flatMap((l) => l.split(/\s+/));
 }
 
-/** The base a layer recipe builds on: its `# mailops-base: NAME` line (default: base). */
+/**
+ * What a layer recipe builds on: its `# mailops-base: NAME` line (default: base). NAME is a base recipe
+ * (debootstrapped) or another layer (built first, of the same release).
+ */
 export function layerBase(name: string, o: RecipeOptions = {}): string {
   const text = readFileSync(join(recipeDir(name, o), 'Dockerfile'), 'utf8');
   return /^#\s*mailops-base:\s*([a-z0-9-]+)\s*$/m.exec(text)?.[1] ?? 'base';
@@ -90,8 +93,19 @@ export interface LayerExtra {
   contextHash?: string;
 }
 
+/** The build arguments of a layer of this release: SUITE for every release but the default one. */
+export function suiteArgs(o: RecipeOptions, extra: LayerExtra = {}): LayerExtra {
+  return suiteOf(o) === SUITE ? extra : { ...extra, buildArgs: { ...extra.buildArgs, SUITE: suiteOf(o) } };
+}
+
+/** The tag of the image a layer builds on: a base's, or (a layer on a layer) that layer's own, with no extras. */
+export function parentTag(name: string, o: RecipeOptions = {}): string {
+  const parent = layerBase(name, o);
+  return isBaseRecipe(parent, o) ? baseTag(parent, o) : layerTag(parent, o, suiteArgs(o));
+}
+
 export function layerTag(name: string, o: RecipeOptions = {}, extra: LayerExtra = {}): string {
-  const base = baseTag(layerBase(name, o), o);
+  const base = parentTag(name, o);
   return `${namespaceOf(o)}/${name}:${hashOf(BUILDER_VERSION, base, recipeDigest(recipeDir(name, o)), JSON.stringify(extra.buildArgs ?? {}), extra.contextHash ?? '')}`;
 }
 

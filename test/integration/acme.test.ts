@@ -11,7 +11,7 @@ describe('ACME certificates', () => {
   let cluster: VpsCluster;
   let pebble = '';
   beforeAll(async () => {
-    cluster = await startVps({ image: inject('vpsImage'), count: 1, aliases: { vps1: ['mail.example.test', 'imap.example.test', 'smtp.example.test', 'autoconfig.example.test', 'autodiscover.example.test', 'mta-sts.example.test'] } });
+    cluster = await startVps({ image: inject('stackImage'), count: 1, aliases: { vps1: ['mail.example.test', 'imap.example.test', 'smtp.example.test', 'autoconfig.example.test', 'autodiscover.example.test', 'mta-sts.example.test'] } });
     pebble = `${cluster.network}-pebble`;
     const tag = await image('pebble');
     const r = await run('docker', ['run', '-d', '--name', pebble, '--network', cluster.network, '--network-alias', 'pebble', '--label', 'mailops.testbed=1', tag]);

@@ -50,7 +50,7 @@ describe('apply safety', () => {
   };
 
   beforeAll(async () => {
-    cluster = await startVps({ image: inject('vpsImage'), count: 1, publish: [22, 25, 143, 465, 587, 993] });
+    cluster = await startVps({ image: inject('stackImage'), count: 1, publish: [22, 25, 143, 465, 587, 993] });
     vps = cluster.hosts[0]!;
     file = writePlaybook(playbook(cluster, vps));
     const r = await cli(['apply', '--yes', file], PASSWORDS);

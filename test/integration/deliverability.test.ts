@@ -30,8 +30,8 @@ beforeAll(async () => {
   world = await startWorld({
     images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage'), client: inject('clientImage') },
     hosts: [
-      { name: 'pf', hostname: 'mail.pf.test' },
-      { name: 'ex', hostname: 'mail.ex.test' },
+      { name: 'pf', hostname: 'mail.pf.test', image: inject('stackImage') },
+      { name: 'ex', hostname: 'mail.ex.test', image: inject('stackEximImage') },
     ],
     // A person's machine: the Debian mail clients msmtp and fetchmail, set up from what autoconfig says.
     clients: [{ name: 'mua', hostname: 'mua.outside.test' }],

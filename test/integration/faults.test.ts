@@ -89,7 +89,7 @@ for (const mta of ['postfix', 'exim'] as const) {
 
     beforeAll(async () => {
       // Mail comes from this test process, a sender with FCrDNS and SPF in the world's DNS.
-      world = await startVpsWorld({ vps: inject('vpsImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
+      world = await startVpsWorld({ vps: inject(mta === 'postfix' ? 'stackImage' : 'stackEximImage'), dns: inject('dnsImage') }, [{ name: 'vps1', hostname: 'mail.example.test' }]);
       cluster = world.vps;
       vps = cluster.hosts[0]!;
       ep = { host: '127.0.0.1', port: (p) => vps.ports[p]! };

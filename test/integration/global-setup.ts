@@ -2,13 +2,20 @@
 import type { TestProject } from 'vitest/node';
 import { removeLeftovers } from '../../src/testbed/containers.js';
 import { ensureDockerEngine } from '../../src/testbed/engine.js';
-import { clientImage, dnsImage, peerImage, relayImage, vpsImage } from '../../src/testbed/images.js';
+import { clientImage, dnsImage, peerImage, relayImage, stackImage, vpsImage } from '../../src/testbed/images.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     vpsImage: string;
     /** A VPS of Debian 13 (trixie, Dovecot 2.4). */
     vpsTrixieImage: string;
+    /**
+     * VPS images with the mail stack installed and none of its daemons running (images/stack), for the tests
+     * whose subject is not installing packages: Postfix's and Exim's on Debian 12, Postfix's on Debian 13.
+     */
+    stackImage: string;
+    stackEximImage: string;
+    stackTrixieImage: string;
     clientImage: string;
     /** The mail world's DNS server (BIND 9). */
     dnsImage: string;
@@ -36,9 +43,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const peer = await peerImage(log);
   const relay = await relayImage(log);
   const vpsTrixie = await trixie;
-  log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${vpsTrixie}, ${client}, ${dns}, ${peer}, ${relay}`);
+  // The stacks install packages from the VPS images' apt caches: CPU, not the network; two at a time.
+  const stackExim = stackImage('exim', log);
+  stackExim.catch(() => undefined);
+  const stack = await stackImage('postfix', log);
+  const stackTrixie = await stackImage('postfix', log, 'trixie');
+  const stackEx = await stackExim;
+  log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${vpsTrixie}, ${stack}, ${stackEx}, ${stackTrixie}, ${client}, ${dns}, ${peer}, ${relay}`);
   project.provide('vpsImage', vps);
   project.provide('vpsTrixieImage', vpsTrixie);
+  project.provide('stackImage', stack);
+  project.provide('stackEximImage', stackEx);
+  project.provide('stackTrixieImage', stackTrixie);
   project.provide('clientImage', client);
   project.provide('dnsImage', dns);
   project.provide('peerImage', peer);

@@ -36,12 +36,12 @@ beforeAll(async () => {
     images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage'), relay: inject('relayImage') },
     relay: { username: RELAY_USER, password: PW.IT_RELAY_PASSWORD },
     hosts: [
-      { name: 'pf', hostname: 'mail.pf.test' },
-      { name: 'ex', hostname: 'mail.ex.test' },
-      { name: 'mb', hostname: 'mx1.bx.test' },
-      { name: 'bk', hostname: 'mx2.bx.test' },
-      { name: 'emb', hostname: 'mx1.bxe.test' },
-      { name: 'ebk', hostname: 'mx2.bxe.test' },
+      { name: 'pf', hostname: 'mail.pf.test', image: inject('stackImage') },
+      { name: 'ex', hostname: 'mail.ex.test', image: inject('stackEximImage') },
+      { name: 'mb', hostname: 'mx1.bx.test', image: inject('stackImage') },
+      { name: 'bk', hostname: 'mx2.bx.test', image: inject('stackImage') },
+      { name: 'emb', hostname: 'mx1.bxe.test', image: inject('stackEximImage') },
+      { name: 'ebk', hostname: 'mx2.bxe.test', image: inject('stackEximImage') },
     ],
   });
 });

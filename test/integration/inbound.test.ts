@@ -34,10 +34,10 @@ beforeAll(async () => {
   world = await startWorld({
     images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage'), client: inject('clientImage') },
     hosts: [
-      { name: 'pf', hostname: 'mail.pf.test' },
-      { name: 'ex', hostname: 'mail.ex.test' },
+      { name: 'pf', hostname: 'mail.pf.test', image: inject('stackImage') },
+      { name: 'ex', hostname: 'mail.ex.test', image: inject('stackEximImage') },
       // Debian 13: Dovecot 2.4 files Junk with its own Sieve settings.
-      { name: 'pf13', hostname: 'mail.pf13.test', image: inject('vpsTrixieImage') },
+      { name: 'pf13', hostname: 'mail.pf13.test', image: inject('stackTrixieImage') },
     ],
     clients: [
       { name: 'outside', hostname: 'mail.sender.test' },

@@ -102,8 +102,8 @@ beforeAll(async () => {
   world = await startWorld({
     images: { vps: inject('vpsImage'), dns: inject('dnsImage'), peer: inject('peerImage'), client: inject('clientImage') },
     hosts: [
-      { name: 'pf', hostname: 'mail.pf.test' },
-      { name: 'ex', hostname: 'mail.ex.test' },
+      { name: 'pf', hostname: 'mail.pf.test', image: inject('stackImage') },
+      { name: 'ex', hostname: 'mail.ex.test', image: inject('stackEximImage') },
     ],
     clients: (['a', 'b', 'c', 'd', 'e'] as const).map((n) => ({ name: n, hostname: `client-${n}.outside.test` })),
   });

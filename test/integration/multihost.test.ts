@@ -12,7 +12,7 @@ describe('several hosts', () => {
   let cluster: VpsCluster;
   let file: string;
   beforeAll(async () => {
-    cluster = await startVps({ image: inject('vpsImage'), count: 2 });
+    cluster = await startVps({ image: inject('stackImage'), count: 2 });
     const [a, b] = cluster.hosts;
     file = writePlaybook(`site: it-multi
 hosts:

@@ -103,9 +103,11 @@ for (const [which, release] of [
   beforeAll(async () => {
     mta = which;
     // Mail comes from this test process, a sender with FCrDNS and SPF in the world's DNS.
-    world = await startVpsWorld({ vps: inject(release === 'trixie' ? 'vpsTrixieImage' : 'vpsImage'), dns: inject('dnsImage') }, [
+    // The mail stack installed already (images/stack): this file's subject is replication, not packages.
+    const stack = inject(release === 'trixie' ? 'stackTrixieImage' : which === 'exim' ? 'stackEximImage' : 'stackImage');
+    world = await startVpsWorld({ vps: stack, dns: inject('dnsImage') }, [
       { name: 'ra', hostname: `mx1.${DOM}` },
-      { name: 'rb', hostname: `mx2.${DOM}`, ...(release === 'mixed' ? { image: inject('vpsTrixieImage') } : {}) },
+      { name: 'rb', hostname: `mx2.${DOM}`, ...(release === 'mixed' ? { image: inject('stackTrixieImage') } : {}) },
     ]);
     ra = world.vps.hosts.find((h) => h.name === 'ra')!;
     rb = world.vps.hosts.find((h) => h.name === 'rb')!;

@@ -18,7 +18,7 @@ describe('switching MTA', () => {
   const send = (subject: string) => smtp(ep, { port: 587, auth: alice, from: alice.user, to: [alice.user], body: message(alice.user, alice.user, subject) });
 
   beforeAll(async () => {
-    cluster = await startVps({ image: inject('vpsImage'), count: 1 });
+    cluster = await startVps({ image: inject('stackImage'), count: 1 });
     vps = cluster.hosts[0]!;
     file = writePlaybook(scenarioPlaybook(cluster, vps, 'postfix'));
     ep = { host: '127.0.0.1', port: (p) => vps.ports[p]! };
