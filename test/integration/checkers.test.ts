@@ -51,7 +51,9 @@ for (const release of ['bookworm', 'trixie'] as const) {
     };
 
     beforeAll(async () => {
-      cluster = await startVps({ image: inject(release === 'bookworm' ? 'vpsImage' : 'vpsTrixieImage'), count: 1, publish: [22] });
+      // The mail stack is installed already (images/stack); what it lacks (policyd-rate-limit on Debian 13, an
+      // MTA of the other kind) is installed here.
+      cluster = await startVps({ image: inject(release === 'bookworm' ? 'stackImage' : 'stackTrixieImage'), count: 1, publish: [22] });
       vps = cluster.hosts[0]!;
       // No daemon starts while they install (fail2ban's own defaults would start an sshd jail).
       const r = await sh(
