@@ -49,6 +49,24 @@ async function installDebootstrap(log: Log): Promise<void> {
 export async function baseImage(log: Log = silent, name = 'base', suite: string = SUITE): Promise<string> {
   if (!isBaseRecipe(name)) throw new Error(`internal: images/${name} is not a base recipe (it needs packages.txt and no Dockerfile)`);
   const tag = baseTag(name, { suite });
+  return once(tag, () => makeBase(log, name, suite, tag));
+}
+
+/**
+ * Images being made by this process, by tag: a second caller of the same image (two layers on one base,
+ * asked for at once) waits for the first one's build instead of starting its own.
+ */
+const inFlight = new Map<string, Promise<string>>();
+function once(tag: string, make: () => Promise<string>): Promise<string> {
+  let p = inFlight.get(tag);
+  if (!p) {
+    p = make().finally(() => inFlight.delete(tag));
+    inFlight.set(tag, p);
+  }
+  return p;
+}
+
+async function makeBase(log: Log, name: string, suite: string, tag: string): Promise<string> {
   if (await imageExists(tag)) return tag;
   const cache = cacheDir();
   mkdirSync(cache, { recursive: true });
@@ -96,6 +114,10 @@ export async function image(name: string, log: Log = silent, extra: ImageOptions
   // The default release adds no build argument: its tags are those of a recipe that has none.
   extra = suiteArgs({ suite }, extra);
   const tag = layerTag(name, { suite }, extra);
+  return once(tag, () => makeLayer(name, log, extra, suite, tag));
+}
+
+async function makeLayer(name: string, log: Log, extra: ImageOptions, suite: string, tag: string): Promise<string> {
   if (await imageExists(tag)) return tag;
   const parent = layerBase(name);
   const base = isBaseRecipe(parent) ? await baseImage(log, parent, suite) : await image(parent, log, { suite });

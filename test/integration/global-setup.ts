@@ -33,22 +33,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await ensureDockerEngine(log);
   const gone = await removeLeftovers();
   if (gone.length) log(`removed leftovers of earlier runs: ${gone.join(' ')}`);
-  // One at a time: two cores, and the layers share bases; but for the Debian 13 VPS, whose making waits on
-  // the package mirror most of the time (debootstrap, the mail stack's .debs).
-  const trixie = vpsImage(log, 'trixie');
-  trixie.catch(() => undefined);
-  const vps = await vpsImage(log);
-  const client = await clientImage(log);
-  const dns = await dnsImage(log);
-  const peer = await peerImage(log);
-  const relay = await relayImage(log);
-  const vpsTrixie = await trixie;
-  // The stacks install packages from the VPS images' apt caches: CPU, not the network; two at a time.
-  const stackExim = stackImage('exim', log);
-  stackExim.catch(() => undefined);
-  const stack = await stackImage('postfix', log);
-  const stackTrixie = await stackImage('postfix', log, 'trixie');
-  const stackEx = await stackExim;
+  // Three lanes at once: the making of each waits on the package mirror part of the time (debootstrap, .debs),
+  // and on this machine's cores the rest (the stacks install theirs from the VPS images' apt caches).
+  const [[vps, stack, stackEx], [vpsTrixie, stackTrixie], [client, dns, peer, relay]] = await Promise.all([
+    (async () => [await vpsImage(log), await stackImage('postfix', log), await stackImage('exim', log)] as const)(),
+    (async () => [await vpsImage(log, 'trixie'), await stackImage('postfix', log, 'trixie')] as const)(),
+    (async () => [await clientImage(log), await dnsImage(log), await peerImage(log), await relayImage(log)] as const)(),
+  ]);
   log(`images ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${vps}, ${vpsTrixie}, ${stack}, ${stackEx}, ${stackTrixie}, ${client}, ${dns}, ${peer}, ${relay}`);
   project.provide('vpsImage', vps);
   project.provide('vpsTrixieImage', vpsTrixie);
