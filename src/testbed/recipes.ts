@@ -94,14 +94,14 @@ export interface LayerExtra {
 }
 
 /** The build arguments of a layer of this release: SUITE for every release but the default one. */
-export function suiteArgs(o: RecipeOptions, extra: LayerExtra = {}): LayerExtra {
+export function suiteArgs<T extends LayerExtra>(o: RecipeOptions, extra: T): T {
   return suiteOf(o) === SUITE ? extra : { ...extra, buildArgs: { ...extra.buildArgs, SUITE: suiteOf(o) } };
 }
 
 /** The tag of the image a layer builds on: a base's, or (a layer on a layer) that layer's own, with no extras. */
 export function parentTag(name: string, o: RecipeOptions = {}): string {
   const parent = layerBase(name, o);
-  return isBaseRecipe(parent, o) ? baseTag(parent, o) : layerTag(parent, o, suiteArgs(o));
+  return isBaseRecipe(parent, o) ? baseTag(parent, o) : layerTag(parent, o, suiteArgs(o, {}));
 }
 
 export function layerTag(name: string, o: RecipeOptions = {}, extra: LayerExtra = {}): string {
