@@ -11,7 +11,7 @@ import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily, Site } from '../model/site.js';
 import { recordedPlatform, renderHosts } from '../render/site.js';
 import { dovecotOf } from '../os/index.js';
-import type { Platform } from '../os/index.js';
+import type { DovecotGeneration, Platform } from '../os/index.js';
 import { resolveCredentials } from '../render/credentials.js';
 import type { Credentials } from '../render/context.js';
 import type { ConnectOptions, Connection } from '../ssh/connection.js';
@@ -85,9 +85,38 @@ export function platformOf(family: OsFamily, facts: HostFacts): Platform {
   return { family, dovecot: dovecotOf({ id: facts.osId ?? '', versionId: facts.osVersion, installed: facts.packages['dovecot-core'] ?? facts.packages['dovecot'], candidate: facts.dovecotCandidate }) };
 }
 
-function renderFor(site: Site, host: Host, platform: OsFamily | Platform, dkim: DkimPlan, credentials: Credentials, state: SiteState | undefined): DesiredHost {
+/** `dovecots`: the Dovecot generation of the other hosts (replication looks at its peer's); default, the state's. */
+function renderFor(site: Site, host: Host, platform: OsFamily | Platform, dkim: DkimPlan, credentials: Credentials, state: SiteState | undefined, dovecots = state?.dovecot ?? {}): DesiredHost {
   const tls = state?.tls;
-  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, platform]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}), dovecots: state?.dovecot ?? {} })[0]!;
+  return renderHosts(site, { hosts: [host.name], detectedOs: new Map([[host.name, platform]]), credentials, dkim: new Map([[host.name, dkim]]), ...(tls ? { tls } : {}), dovecots })[0]!;
+}
+
+/**
+ * The platforms the hosts of this run turn out to have, as their facts come in. A replicated mailbox host
+ * is rendered for its peer's Dovecot (2.4 refuses what 2.3's replicator asks, src/render/replication.ts):
+ * when both are planned in this run, the peer's facts say it, not only what the state recorded, so a pair
+ * whose one host was upgraded converges in one apply. A host that gave no facts leaves the state's word.
+ */
+function livePlatforms(site: Site, hosts: Host[]) {
+  const known = new Map<string, { value: Promise<Platform | undefined>; settle: (p: Platform | undefined) => void }>();
+  for (const h of hosts) {
+    let settle!: (p: Platform | undefined) => void;
+    const value = new Promise<Platform | undefined>((r) => (settle = r));
+    known.set(h.name, { value, settle });
+  }
+  return {
+    settle: (host: Host, p: Platform | undefined) => known.get(host.name)?.settle(p),
+    /** The Dovecot generations to render `host` with: the state's, and those of its peers found in this run. */
+    async dovecots(host: Host, state: SiteState | undefined): Promise<Record<string, DovecotGeneration>> {
+      const out: Record<string, DovecotGeneration> = { ...(state?.dovecot ?? {}) };
+      if (!site.stack.replication || host.role !== 'mailbox') return out;
+      for (const peer of hosts.filter((h) => h.role === 'mailbox' && h.name !== host.name)) {
+        const p = await known.get(peer.name)!.value;
+        if (p) out[peer.name] = p.dovecot;
+      }
+      return out;
+    },
+  };
 }
 
 /** The DKIM lifecycle of a host from its facts; pending keys are switched on when DNS serves them. */
@@ -128,6 +157,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   // written when its socket connects), so that the hosts start on their facts before anything is rendered.
   const nextTurn = () => new Promise((next) => setImmediate(next));
   let turn: Promise<unknown> = nextTurn();
+  const live = livePlatforms(site, hosts);
   return Promise.all(
     hosts.map(async (host) => {
       let conn: Connection | undefined;
@@ -155,13 +185,19 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
           const key = (p: DkimPlan) => JSON.stringify({ keys: p.keys, remove: p.remove });
           // And the host's Dovecot is the one it was rendered for (a host of a newer release, or upgraded).
           const platform = platformOf(family, facts);
+          live.settle(host, platform);
+          const dovecots = await live.dovecots(host, opts.state);
+          const same = Object.entries(dovecots).every(([h, g]) => opts.state?.dovecot?.[h] === g);
           const done = byFamily[family];
-          return done && done.os.dovecot === platform.dovecot && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, platform, dkim, credentials(), opts.state);
+          return done && done.os.dovecot === platform.dovecot && same && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, platform, dkim, credentials(), opts.state, dovecots);
         });
+        // Planned without its facts rendering it (nothing to say of its platform): its peer waits no more.
+        live.settle(host, undefined);
         planned.reconnect = () => opts.connect(opts.target(host));
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');
         return { host, planned };
       } catch (e) {
+        live.settle(host, undefined);
         await conn?.close().catch(() => undefined);
         opts.progress(host.name, 'failed');
         return { host, error: message(e) };

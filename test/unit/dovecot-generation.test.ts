@@ -14,6 +14,7 @@ import { emptyState } from '../../src/state/state.js';
 import { fileOf, site as hostsSite } from './support/hosts-site.js';
 import { convergedFacts } from './support/facts.js';
 import { plan } from '../../src/plan/plan.js';
+import type { DesiredHost } from '../../src/model/desired.js';
 
 process.env['MAILOPS_BOB_PASSWORD'] = 'dovecot-test-password';
 const contract = () => loadSite(new URL('../../playbooks/examples/contract.yaml', import.meta.url).pathname).site;
@@ -209,5 +210,51 @@ describe('plan finds the generation in the facts', () => {
   it('a host whose apt would install Dovecot 2.4 gets 2.4, whatever its VERSION_ID says', async () => {
     expect((await run('12', emptyState(), '1:2.4.1+dfsg1-6')).planned.desired.os.dovecot).toBe('2.4');
     expect((await run('13', emptyState(), '1:2.3.21+dfsg1-3')).planned.desired.os.dovecot).toBe('2.3');
+  });
+});
+
+describe('a replicated pair whose one host was upgraded', () => {
+  /** A host whose facts say this Debian release with Dovecot installed at this version. */
+  const host = (name: string, versionId: string, dovecot: string, delayMs = 0): Connection => ({
+    host: name,
+    roundTrips: 0,
+    async exec() {
+      await new Promise((r) => setTimeout(r, delayMs));
+      const os = ['@@mailops os', 'ID="debian"', 'NAME="Debian GNU/Linux"', `PRETTY_NAME="Debian GNU/Linux ${versionId}"`, `VERSION_ID="${versionId}"`];
+      return { code: 0, stdout: [...os, '@@mailops family', 'debian', '@@mailops packages', `dovecot-core\t${dovecot}`, '@@mailops end', ''].join('\n'), stderr: '' };
+    },
+    async close() {},
+  });
+  const site = () => loadSite(hostsSite({ roles: ['mailbox', 'mailbox'], replication: true })).site;
+  const planPair = async (hosts: Record<string, Connection>, state = { ...emptyState(), dovecot: { mx1: '2.3', mx2: '2.3' } as Record<string, '2.3' | '2.4'> }, only?: string[]) => {
+    const r = await planSite(site(), { target: (h) => ({ name: h.name, address: '192.0.2.1', port: 22, user: 'root', knownHostsFile: '/dev/null', acceptNew: false }), connect: async (t) => hosts[t.name]!, progress: () => {}, state, ...(only ? { hosts: only } : {}) });
+    for (const x of r) expect(x.error).toBeUndefined();
+    return Object.fromEntries(r.map((x) => [x.host.name, x.planned!.desired]));
+  };
+  const mode = (d: DesiredHost) => /^MODE=(\S+)$/m.exec(fileOf(d, '/etc/mailops/replica.sh')!.content)?.[1];
+
+  it('the host still on Debian 12 pushes in the same run in which the other turned out to have Dovecot 2.4 (the state recorded 2.3 for both), whichever answers first', async () => {
+    for (const [d1, d2] of [[0, 30], [30, 0]]) {
+      const d = await planPair({ mx1: host('mx1', '12', '1:2.3.19.1+dfsg1-2.1+deb12u1', d1), mx2: host('mx2', '13', '1:2.4.1+dfsg1-6+deb13u7', d2) });
+      expect(d['mx2']!.os.dovecot).toBe('2.4');
+      expect(d['mx1']!.os.dovecot).toBe('2.3');
+      expect(mode(d['mx1']!)).toBe('push');
+      expect(mode(d['mx2']!)).toBe('push');
+      expect(d['mx1']!.services.map((s) => s.unit)).toContain('mailops-replica-push');
+    }
+  });
+
+  it('both on Debian 12: the replicator; planned alone (--host), a host goes by what the state recorded of its peer', async () => {
+    const both = await planPair({ mx1: host('mx1', '12', '1:2.3.19.1+dfsg1-2.1+deb12u1'), mx2: host('mx2', '12', '1:2.3.19.1+dfsg1-2.1+deb12u1') });
+    expect([mode(both['mx1']!), mode(both['mx2']!)]).toEqual(['replicator', 'replicator']);
+    const alone = await planPair({ mx1: host('mx1', '12', '1:2.3.19.1+dfsg1-2.1+deb12u1') }, { ...emptyState(), dovecot: { mx1: '2.3', mx2: '2.4' } }, ['mx1']);
+    expect(mode(alone['mx1']!)).toBe('push');
+  });
+
+  it('a peer that cannot be reached: the state says its Dovecot, and the other host is planned all the same', async () => {
+    const down: Connection = { host: 'mx2', roundTrips: 0, exec: async () => Promise.reject(new Error('connection refused')), close: async () => {} };
+    const r = await planSite(site(), { target: (h) => ({ name: h.name, address: '192.0.2.1', port: 22, user: 'root', knownHostsFile: '/dev/null', acceptNew: false }), connect: async (t) => (t.name === 'mx1' ? host('mx1', '12', '1:2.3.19.1+dfsg1-2.1+deb12u1') : down), progress: () => {}, state: { ...emptyState(), dovecot: { mx1: '2.3', mx2: '2.4' } } });
+    expect(r.find((x) => x.host.name === 'mx2')!.error).toMatch(/connection refused/);
+    expect(mode(r.find((x) => x.host.name === 'mx1')!.planned!.desired)).toBe('push');
   });
 });
