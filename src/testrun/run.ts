@@ -284,7 +284,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
     }
 
     await verify(cur, rec.suite('verify'));
-    await runCases(rec, rec.suite('checks'), cur, deriveCases(cur, newToken()), ep(clientHost(cur)), finder(cur, clientHost(cur)), (h) => ep(h), w.peer!);
+    await runCases(rec, rec.suite('checks'), cur, deriveCases(cur, newToken()), ep(clientHost(cur)), finder(cur, clientHost(cur)), (h) => ep(h), w.peer!, diagnoser(w, cur, (h) => byName.get(h.name)!.container));
 
     const again = rec.suite('re-apply');
     await rec.run(again, 're-apply makes 0 changes', async () => {
@@ -335,6 +335,41 @@ export function loadPlaybookText(file: string, text: string): Site {
 /** Messages carrying `token` in a mailbox, read over IMAP (or POP3 when IMAP is off). */
 type Finder = (address: string, token: string) => Promise<number>;
 
+/**
+ * Where a message that did not arrive is, said from inside the hosts: in which mailbox host's store it is (a
+ * replicated site reads the first host), what the hosts' mail queues hold, and the last lines of the
+ * replication push where it runs.
+ */
+type Diagnose = (address: string, token: string) => Promise<string>;
+
+function diagnoser(w: World, site: Site, containerOf: (h: Host) => string): Diagnose {
+  const tail = (r: { code: number; stdout: string; stderr: string }) => (r.stdout || r.stderr).trim().split('\n').filter((l) => l.trim()).slice(-12).join(' | ');
+  return async (address, token) => {
+    const said: string[] = [];
+    const stores = site.hosts.filter((h) => h.role !== 'backup-mx');
+    const where: string[] = [];
+    for (const h of stores) {
+      // Any folder (Junk too): `mailbox=<name>` a line per copy.
+      const r = await w.exec(containerOf(h), `doveadm -f flow fetch -u ${shq(address)} mailbox subject ${shq(token)}`);
+      const folders = r.code === 0 ? [...r.stdout.matchAll(/mailbox=(.*)/g)].map((x) => x[1]!.trim()) : [];
+      if (folders.length) where.push(`${h.name} (${folders.join(', ')})`);
+    }
+    said.push(where.length ? `it is in ${address}'s store on ${where.join(', ')}` : `it is in no store of ${address} (${stores.map((h) => h.name).join(', ')})`);
+    for (const h of site.hosts) {
+      const q = await w.exec(containerOf(h), 'mailq 2>&1 | tail -n 12');
+      const text = tail(q);
+      if (text && !/Mail queue is empty|^$/.test(text)) said.push(`${h.name}'s mail queue: ${text}`);
+    }
+    if (site.stack.replication) {
+      for (const h of stores) {
+        const j = await w.exec(containerOf(h), 'systemctl is-active mailops-replica-push >/dev/null 2>&1 && journalctl -u mailops-replica-push -n 12 --no-pager -o cat 2>&1');
+        if (j.code === 0) said.push(`${h.name}'s replication push: ${tail(j) || 'nothing logged'}`);
+      }
+    }
+    return said.join('; ');
+  };
+}
+
 /** Messages carrying `token` in a mailbox, found by Dovecot on the host itself (a site with no IMAP and no POP3). */
 async function storeFind(w: World, container: string, address: string, token: string): Promise<number> {
   const r = await w.exec(container, `doveadm search -u ${shq(address)} mailbox INBOX subject ${shq(token)}`);
@@ -347,7 +382,7 @@ async function findIn(site: Site, ep: Ep, address: string, token: string): Promi
   return site.stack.imap ? imapFind(ep, address, pw, token) : pop3Find(ep, address, pw, token);
 }
 
-async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase[], reader: Ep, find: Finder, epOf: (h: Host) => Ep, peer: WorldPeer): Promise<void> {
+async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase[], reader: Ep, find: Finder, epOf: (h: Host) => Ep, peer: WorldPeer, diagnose: Diagnose): Promise<void> {
   const mx = epOf(site.hosts.find((h) => h.role !== 'backup-mx') ?? site.hosts[0]!);
   const submit = reader;
   const verifyUses = verifySubmissions(site);
@@ -382,7 +417,7 @@ async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase
           await peer.send({ from: STRANGER, to: c.to, subject: `mailops test [${token}]` });
           const seen: string[] = [];
           for (const m of c.mailboxes) {
-            if (!(await until(async () => (await find(m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}` };
+            if (!(await until(async () => (await find(m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}: ${await diagnose(m, token)}` };
             const n = await find(m, token);
             if (n !== 1) return { fail: `delivered ${n} times to ${m}` };
             seen.push(m);
