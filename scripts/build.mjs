@@ -122,9 +122,24 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-// The broker (src/ssh/shared.ts) hears of a plan or apply before the CLI loads the rest of its code: the
-// hosts start on their facts meanwhile. The rest is loaded after, from the same chunks (one instance of each module).
-writeFileSync(join(dist, 'cli.js'), "#!/usr/bin/env node\nimport { warmBroker } from './bundle/early.js';\n\nwarmBroker(process.argv);\nawait import('./bundle/cli.js');\n");
+// A bare `mailops --version` (or -V) prints the version as the full CLI does, and loads nothing: the version
+// is written in at build time. Otherwise the broker (src/ssh/shared.ts) hears of a plan or apply before the CLI
+// loads the rest of its code: the hosts start on their facts meanwhile. The rest is loaded after, from the
+// same chunks (one instance of each module).
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+writeFileSync(
+  join(dist, 'cli.js'),
+  `#!/usr/bin/env node
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  process.stdout.write(${JSON.stringify(`${version}\n`)});
+} else {
+  const { warmBroker } = await import('./bundle/early.js');
+  warmBroker(process.argv);
+  await import('./bundle/cli.js');
+}
+`,
+);
 chmodSync(join(dist, 'cli.js'), 0o755);
 
 const size = readdirSync(join(dist, 'bundle')).reduce((n, f) => n + readFileSync(join(dist, 'bundle', f)).length, 0);

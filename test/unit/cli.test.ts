@@ -36,6 +36,14 @@ describe('mailops CLI', () => {
     for (const c of ['validate', 'render', 'dns', 'plan', 'apply', 'verify', 'init', 'hash-password', 'schema']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
   });
 
+  it('--version and -V print the package\'s version alone, as the full CLI does with other options after them', () => {
+    const { version } = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['-V'], ['--version', '--no-color']]) {
+      const r = run(args);
+      expect([r.code, r.stdout, r.stderr], args.join(' ')).toEqual([0, `${version}\n`, '']);
+    }
+  });
+
   it('plan and apply: a bad MAILOPS_SSH_PERSIST is one line and exit 1, before any host is reached; ssh-broker is not listed', () => {
     for (const [cmd, value] of [[['plan'], 'soon'], [['apply', '--yes'], '-1']] as const) {
       const r = run([...cmd, join(repo, 'test', 'fixtures', 'minimal.yaml')], { env: { MAILOPS_SSH_PERSIST: value } });
