@@ -7,11 +7,12 @@ import { hostAddressChecks, ptrChecks, zoneChecks } from './dns.js';
 import type { DnsResolver, Run } from './dns.js';
 import { servesWebHere, verifyHost } from './host.js';
 import { relayCheck } from './relay.js';
+import { replicationChecks } from './replication.js';
 import { mtaStsChecks } from './web-checks.js';
 
 export async function verifySite(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, opts: VerifyOptions = {}): Promise<CheckResult[]> {
   const per = await Promise.all(hosts.map((h) => verifyHost(site, state, h, endpoint(h), opts)));
-  return [...per.flat(), ...(await relayCheck(site, opts)), ...(await dnsChecks(site, state, hosts, endpoint, opts))];
+  return [...per.flat(), ...(await replicationChecks(site, state, hosts, endpoint, opts)), ...(await relayCheck(site, opts)), ...(await dnsChecks(site, state, hosts, endpoint, opts))];
 }
 
 /**

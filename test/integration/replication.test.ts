@@ -14,6 +14,10 @@ import type { World } from '../../src/testbed/world.js';
 import type { VpsHost } from '../../src/testbed/harness.js';
 import { SENDER_DOMAIN, cli, hostYaml, startVpsWorld, worldDnsYaml, writePlaybook } from './support/env.js';
 import { eventually, imapCommands, message, pop3Count, smtp } from './support/mail.js';
+import { loadSite } from '../../src/site/load.js';
+import { readState } from '../../src/state/state.js';
+import type { Endpoint } from '../../src/verify/checks.js';
+import { replicationChecks } from '../../src/verify/replication.js';
 import type { Ep } from './support/mail.js';
 
 const PW = { IT_ALICE_PASSWORD: 'alice-Secret-1', IT_CAROL_PASSWORD: 'carol-Secret-2' };
@@ -252,5 +256,43 @@ for (const [which, release] of [
       p = await cli(['plan', '--detailed-exitcode', file], PW);
     }
     expect(p.code, p.stdout + p.stderr).toBe(0);
+  });
+
+  it('verify proves the replication both ways over IMAP (a message appended on one host is on the other, then expunged); with the doveadm ports closed between the hosts, both directions fail and say so', async () => {
+    Object.assign(process.env, PW);
+    const site = loadSite(file).site;
+    const state = readState(file);
+    const endpoint = (h: { name: string }): Endpoint => ({ address: '127.0.0.1', port: (p) => (h.name === 'ra' ? ra : rb).ports[p]! });
+    const detail = (from: string, to: string) => new RegExp(`^a message appended over IMAP as ${alice.replace('.', '\\.')} on ${from} was on ${to} after [\\d.]+ s \\(then expunged\\)$`);
+    const good = await replicationChecks(site, state, site.hosts, endpoint);
+    expect(good.map((c) => [c.host, c.name, c.status]), JSON.stringify(good)).toEqual([
+      ['ra', 'replication ra → rb', 'ok'],
+      ['rb', 'replication rb → ra', 'ok'],
+    ]);
+    expect(good[0]!.detail).toMatch(detail('ra', 'rb'));
+    expect(good[1]!.detail).toMatch(detail('rb', 'ra'));
+    // verify's message is gone again, on both hosts.
+    for (const h of [ra, rb]) {
+      const left = await eventually(async () => (await listing(h, alice)).filter((l) => l.startsWith('mailops-verify-')), (x) => x.length === 0, 60);
+      expect(left, `${h.name}\n${await logs(ra)}\n${await logs(rb)}`).toEqual([]);
+    }
+
+    // rb neither accepts ra's syncs nor reaches ra's doveadm port: no change crosses, either way.
+    const shut = `table inet shut {
+  chain in { type filter hook input priority -10; ip saddr ${ra.ip} tcp dport 12345 reject with tcp reset; }
+  chain out { type filter hook output priority -10; ip daddr ${ra.ip} tcp dport 12345 reject with tcp reset; }
+}
+`;
+    const r = await world.exec(rb.container, 'nft -f -', shut);
+    expect(r.code, r.stderr).toBe(0);
+    try {
+      const bad = await replicationChecks(site, state, site.hosts, endpoint, {}, 10_000);
+      expect(bad.map((c) => [c.name, c.status, c.detail.replace(/after [\d.]+ s/, 'after N s')])).toEqual([
+        ['replication ra → rb', 'failed', `a message appended over IMAP as ${alice} on ra was not on rb after N s: the replication from ra to rb does not work`],
+        ['replication rb → ra', 'failed', `a message appended over IMAP as ${alice} on rb was not on ra after N s: the replication from rb to ra does not work`],
+      ]);
+    } finally {
+      await world.exec(rb.container, 'nft delete table inet shut');
+    }
   });
 });
