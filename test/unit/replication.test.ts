@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -203,8 +203,7 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       .replace(/^trap .*$/m, '')
       .replace(/^RUN=.*$/m, `RUN=${dir}/run`)
       .replace(/^VMAIL=.*$/m, `VMAIL=${dir}/vmail`);
-    // An empty argument shows as ''; a sync that works prints the user's new state (state:<user>:<n>).
-    const stub = `doveadm() { l=doveadm; for a in "$@"; do l="$l \${a:-''}"; done; echo "$l" >> ${dir}/calls; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; [ "$1" = sync ] && echo "state:$3:$(wc -l < ${dir}/calls)"; return 0; }\ntimeout() { shift; "$@"; }`;
+    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
   };
   const read = (f: string) => {
@@ -224,22 +223,16 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
   it('syncs each user with the other host over TLS; a user whose sync failed is kept for the next try, said once, and said again when it works', () => {
     writeFileSync(join(dir, 'users'), 'alice@example.com\nbob@example.com\n');
     writeFileSync(join(dir, 'down'), 'bob@example.com\n');
-    // No state yet: in full, and the state the sync printed is kept; none for a sync that failed.
     let r = call(`sync_users ${dir}/users`);
-    expect(read('calls')).toBe("doveadm sync -u alice@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345\n");
-    expect(read('run/state/alice@example.com')).toBe('state:alice@example.com:1\n');
-    expect(readdirSync(join(dir, 'run/state'))).toEqual(['alice@example.com']);
+    expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 30 tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345\n');
     expect(read('run/failed')).toBe('bob@example.com\n');
     expect(r.stderr).toBe('replication: bob@example.com: the sync with mx1.example.com failed, tried again in seconds: dsync(bob@example.com): Error: connect(mx1.example.com) failed: Connection refused\n');
-    // Still down: not said again. alice is synced from her state (every mailbox changed since compared).
+    // Still down: not said again. A full sync (-f) of alice alone keeps bob's failure.
     r = call(`sync_users ${dir}/users`);
     expect(r.stderr).toBe('');
-    expect(read('calls').split('\n').slice(2, 4)).toEqual(["doveadm sync -u alice@example.com -N -l 30 -s state:alice@example.com:1 tcps:mx1.example.com:12345", "doveadm sync -u bob@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345"]);
-    expect(read('run/state/alice@example.com')).toBe('state:alice@example.com:3\n');
-    // A full sync (-f) of alice alone starts from no state, and keeps bob's failure.
     writeFileSync(join(dir, 'one'), 'alice@example.com\n');
     call(`sync_users ${dir}/one -f`);
-    expect(read('calls').split('\n').at(-2)).toBe("doveadm sync -u alice@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345");
+    expect(read('calls').split('\n').at(-2)).toBe('doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345');
     expect(read('run/failed')).toBe('bob@example.com\n');
     // Up again.
     writeFileSync(join(dir, 'down'), '');
@@ -260,7 +253,7 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     writeFileSync(join(dir, 'down'), '');
     writeFileSync(join(dir, 'run-failed'), '');
     const rounds = `
-      rm -f "$RUN/failed" "$RUN/full"; rm -rf "$RUN/state"; mkdir -p "$RUN/state"; echo s-alice > "$RUN/state/alice@example.com"; echo s-bob > "$RUN/state/bob@example.com"
+      rm -f "$RUN/failed" "$RUN/full"
       for u in alice bob; do mkdir -p ${v}/example.com/$u/Maildir/.Sent; touch -d '-1 hour' ${v}/example.com/$u/Maildir/dovecot.index.log ${v}/example.com/$u/Maildir/.Sent/dovecot.index.log; done
       : > "$TMP/stamp.a"; stamp="$TMP/stamp.a"; next="$TMP/stamp.b"; folders="$(find ${v} -mindepth 4 -maxdepth 4 -type d -name '.?*')
 "; n=0
@@ -278,19 +271,19 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       [
         'R1',
         'R2 a new folder',
-        "doveadm sync -u alice@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345",
+        'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
         'R3 a delivery',
-        'doveadm sync -u bob@example.com -N -l 30 -s s-bob tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
         'R4',
         'R5 a flag, the other host down',
-        'doveadm sync -u bob@example.com -N -l 30 -s state:bob@example.com:1 tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
         'R6',
         'R10',
-        "doveadm sync -u bob@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345",
+        'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
         'R31 asked',
         "doveadm user *",
-        "doveadm sync -u alice@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345",
-        "doveadm sync -u bob@example.com -N -l 30 -f -s '' tcps:mx1.example.com:12345",
+        'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
         'done',
         '',
       ].join('\n'),
