@@ -113,16 +113,25 @@ export async function smtpTransaction(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome>
 export type ImapCmd = (c: string) => Promise<string[]>;
 
 /** The IMAP quoted form of a string. */
-const q = (s: string) => `"${s.replace(/(["\\])/g, '\\$1')}"`;
+export const imapQuote = (s: string) => `"${s.replace(/(["\\])/g, '\\$1')}"`;
+const q = imapQuote;
+
+export interface ImapSessionOptions {
+  /** Called after the greeting, before the password is sent: throws when the TLS session may not be trusted. */
+  trust?: (w: Wire) => void;
+  timeoutMs?: number;
+}
 
 /**
  * An IMAPS (993) session: logs in (a refused login throws with the server's tagged reply) and runs `fn`
- * with a command runner that returns the untagged lines and the tagged OK.
+ * with a command runner that returns the untagged lines and the tagged OK. A command may carry a
+ * non-synchronizing literal (`APPEND INBOX {n+}\r\n<message>`); a failure names its first line only.
  */
-export async function imapSession<T>(ep: Ep, user: string, password: string, fn: (cmd: ImapCmd, w: Wire, tag: () => string) => Promise<T>): Promise<T> {
-  const w = await Wire.open({ host: ep.host, port: ep.port(993), tls: true, servername: ep.servername ?? ep.host, timeoutMs: 30000 });
+export async function imapSession<T>(ep: Ep, user: string, password: string, fn: (cmd: ImapCmd, w: Wire, tag: () => string) => Promise<T>, opts: ImapSessionOptions = {}): Promise<T> {
+  const w = await Wire.open({ host: ep.host, port: ep.port(993), tls: true, servername: ep.servername ?? ep.host, timeoutMs: opts.timeoutMs ?? 30000 });
   try {
     await w.line();
+    opts.trust?.(w);
     let n = 0;
     const tag = () => `t${++n}`;
     const cmd = async (c: string): Promise<string[]> => {
@@ -133,7 +142,7 @@ export async function imapSession<T>(ep: Ep, user: string, password: string, fn:
         const l = await w.line();
         lines.push(l);
         if (l.startsWith(`${t} `)) {
-          if (!l.startsWith(`${t} OK`)) throw new Error(`IMAP ${c.startsWith('LOGIN') ? 'LOGIN' : c}: ${l.slice(t.length + 1)}`);
+          if (!l.startsWith(`${t} OK`)) throw new Error(`IMAP ${c.startsWith('LOGIN') ? 'LOGIN' : c.split('\r\n')[0]}: ${l.slice(t.length + 1)}`);
           return lines;
         }
       }

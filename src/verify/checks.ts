@@ -105,8 +105,13 @@ export function senders(site: Site, domain?: string): Site['domains'][number]['m
  * check would use up).
  */
 export function credentialFor(site: Site, domain?: string): { user: string; password: string } | undefined {
-  const candidates = senders(site, domain).filter((m) => m.passwordSecret);
-  for (const m of [...candidates.filter((c) => !c.sendLimit), ...candidates.filter((c) => c.sendLimit)]) {
+  const candidates = senders(site, domain);
+  return readableLogin([...candidates.filter((c) => !c.sendLimit), ...candidates.filter((c) => c.sendLimit)]);
+}
+
+/** The first of these mailboxes whose password mailops can read ({ env } or { file }), in this order. */
+export function readableLogin(mailboxes: Site['domains'][number]['mailboxes']): { user: string; password: string } | undefined {
+  for (const m of mailboxes.filter((x) => x.passwordSecret)) {
     try {
       return { user: m.address, password: readSecret(m.passwordSecret!, m.address) };
     } catch {

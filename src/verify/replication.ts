@@ -4,73 +4,39 @@
  * flagged \Deleted and expunged where it was appended, as a mail client deletes, and that replicates as
  * well. (Dovecot 2.3's replicator is told of a session's changes when a flag changes or a message comes,
  * not of an expunge alone: a message appended already \Deleted and then only expunged would stay on the
- * other host until that user's next sync.) Whatever
- * pushes the changes (Dovecot's replicator, or mailops-replica-push), a broken certificate pin, a closed
- * doveadm port or a push that stopped shows here, not first as mail missing on one host.
+ * other host until that user's next sync.) Whatever pushes the changes (Dovecot's replicator, or
+ * mailops-replica-push), a broken certificate pin, a closed doveadm port or a push that stopped shows here,
+ * not first as mail missing on one host.
  *
  * Run only when both mailbox hosts are verified and the site has IMAP (nothing else can put a message in a
  * mailbox without sending mail). The password is sent only over TLS the check trusts, as every login of verify.
  */
 import type { Host, Site } from '../model/site.js';
-import { readSecret } from '../site/secrets.js';
+import { imapQuote as q, imapSession } from '../probe/mail.js';
+import type { ImapCmd } from '../probe/mail.js';
 import type { SiteState } from '../state/state.js';
-import { failed, ok, session, skipped, tlsDetail } from './checks.js';
+import { failed, ok, readableLogin, skipped, tlsDetail } from './checks.js';
 import type { CheckResult, Endpoint, Outcome, VerifyOptions } from './checks.js';
 import type { Wire } from './wire.js';
 
 /** How long a change may take to reach the other host. */
 export const REPLICATION_MS = 30_000;
 
-/** The IMAP quoted form of a string. */
-const q = (s: string) => `"${s.replace(/(["\\])/g, '\\$1')}"`;
-
-/** A mailbox that may log in (enabled, its password readable by mailops), for the IMAP sessions. */
-function loginFor(site: Site): { user: string; password: string } | undefined {
-  for (const m of site.domains.flatMap((d) => d.mailboxes).filter((x) => x.enabled && x.passwordSecret)) {
-    try {
-      return { user: m.address, password: readSecret(m.passwordSecret!, m.address) };
-    } catch {
-      /* unreadable: the next one */
-    }
-  }
-  return undefined;
-}
-
 /** An IMAPS session logged in as `login`, after the TLS check passed (else it throws with what was wrong). */
-async function imap<T>(site: Site, state: SiteState, host: Host, ep: Endpoint, opts: VerifyOptions, login: { user: string; password: string }, f: (cmd: (c: string, literal?: string) => Promise<string[]>) => Promise<T>): Promise<T> {
-  return session(ep, 993, host, opts, true, async (w: Wire) => {
-    const greet = await w.line();
-    if (!greet.startsWith('* OK')) throw new Error(`IMAP greeting of ${host.name} was "${greet}"`);
-    const trust = tlsDetail(w.tlsInfo!, host, site, state);
-    if (trust.status !== 'ok') throw new Error(`the password was not sent to ${host.name}: ${trust.detail}`);
-    let n = 0;
-    const cmd = async (c: string, literal?: string): Promise<string[]> => {
-      const t = `r${++n}`;
-      w.send(`${t} ${c}${literal === undefined ? '' : ` {${Buffer.byteLength(literal)}}`}`);
-      const lines: string[] = [];
-      if (literal !== undefined) {
-        const go = await w.line();
-        if (!go.startsWith('+')) throw new Error(`${host.name}: IMAP ${c.split(' ')[0]}: ${go}`);
-        w.send(literal);
-      }
-      for (;;) {
-        const l = await w.line();
-        lines.push(l);
-        if (l.startsWith(`${t} `)) {
-          if (!l.startsWith(`${t} OK`)) throw new Error(`${host.name}: IMAP ${c.startsWith('LOGIN') ? 'LOGIN' : c.split(' ')[0]}: ${l.slice(t.length + 1)}`);
-          return lines;
-        }
-      }
-    };
-    await cmd(`LOGIN ${q(login.user)} ${q(login.password)}`);
-    const out = await f(cmd);
-    await cmd('LOGOUT').catch(() => undefined);
-    return out;
-  });
+async function imap<T>(site: Site, state: SiteState, host: Host, ep: Endpoint, opts: VerifyOptions, login: { user: string; password: string }, f: (cmd: ImapCmd) => Promise<T>): Promise<T> {
+  const trust = (w: Wire) => {
+    const t = tlsDetail(w.tlsInfo!, host, site, state);
+    if (t.status !== 'ok') throw new Error(`the password was not sent: ${t.detail}`);
+  };
+  try {
+    return await imapSession({ host: ep.address, port: ep.port, servername: host.hostname }, login.user, login.password, f, { trust, timeoutMs: opts.timeoutMs ?? 10000 });
+  } catch (e) {
+    throw new Error(`${host.name}: ${(e as Error).message}`);
+  }
 }
 
 /** UIDs of the INBOX messages whose subject carries `token` (deleted ones too). */
-async function uidsOf(cmd: (c: string) => Promise<string[]>, token: string): Promise<string[]> {
+async function uidsOf(cmd: ImapCmd, token: string): Promise<string[]> {
   const lines = await cmd(`UID SEARCH SUBJECT ${q(token)}`);
   return (lines.find((l) => l.startsWith('* SEARCH'))?.slice('* SEARCH'.length).trim() ?? '').split(/\s+/).filter(Boolean);
 }
@@ -80,7 +46,7 @@ async function oneWay(site: Site, state: SiteState, from: Host, to: Host, endpoi
   const token = `mailops-verify-replication-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   const message = [`From: <${login.user}>`, `To: <${login.user}>`, `Subject: ${token}`, `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`, `Message-ID: <${token}@${from.hostname}>`, '', `mailops verify: replication from ${from.hostname} to ${to.hostname}. This message removes itself.`, ''].join('\r\n');
   await imap(site, state, from, endpoint(from), opts, login, async (cmd) => {
-    await cmd('APPEND INBOX (\\Seen)', message);
+    await cmd(`APPEND INBOX (\\Seen) {${Buffer.byteLength(message)}+}\r\n${message}`);
   });
   const t0 = Date.now();
   let seen = false;
@@ -123,7 +89,8 @@ export async function replicationChecks(site: Site, state: SiteState, hosts: Hos
   const pair = site.hosts.filter((h) => h.role !== 'backup-mx');
   if (pair.length !== 2 || !pair.every((h) => hosts.some((x) => x.name === h.name))) return [];
   const [a, b] = pair as [Host, Host];
-  const login = loginFor(site);
+  // Any mailbox that may log in (an IMAP login needs no right to send).
+  const login = readableLogin(site.domains.flatMap((d) => d.mailboxes).filter((m) => m.enabled));
   const out: CheckResult[] = [];
   for (const [from, to] of [
     [a, b],
