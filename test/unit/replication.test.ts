@@ -203,7 +203,8 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       .replace(/^trap .*$/m, '')
       .replace(/^RUN=.*$/m, `RUN=${dir}/run`)
       .replace(/^VMAIL=.*$/m, `VMAIL=${dir}/vmail`);
-    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
+    // fetch prints $dir/fetch.here, or $dir/fetch.peer when asked of the other host (-S).
+    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; case " $* " in *" fetch "*) printf 'mailbox-guid\\tuid\\tguid\\n'; case " $* " in *" -S "*) cat ${dir}/fetch.peer;; *) cat ${dir}/fetch.here;; esac; return 0;; esac; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
   };
   const read = (f: string) => {
@@ -250,6 +251,10 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
   it('a round of the push: nothing when nothing changed; a changed index log is synced quick, a changed folder in full; failures tried again every 5 rounds; everyone when asked', () => {
     const v = `${dir}/vmail`;
     rmSync(join(dir, 'calls'), { force: true });
+    // Both hosts have the same recent messages: no collision.
+    const same = 'g-inbox\t1\tm-one\ng-inbox\t2\tm-two\n';
+    writeFileSync(join(dir, 'fetch.here'), same);
+    writeFileSync(join(dir, 'fetch.peer'), same);
     writeFileSync(join(dir, 'down'), '');
     writeFileSync(join(dir, 'run-failed'), '');
     const rounds = `
@@ -266,6 +271,10 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       echo R10; n=9; round; cat ${dir}/calls; : > ${dir}/calls
       echo R31 asked; : > "$RUN/full"; round; cat ${dir}/calls; : > ${dir}/calls; [ -e "$RUN/full" ] || echo done
     `;
+    const recentOfBob = [
+      "doveadm -f tab fetch -u bob@example.com mailbox-guid uid guid savedsince 10mins",
+      "doveadm -f tab -o doveadm_ssl=ssl fetch -S mx1.example.com:12345 -u bob@example.com mailbox-guid uid guid savedsince 10mins",
+    ];
     const r = call(rounds);
     expect(r.stdout).toBe(
       [
@@ -274,6 +283,7 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
         'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
         'R3 a delivery',
         'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+        ...recentOfBob,
         'R4',
         'R5 a flag, the other host down',
         'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
@@ -290,5 +300,42 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     );
     expect(r.stderr).toContain('replication: bob@example.com: the sync with mx1.example.com failed');
     expect(read('run/failed')).toBe('bob@example.com\n');
+  });
+
+  it('two deliveries to one user, one on each host within a round, that took the same UID: the quick sync is followed by a full one', () => {
+    const v = `${dir}/vmail`;
+    rmSync(join(dir, 'calls'), { force: true });
+    writeFileSync(join(dir, 'down'), '');
+    // UID 2 of the INBOX is another message on each host; UID 3 of Sent is on one host only (not yet crossed: no collision).
+    writeFileSync(join(dir, 'fetch.here'), 'g-inbox\t1\tm-one\ng-inbox\t2\tm-here\ng-sent\t3\tm-sent\n');
+    writeFileSync(join(dir, 'fetch.peer'), 'g-inbox\t1\tm-one\ng-inbox\t2\tm-there\n');
+    const rounds = `
+      rm -f "$RUN/failed" "$RUN/full"
+      mkdir -p ${v}/example.com/bob/Maildir; touch -d '-1 hour' ${v}/example.com/bob/Maildir/dovecot.index.log
+      : > "$TMP/stamp.a"; stamp="$TMP/stamp.a"; next="$TMP/stamp.b"; folders="$(find ${v} -mindepth 4 -maxdepth 4 -type d -name '.?*')
+"; n=0
+      touch -d '-5 seconds' ${v}/example.com/bob/Maildir/dovecot.index.log; touch -d '-10 seconds' "$stamp"; round
+    `;
+    let r = call(rounds);
+    expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual([
+      'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+      'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+    ]);
+    expect(r.stderr).toBe('replication: bob@example.com: a message here and another one on mx1.example.com took the same UID: synced in full\n');
+    // A message on one host only, not at a UID the other has: no full sync.
+    rmSync(join(dir, 'calls'), { force: true });
+    writeFileSync(join(dir, 'fetch.peer'), 'g-inbox\t1\tm-one\ng-inbox\t2\tm-here\n');
+    r = call(rounds);
+    expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual(['doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345']);
+    expect(r.stderr).toBe('');
+    // The other host cannot be asked: in full all the same, without a word of a collision.
+    rmSync(join(dir, 'calls'), { force: true });
+    rmSync(join(dir, 'fetch.peer'));
+    r = call(rounds.replace('round', 'doveadm() { case " $* " in *" -S "*) echo "doveadm $*" >> ' + dir + '/calls; return 75;; esac; echo "doveadm $*" >> ' + dir + '/calls; case " $* " in *" fetch "*) printf "mailbox-guid\\tuid\\tguid\\n"; cat ' + dir + '/fetch.here;; esac; return 0; }; round'));
+    expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual([
+      'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+      'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+    ]);
+    expect(r.stderr).toBe('');
   });
 });
