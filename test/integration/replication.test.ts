@@ -238,6 +238,31 @@ for (const [which, release] of [
     }
   });
 
+  // The push's own dsync (Dovecot 2.4): one pair is enough.
+  if (release === 'trixie') it('a sync the other host stops answering is killed after 2 minutes (doveadm, deaf to SIGTERM then, would wait until TCP gives up): said, tried again in full, and the message crosses once the host answers', async () => {
+    // rb lets ra's connections to its doveadm port open, then drops everything ra sends on them: ra's doveadm
+    // waits in the TLS handshake, where dsync's own stall timeout (-T) does not reach.
+    const stall = `table inet stall {
+  chain in { type filter hook input priority -10; ip saddr ${ra.ip} tcp dport 12345 ct state established drop; }
+}
+`;
+    const since = (await world.exec(ra.container, 'date +%s')).stdout.trim();
+    const r = await world.exec(rb.container, 'nft -f -', stall);
+    expect(r.code, r.stderr).toBe(0);
+    const subject = `stalled ${Date.now()}`;
+    const failed = `replication: ${alice}: the sync with mx2.${DOM} failed, tried again in seconds:`;
+    try {
+      await deliver(ra, alice, subject);
+      const said = await eventually(async () => (await world.exec(ra.container, `journalctl --no-pager -u mailops-replica-push --since @${since}`)).stdout, (x) => x.includes(failed), 180);
+      expect(said, await logs(ra)).toContain(failed);
+      expect(await find(rb, alice, subject)).toBeUndefined();
+    } finally {
+      await world.exec(rb.container, 'nft delete table inet stall');
+    }
+    const there = await eventually(() => find(rb, alice, subject), (m) => m !== undefined, 150);
+    expect(there, `${await logs(ra)}\n${await logs(rb)}`).toBeDefined();
+  });
+
   it('a change of Dovecot\'s settings alone (POP3 on): doveconf checks the staged dovecot.conf with the unchanged replication.conf it includes; both hosts converge and still replicate', async () => {
     writeFileSync(file, playbook(true, true));
     const r = await cli(['apply', '--yes', '--json', file], PW);

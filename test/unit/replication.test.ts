@@ -204,7 +204,7 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       .replace(/^RUN=.*$/m, `RUN=${dir}/run`)
       .replace(/^VMAIL=.*$/m, `VMAIL=${dir}/vmail`);
     // fetch prints $dir/fetch.here, or $dir/fetch.peer when asked of the other host (-S).
-    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; case " $* " in *" fetch "*) printf 'mailbox-guid\\tuid\\tguid\\n'; case " $* " in *" -S "*) cat ${dir}/fetch.peer;; *) cat ${dir}/fetch.here;; esac; return 0;; esac; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { shift; "$@"; }`;
+    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; case " $* " in *" fetch "*) printf 'mailbox-guid\\tuid\\tguid\\n'; case " $* " in *" -S "*) cat ${dir}/fetch.peer;; *) cat ${dir}/fetch.here;; esac; return 0;; esac; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { t="timeout"; while [ "\${1#-}" != "$1" ]; do t="$t $1 $2"; shift 2; done; echo "$t $1 $2 $3" >> ${dir}/timeouts; shift; "$@"; }`;
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
   };
   const read = (f: string) => {
@@ -224,8 +224,11 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
   it('syncs each user with the other host over TLS; a user whose sync failed is kept for the next try, said once, and said again when it works', () => {
     writeFileSync(join(dir, 'users'), 'alice@example.com\nbob@example.com\n');
     writeFileSync(join(dir, 'down'), 'bob@example.com\n');
+    rmSync(join(dir, 'timeouts'), { force: true });
     let r = call(`sync_users ${dir}/users`);
-    expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 30 tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345\n');
+    // Killed (SIGKILL 10 s after SIGTERM, which a stalled doveadm ignores) after 2 minutes, a full sync after 10.
+    expect(read('timeouts')).toBe('timeout -k 10 120 doveadm sync\ntimeout -k 10 120 doveadm sync\n');
+    expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345\n');
     expect(read('run/failed')).toBe('bob@example.com\n');
     expect(r.stderr).toBe('replication: bob@example.com: the sync with mx1.example.com failed, tried again in seconds: dsync(bob@example.com): Error: connect(mx1.example.com) failed: Connection refused\n');
     // Still down: not said again. A full sync (-f) of alice alone keeps bob's failure.
@@ -233,7 +236,8 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     expect(r.stderr).toBe('');
     writeFileSync(join(dir, 'one'), 'alice@example.com\n');
     call(`sync_users ${dir}/one -f`);
-    expect(read('calls').split('\n').at(-2)).toBe('doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345');
+    expect(read('timeouts').split('\n').at(-2)).toBe('timeout -k 10 600 doveadm sync');
+    expect(read('calls').split('\n').at(-2)).toBe('doveadm sync -u alice@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345');
     expect(read('run/failed')).toBe('bob@example.com\n');
     // Up again.
     writeFileSync(join(dir, 'down'), '');
@@ -280,20 +284,20 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       [
         'R1',
         'R2 a new folder',
-        'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u alice@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
         'R3 a delivery',
-        'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345',
         ...recentOfBob,
         'R4',
         'R5 a flag, the other host down',
-        'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345',
         'R6',
         'R10',
-        'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
         'R31 asked',
         "doveadm user *",
-        'doveadm sync -u alice@example.com -N -l 30 -f tcps:mx1.example.com:12345',
-        'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u alice@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u bob@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
         'done',
         '',
       ].join('\n'),
@@ -318,23 +322,23 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     `;
     let r = call(rounds);
     expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual([
-      'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
-      'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+      'doveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345',
+      'doveadm sync -u bob@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
     ]);
     expect(r.stderr).toBe('replication: bob@example.com: a message here and another one on mx1.example.com took the same UID: synced in full\n');
     // A message on one host only, not at a UID the other has: no full sync.
     rmSync(join(dir, 'calls'), { force: true });
     writeFileSync(join(dir, 'fetch.peer'), 'g-inbox\t1\tm-one\ng-inbox\t2\tm-here\n');
     r = call(rounds);
-    expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual(['doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345']);
+    expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual(['doveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345']);
     expect(r.stderr).toBe('');
     // The other host cannot be asked: in full all the same, without a word of a collision.
     rmSync(join(dir, 'calls'), { force: true });
     rmSync(join(dir, 'fetch.peer'));
     r = call(rounds.replace('round', 'doveadm() { case " $* " in *" -S "*) echo "doveadm $*" >> ' + dir + '/calls; return 75;; esac; echo "doveadm $*" >> ' + dir + '/calls; case " $* " in *" fetch "*) printf "mailbox-guid\\tuid\\tguid\\n"; cat ' + dir + '/fetch.here;; esac; return 0; }; round'));
     expect(read('calls').split('\n').filter((l) => l.startsWith('doveadm sync'))).toEqual([
-      'doveadm sync -u bob@example.com -N -l 30 tcps:mx1.example.com:12345',
-      'doveadm sync -u bob@example.com -N -l 30 -f tcps:mx1.example.com:12345',
+      'doveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345',
+      'doveadm sync -u bob@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
     ]);
     expect(r.stderr).toBe('');
   });
