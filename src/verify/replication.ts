@@ -1,10 +1,10 @@
 /**
  * Replication proven over the wire, both ways: a message appended over IMAP on one mailbox host (flagged
  * \Seen, so no client shows it as new) must be found on the other host within REPLICATION_MS; then it is
- * flagged \Deleted and expunged where it was appended, as a mail client deletes, and that replicates as
- * well. (Dovecot 2.3's replicator is told of a session's changes when a flag changes or a message comes,
- * not of an expunge alone: a message appended already \Deleted and then only expunged would stay on the
- * other host until that user's next sync.) Whatever pushes the changes (Dovecot's replicator, or
+ * flagged \Deleted and expunged where it was appended, as a mail client deletes, and where it arrived.
+ * (Dovecot 2.3's replicator is told of a session's changes when a flag changes or a message comes, not of
+ * an expunge alone, so it may carry the \Deleted flag over before the expunge of the same session, and the
+ * message would stay on the other host until that user's next sync.) Whatever pushes the changes (Dovecot's replicator, or
  * mailops-replica-push), a broken certificate pin, a closed doveadm port or a push that stopped shows here,
  * not first as mail missing on one host.
  *
@@ -67,16 +67,22 @@ async function oneWay(site: Site, state: SiteState, from: Host, to: Host, endpoi
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
-    // The message goes again, on the host it was appended on (its expunge replicates like any change).
-    await imap(site, state, from, endpoint(from), opts, login, async (cmd) => {
-      await cmd('SELECT INBOX');
-      const uids = await uidsOf(cmd, token);
-      if (!uids.length) throw new Error(`it is not in INBOX on ${from.name} any more`);
-      await cmd(`UID STORE ${uids.join(',')} +FLAGS.SILENT (\\Deleted)`);
-      await cmd(`UID EXPUNGE ${uids.join(',')}`);
-    }).catch((e: Error) => {
-      cleanup = `; it could not be expunged again (${e.message}): delete the message "${token}" of ${login.user} by hand`;
-    });
+    // The message goes again: on the host it was appended on, and on the other one if it got there, so that
+    // its removal does not hang on the expunge replicating (see above).
+    for (const h of seen ? [from, to] : [from]) {
+      await imap(site, state, h, endpoint(h), opts, login, async (cmd) => {
+        await cmd('SELECT INBOX');
+        const uids = await uidsOf(cmd, token);
+        if (!uids.length) {
+          if (h === from) throw new Error(`it is not in INBOX on ${from.name} any more`);
+          return;
+        }
+        await cmd(`UID STORE ${uids.join(',')} +FLAGS.SILENT (\\Deleted)`);
+        await cmd(`UID EXPUNGE ${uids.join(',')}`);
+      }).catch((e: Error) => {
+        cleanup ||= `; it could not be expunged again (${e.message}): delete the message "${token}" of ${login.user} by hand`;
+      });
+    }
   }
   const s = ((Date.now() - t0) / 1000).toFixed(1);
   if (!seen) return failed(`a message appended over IMAP as ${login.user} on ${from.name} was not on ${to.name} after ${s} s${last ? ` (${last})` : ''}: the replication from ${from.name} to ${to.name} does not work${cleanup}`);
