@@ -29,6 +29,10 @@ describe('replication between two mailbox hosts', () => {
     expect(conf).toMatch(/^mail_plugins = \$mail_plugins quota notify replication$/m);
     expect(conf).toContain('service doveadm {\n  inet_listener {\n    port = 12345\n    ssl = yes\n  }\n}\n');
     expect(conf).toContain('  mail_replica = tcps:mx2.example.com:12345\n');
+    // The users' own expunges (IMAP, POP3) are logged, for mailops-replica-push to hand the replicator.
+    expect(conf).toMatch(/^protocol imap \{\n  mail_plugins = \$mail_plugins imap_quota mail_log\n\}$/m);
+    expect(conf).toMatch(/^protocol pop3 \{\n  pop3_uidl_format = \S+\n  mail_plugins = \$mail_plugins mail_log\n\}$/m);
+    expect(conf).toContain('  mail_log_events = expunge\n  mail_log_fields = uid box\n');
     expect(fileOf(b!, '/etc/dovecot/dovecot.conf')!.content).toContain('  mail_replica = tcps:mx1.example.com:12345\n');
     expect(conf).toMatch(/^ssl_client_ca_file = \/etc\/dovecot\/replica-peer\.pem$/m);
     const secret = fileOf(a!, '/etc/dovecot/replication.conf')!;
@@ -61,9 +65,11 @@ describe('replication between two mailbox hosts', () => {
     expect(fileOf(b!, '/etc/systemd/system/mailops-replica.service')!.content).toContain('ExecStart=/etc/mailops/replica.sh heal\n');
     expect(fileOf(b!, '/etc/systemd/system/mailops-replica.timer')!.content).toContain('OnUnitActiveSec=1min\n');
     // The first host never retires what it does not have; the second would retire nothing of its own.
-    // Dovecot 2.3: its replicator pushes the changes, and 2.4's push service is retired.
-    expect(a!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica-push', 'mailops-replica.timer']);
-    expect(b!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica-push']);
+    // Dovecot 2.3: its replicator pushes the changes; the push service runs on both hosts, to hand it the users
+    // whose mailboxes changed (it is not told of an expunge alone).
+    expect(a!.retired.units.map((u) => u.unit)).toEqual(['mailops-replica.timer']);
+    expect(b!.retired.units.map((u) => u.unit)).toEqual([]);
+    for (const h of [a!, b!]) expect(h.services.map((s) => s.unit)).toContain('mailops-replica-push');
     // The activation script runs the replication commands after every service is checked.
     const facts = { ...convergedFacts(b!), commandsDone: b!.commands.flatMap((c, i) => (c.component === 'replication' ? [] : [i])) };
     const p = plan(b!, facts);
@@ -188,6 +194,15 @@ describe('replica.sh, run by the shell', () => {
   });
 });
 
+/** replica.sh's definitions without its dispatch, with TMP, RUN (run/) and VMAIL (vmail/) in a directory of the test. */
+const definitions = (h: ReturnType<typeof pinned>[number], dir: string) =>
+  script(h)
+    .replace(/\n: > "\$TMP\/all"[\s\S]*$/, '\n')
+    .replace(/^TMP=.*$/m, `TMP=${dir}`)
+    .replace(/^trap .*$/m, '')
+    .replace(/^RUN=.*$/m, `RUN=${dir}/run`)
+    .replace(/^VMAIL=.*$/m, `VMAIL=${dir}/vmail`);
+
 describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell with a stand-in doveadm', () => {
   const hosts = loadSite(replicated()).site;
   const b24 = renderHosts(hosts, { hosts: ['mx2'], detectedOs: new Map([['mx2', { family: 'debian', dovecot: '2.4' }]]), tls: { 'mx1.example.com': FP1, 'mx2.example.com': FP2 } })[0]!;
@@ -197,12 +212,7 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
    * function that logs its arguments and fails for the users in $dir/down.
    */
   const call = (fn: string) => {
-    const defs = script(b24)
-      .replace(/\n: > "\$TMP\/all"[\s\S]*$/, '\n')
-      .replace(/^TMP=.*$/m, `TMP=${dir}`)
-      .replace(/^trap .*$/m, '')
-      .replace(/^RUN=.*$/m, `RUN=${dir}/run`)
-      .replace(/^VMAIL=.*$/m, `VMAIL=${dir}/vmail`);
+    const defs = definitions(b24, dir);
     // fetch prints $dir/fetch.here, or $dir/fetch.peer when asked of the other host (-S).
     const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; case " $* " in *" fetch "*) printf 'mailbox-guid\\tuid\\tguid\\n'; case " $* " in *" -S "*) cat ${dir}/fetch.peer;; *) cat ${dir}/fetch.here;; esac; return 0;; esac; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { t="timeout"; while [ "\${1#-}" != "$1" ]; do t="$t $1 $2"; shift 2; done; echo "$t $1 $2 $3" >> ${dir}/timeouts; shift; "$@"; }`;
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
@@ -341,5 +351,76 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
       'doveadm sync -u bob@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
     ]);
     expect(r.stderr).toBe('');
+  });
+});
+
+describe('replica.sh on Dovecot 2.3 (the replicator pushes): watch hands it the users who expunged mail', () => {
+  const hosts = loadSite(replicated()).site;
+  const b23 = renderHosts(hosts, { hosts: ['mx2'], detectedOs: new Map([['mx2', { family: 'debian', dovecot: '2.3' }]]), tls: { 'mx1.example.com': FP1, 'mx2.example.com': FP2 } })[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-replica23-'));
+  const v = `${dir}/vmail`;
+  /**
+   * Shell code after the script's definitions. doveadm logs its arguments, and its replicator is down while
+   * $dir/down exists; journalctl logs its arguments and prints $dir/journal once (the lines after its cursor).
+   */
+  const call = (fn: string) => {
+    const defs = definitions(b23, dir);
+    const stub = [
+      `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = replicator ] && [ -e ${dir}/down ] && { echo "Fatal: net_connect_unix(/run/dovecot/replicator-doveadm) failed: No such file or directory" >&2; return 89; }; return 0; }`,
+      `journalctl() { echo "journalctl $*" >> ${dir}/calls; cat ${dir}/journal 2>/dev/null; rm -f ${dir}/journal; }`,
+    ].join('\n');
+    return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
+  };
+  const journal = [
+    'imap(bob@example.com)<412><Yx3kA8AFhOx/AAAB>: expunge: box=INBOX, uid=7',
+    'imap(bob@example.com)<412><Yx3kA8AFhOx/AAAB>: expunge: box=Trash, uid=2',
+    'pop3(carol@example.com)<415><Zk1QA8AFkOx/AAAB>: expunge: box=INBOX, uid=3',
+    // Brought by dsync, delivered, or said by the replicator: not the users' own expunges.
+    'doveadm(alice@example.com)<420><AbCdA8AFhOx/AAAB>: expunge: box=INBOX, uid=9',
+    'lmtp(alice@example.com)<430><CdEfA8AFhOx/AAAB>: sieve: msgid=<1@x>: stored mail into mailbox \'INBOX\'',
+    'imap(alice@example.com)<412><Yx3kA8AFhOx/AAAB>: Disconnected: Logged out in=52 out=1184',
+  ].join('\n');
+
+  it('a round that saw an index log change (and the one after it) reads the journal on from where it was; the users who expunged over IMAP or POP3 are handed to the replicator; nothing is synced here, nothing in full', () => {
+    expect(script(b23)).toMatch(/^MODE=replicator$/m);
+    writeFileSync(join(dir, 'journal'), `${journal}\n`);
+    const rounds = `
+      for u in alice bob; do mkdir -p ${v}/example.com/$u/Maildir/.Sent; touch -d '-1 hour' ${v}/example.com/$u/Maildir/dovecot.index.log; done
+      : > "$TMP/stamp.a"; stamp="$TMP/stamp.a"; next="$TMP/stamp.b"; folders="$(find ${v} -mindepth 4 -maxdepth 4 -type d -name '.?*')
+"; n=0; again=
+      echo R1; round; cat ${dir}/calls 2>/dev/null; : > ${dir}/calls
+      echo R2 an expunge; touch -d '-5 seconds' ${v}/example.com/bob/Maildir/dovecot.index.log; touch -d '-10 seconds' "$stamp"; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R3 looks again; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R4; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R300 asked; : > "$RUN/full"; n=299; round; cat ${dir}/calls; : > ${dir}/calls
+      echo R301 the replicator down; touch ${dir}/down; printf '%s\\n' 'imap(alice@example.com)<500><Qw>: expunge: box=INBOX, uid=4' > ${dir}/journal; touch ${v}/example.com/alice/Maildir/dovecot.index.log; touch -d '-2 seconds' "$stamp"; round; cat ${dir}/calls; rm -f ${dir}/down
+    `;
+    const r = call(rounds);
+    const read = `journalctl -u dovecot -o cat --no-pager --cursor-file=${dir}/run/journal.cursor`;
+    expect(r.stdout).toBe(
+      [
+        'R1',
+        'R2 an expunge',
+        read,
+        'doveadm replicator replicate -p low bob@example.com',
+        'doveadm replicator replicate -p low carol@example.com',
+        'R3 looks again',
+        read,
+        'R4',
+        'R300 asked',
+        'R301 the replicator down',
+        read,
+        'doveadm replicator replicate -p low alice@example.com',
+        '',
+      ].join('\n'),
+    );
+    expect(r.stderr).toBe("replication: alice@example.com: Dovecot's replicator could not be asked to sync it: Fatal: net_connect_unix(/run/dovecot/replicator-doveadm) failed: No such file or directory\n");
+  });
+
+  it('at its first start, watch takes the journal from its end; once it has read it, from where it was (across restarts)', () => {
+    rmSync(join(dir, 'calls'), { force: true });
+    rmSync(join(dir, 'run'), { recursive: true, force: true });
+    const start = `watch() { ${/^watch\(\) \{\n([\s\S]*?)\n  while :; do/m.exec(script(b23))![1]} ; }; watch; cat ${dir}/calls; : > ${dir}/calls; echo cursor > ${dir}/run/journal.cursor; watch; cat ${dir}/calls`;
+    expect(call(start).stdout).toBe(`journalctl -u dovecot -n 1 -o cat --no-pager --cursor-file=${dir}/run/journal.cursor\n`);
   });
 });
