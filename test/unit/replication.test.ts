@@ -361,13 +361,15 @@ describe('replica.sh on Dovecot 2.3 (the replicator pushes): watch hands it the 
   const v = `${dir}/vmail`;
   /**
    * Shell code after the script's definitions. doveadm logs its arguments, and its replicator is down while
-   * $dir/down exists; journalctl logs its arguments and prints $dir/journal once (the lines after its cursor).
+   * $dir/down exists; journalctl logs its arguments and prints $dir/journal.in once (the lines after its cursor),
+   * then a cursor line.
    */
   const call = (fn: string) => {
     const defs = definitions(b23, dir);
     const stub = [
       `doveadm() { echo "doveadm $*" >> ${dir}/calls; [ "$1" = replicator ] && [ -e ${dir}/down ] && { echo "Fatal: net_connect_unix(/run/dovecot/replicator-doveadm) failed: No such file or directory" >&2; return 89; }; return 0; }`,
-      `journalctl() { echo "journalctl $*" >> ${dir}/calls; cat ${dir}/journal 2>/dev/null; rm -f ${dir}/journal; }`,
+      // Each read gets the next cursor (c1, c2...); a cursor in $dir/lost is one the journal no longer knows.
+      `journalctl() { echo "journalctl $*" >> ${dir}/calls; case " $* " in *" --after-cursor=$(cat ${dir}/lost 2>/dev/null) "*) echo "Failed to seek to cursor: Invalid argument" >&2; return 1;; esac; cat ${dir}/journal.in 2>/dev/null; rm -f ${dir}/journal.in; k=$(($(cat ${dir}/k 2>/dev/null || echo 0) + 1)); echo $k > ${dir}/k; echo "-- cursor: c$k"; }`,
     ].join('\n');
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
   };
@@ -381,11 +383,14 @@ describe('replica.sh on Dovecot 2.3 (the replicator pushes): watch hands it the 
     'imap(alice@example.com)<412><Yx3kA8AFhOx/AAAB>: Disconnected: Logged out in=52 out=1184',
   ].join('\n');
 
-  it('a round that saw an index log change (and the one after it) reads the journal on from where it was; the users who expunged over IMAP or POP3 are handed to the replicator; nothing is synced here, nothing in full', () => {
+  it('a round that saw an index log change (and the one after it) reads the journal on from its cursor; the users who expunged over IMAP or POP3 are handed to the replicator; nothing is synced here, nothing in full', () => {
     expect(script(b23)).toMatch(/^MODE=replicator$/m);
-    writeFileSync(join(dir, 'journal'), `${journal}\n`);
+    rmSync(join(dir, 'run'), { recursive: true, force: true });
+    rmSync(join(dir, 'k'), { force: true });
+    writeFileSync(join(dir, 'journal.in'), `${journal}\n`);
     const rounds = `
       for u in alice bob; do mkdir -p ${v}/example.com/$u/Maildir/.Sent; touch -d '-1 hour' ${v}/example.com/$u/Maildir/dovecot.index.log; done
+      echo c0 > "$RUN/journal.cursor"
       : > "$TMP/stamp.a"; stamp="$TMP/stamp.a"; next="$TMP/stamp.b"; folders="$(find ${v} -mindepth 4 -maxdepth 4 -type d -name '.?*')
 "; n=0; again=
       echo R1; round; cat ${dir}/calls 2>/dev/null; : > ${dir}/calls
@@ -393,34 +398,43 @@ describe('replica.sh on Dovecot 2.3 (the replicator pushes): watch hands it the 
       echo R3 looks again; round; cat ${dir}/calls; : > ${dir}/calls
       echo R4; round; cat ${dir}/calls; : > ${dir}/calls
       echo R300 asked; : > "$RUN/full"; n=299; round; cat ${dir}/calls; : > ${dir}/calls
-      echo R301 the replicator down; touch ${dir}/down; printf '%s\\n' 'imap(alice@example.com)<500><Qw>: expunge: box=INBOX, uid=4' > ${dir}/journal; touch ${v}/example.com/alice/Maildir/dovecot.index.log; touch -d '-2 seconds' "$stamp"; round; cat ${dir}/calls; rm -f ${dir}/down
+      echo R301 the replicator down; touch ${dir}/down; printf '%s\\n' 'imap(alice@example.com)<500><Qw>: expunge: box=INBOX, uid=4' > ${dir}/journal.in; touch ${v}/example.com/alice/Maildir/dovecot.index.log; touch -d '-2 seconds' "$stamp"; round; cat ${dir}/calls; : > ${dir}/calls; rm -f ${dir}/down
+      echo R302 its cursor rotated away; echo c3 > ${dir}/lost; round; cat ${dir}/calls; : > ${dir}/calls; [ -e "$RUN/journal.cursor" ] || echo dropped
+      echo R303; touch ${v}/example.com/alice/Maildir/dovecot.index.log; touch -d '-2 seconds' "$stamp"; round; cat ${dir}/calls; cat "$RUN/journal.cursor"
     `;
     const r = call(rounds);
-    const read = `journalctl -u dovecot -o cat --no-pager --cursor-file=${dir}/run/journal.cursor`;
+    const read = (c?: string) => `journalctl -u dovecot -o cat --no-pager --show-cursor${c ? ` --after-cursor=${c}` : ''}`;
     expect(r.stdout).toBe(
       [
         'R1',
         'R2 an expunge',
-        read,
+        read('c0'),
         'doveadm replicator replicate -p low bob@example.com',
         'doveadm replicator replicate -p low carol@example.com',
         'R3 looks again',
-        read,
+        read('c1'),
         'R4',
         'R300 asked',
         'R301 the replicator down',
-        read,
+        read('c2'),
         'doveadm replicator replicate -p low alice@example.com',
+        'R302 its cursor rotated away',
+        read('c3'),
+        'dropped',
+        'R303',
+        read(),
+        'c4',
         '',
       ].join('\n'),
     );
     expect(r.stderr).toBe("replication: alice@example.com: Dovecot's replicator could not be asked to sync it: Fatal: net_connect_unix(/run/dovecot/replicator-doveadm) failed: No such file or directory\n");
   });
 
-  it('at its first start, watch takes the journal from its end; once it has read it, from where it was (across restarts)', () => {
+  it('at its first start, watch takes the journal from its end; once it has a cursor, from there (kept across restarts)', () => {
     rmSync(join(dir, 'calls'), { force: true });
     rmSync(join(dir, 'run'), { recursive: true, force: true });
-    const start = `watch() { ${/^watch\(\) \{\n([\s\S]*?)\n  while :; do/m.exec(script(b23))![1]} ; }; watch; cat ${dir}/calls; : > ${dir}/calls; echo cursor > ${dir}/run/journal.cursor; watch; cat ${dir}/calls`;
-    expect(call(start).stdout).toBe(`journalctl -u dovecot -n 1 -o cat --no-pager --cursor-file=${dir}/run/journal.cursor\n`);
+    rmSync(join(dir, 'k'), { force: true });
+    const start = `watch() { ${/^watch\(\) \{\n([\s\S]*?)\n  while :; do/m.exec(script(b23))![1]} ; }; watch; cat ${dir}/calls; cat "$RUN/journal.cursor"; : > ${dir}/calls; watch; cat ${dir}/calls`;
+    expect(call(start).stdout).toBe('journalctl -u dovecot -n 1 -o cat --no-pager --show-cursor\nc1\n');
   });
 });
