@@ -160,7 +160,7 @@ for (const [which, release] of [
     }
     const r = await cli(['apply', '--yes', '--json', file], PW);
     expect(r.code, r.stderr).toBe(0);
-    // Dovecot 2.4 on either host: the push syncs; 2.3 on both: the replicator does, handed the changed users by the same service.
+    // Dovecot 2.4 on either host: the push syncs; 2.3 on both: the replicator does, handed the users who expunged mail by the same service.
     expect((await world.exec(ra.container, 'sed -n "s/^MODE=//p" /etc/mailops/replica.sh; systemctl is-active mailops-replica-push')).stdout.trim().split('\n')).toEqual([release === 'bookworm' ? 'replicator' : 'push', 'active']);
     expect(r.stderr).toContain(`${ra.name}: command trust the certificate of mx2.${DOM} for replication`);
     expect(r.stderr).toContain(`${rb.name}: command mailboxes made apart here and on mx1.${DOM} take its GUIDs`);
@@ -220,7 +220,7 @@ for (const [which, release] of [
 
   it('a message flagged deleted in one IMAP session and expunged in a later one (a mail client emptying the trash) is gone from the other host within seconds', async () => {
     // Dovecot 2.3's replicator is not told of an expunge alone (the replication plugin counts only the changes
-    // users see): mailops-replica-push hands it the user whose index log changed.
+    // users see): mailops-replica-push hands it the users whose expunges Dovecot logged.
     const subject = `expunged later ${Date.now()}`;
     await deliver(rb, alice, subject);
     const here = await eventually(() => find(rb, alice, subject), (m) => m !== undefined, 30);
