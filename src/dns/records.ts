@@ -1,10 +1,10 @@
 /** The DNS records of one mail domain, as data. Pure. */
 import type { Domain, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
-import { ownerOf, record, stateDkim } from '../plan/dkim.js';
+import { domainOf, ownerOf, record, stateDkim } from '../plan/dkim.js';
 import { clientHost, mailboxHosts, serviceLabels } from '../render/names.js';
 import { mtaStsPolicy } from '../clients/autoconfig.js';
-import type { DkimStatus } from '../plan/dkim.js';
+import type { DkimKeyState, DkimStatus } from '../plan/dkim.js';
 
 export interface DnsRecord {
   /** Owner name relative to the zone origin ("@" for the apex). */
@@ -129,7 +129,7 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   // The keys a host makes at its next apply (what it signs with while nothing is recorded for it).
   for (const h of d.dkim ? site.hosts : []) {
     const published = new Set(publishedKeys(site, d, state).filter((k) => k.host === h.name).map((k) => k.record));
-    for (const k of stateDkim(site, h, state, 0).keys.filter((x) => x.domain === d.name && !published.has(record(x)))) {
+    for (const k of upcomingKeys(site, state, h.name, d.name).filter((x) => !published.has(record(x)))) {
       notes.push(`DKIM: ${record(k)}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
     }
   }
@@ -176,13 +176,44 @@ export interface PublishedKey {
  * longer has are not published.
  */
 export function publishedKeys(site: Site, d: Domain, state: SiteState): PublishedKey[] {
-  const suffix = `._domainkey.${d.name}`;
-  return Object.entries(state.dkim)
-    .filter(([rec]) => rec.endsWith(suffix) && !rec.slice(0, -suffix.length).includes('.'))
-    .flatMap(([rec, e]) => {
-      const host = ownerOf(site, rec, e);
-      if (!host || !site.hosts.some((h) => h.name === host)) return [];
-      return [{ host, selector: e.selector, algorithm: e.algorithm, publicKey: e.publicKey, status: e.status ?? 'signing', record: rec }];
-    })
-    .sort((a, b) => (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0));
+  return stateKeys(site, state).published.get(d.name) ?? [];
+}
+
+/** The DKIM keys each host makes at its next apply, by domain (stateDkim: what it signs with while nothing is recorded for it). */
+function upcomingKeys(site: Site, state: SiteState, host: string, domain: string): DkimKeyState[] {
+  const views = stateKeys(site, state).upcoming;
+  let byDomain = views.get(host);
+  if (!byDomain) {
+    byDomain = new Map();
+    for (const k of stateDkim(site, site.hosts.find((h) => h.name === host)!, state, 0).keys) byDomain.set(k.domain, [...(byDomain.get(k.domain) ?? []), k]);
+    views.set(host, byDomain);
+  }
+  return byDomain.get(domain) ?? [];
+}
+
+/**
+ * What the zones read of the state's DKIM keys, worked out once for a site and a state, not once for each
+ * of their domains (a site of thousands of domains): both are values, never changed once made.
+ */
+const derived = new WeakMap<SiteState, WeakMap<Site, { published: Map<string, PublishedKey[]>; upcoming: Map<string, Map<string, DkimKeyState[]>> }>>();
+
+function stateKeys(site: Site, state: SiteState) {
+  let bySite = derived.get(state);
+  if (!bySite) derived.set(state, (bySite = new WeakMap()));
+  let view = bySite.get(site);
+  if (view) return view;
+  const published = new Map<string, PublishedKey[]>();
+  for (const [rec, e] of Object.entries(state.dkim)) {
+    // <selector>._domainkey.<domain>, the selector one label.
+    const at = rec.indexOf('._domainkey.');
+    if (at < 0 || rec.slice(0, at).includes('.')) continue;
+    const host = ownerOf(site, rec, e);
+    if (!host || !site.hosts.some((h) => h.name === host)) continue;
+    const domain = domainOf(rec);
+    published.set(domain, [...(published.get(domain) ?? []), { host, selector: e.selector, algorithm: e.algorithm, publicKey: e.publicKey, status: e.status ?? 'signing', record: rec }]);
+  }
+  for (const keys of published.values()) keys.sort((a, b) => (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0));
+  view = { published, upcoming: new Map() };
+  bySite.set(site, view);
+  return view;
 }

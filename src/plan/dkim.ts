@@ -136,10 +136,19 @@ export function planDkim(input: DkimInput): DkimPlan {
   };
 
   const handled = new Set<DkimKeyState>();
-  const domainSigns = (d: Domain) => current.some((k) => k.domain === d.name && k.status === 'signing');
+  // The host's keys by domain and algorithm, and the domains one of them signs for: looked up, not
+  // searched, for every domain (a site of thousands of domains).
+  const held = new Map<string, DkimKeyState[]>();
+  const signs = new Set<string>();
+  for (const k of current) {
+    const at = `${k.domain} ${k.algorithm}`;
+    held.set(at, [...(held.get(at) ?? []), k]);
+    if (k.status === 'signing') signs.add(k.domain);
+  }
+  const domainSigns = (d: Domain) => signs.has(d.name);
   for (const d of site.domains) {
     for (const slot of wantedSlots(site, d, host)) {
-      const mine = current.filter((k) => k.domain === d.name && k.algorithm === slot.algorithm);
+      const mine = held.get(`${d.name} ${slot.algorithm}`) ?? [];
       mine.forEach((k) => handled.add(k));
       const signing = mine.filter((k) => k.status === 'signing');
       const pending = mine.filter((k) => k.status === 'pending');
@@ -197,10 +206,8 @@ export function planDkim(input: DkimInput): DkimPlan {
   }
   keepOrDrop(gone.filter((k) => k.status === 'retired'));
   // The playbook's domain order (domains it no longer has last), then algorithm, status and selector.
-  const rank = (domain: string) => {
-    const i = site.domains.findIndex((d) => d.name === domain);
-    return i < 0 ? site.domains.length : i;
-  };
+  const order = new Map(site.domains.map((d, i) => [d.name, i]));
+  const rank = (domain: string) => order.get(domain) ?? site.domains.length;
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   keys.sort((a, b) => rank(a.domain) - rank(b.domain) || cmp(a.domain, b.domain) || cmp(a.algorithm, b.algorithm) || ORDER[a.status] - ORDER[b.status] || cmp(a.selector, b.selector));
   return { keys, remove, notes };
