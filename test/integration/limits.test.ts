@@ -14,6 +14,7 @@ import type { VpsHost } from '../../src/testbed/harness.js';
 import { cli, hostYaml, worldDnsYaml, writePlaybook } from './support/env.js';
 import { writeFileSync } from 'node:fs';
 import { mailLogin, smtpAuth, sshGreeting, swaks, tcpConnect, until } from './support/outside.js';
+import { RcptProber } from '../../src/probe/mail.js';
 
 const PASSWORD = 'limits-Secret-7';
 const ENV = { IT_LIMITS_PASSWORD: PASSWORD };
@@ -312,6 +313,37 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       await expectOpen(clients.a, t, BANNED_PORTS);
       const again = await t.apply({ pop3: true, goneEnabled: false, authBan: false });
       expect(again.changes).toBe(0);
+    },
+  ],
+  [
+    // Last for its host: client a stays over the port-25 limit for a minute after it.
+    'port 25 takes 60 connections a minute from one address and answers the next with 421 (Postfix and Exim alike); submission has no such limit; a stranger reusing its session (mailops test) is not held by it',
+    async (t) => {
+      // Each connection (bash's /dev/tcp): the greeting, then QUIT (sent after it: Exim drops a client that talks first).
+      const greetings = async (port: number, n: number) => {
+        const r = await world.exec(clients.a.container, 'bash -s', `for i in $(seq ${n}); do exec 3<>/dev/tcp/${t.host.ip}/${port} || { echo 'no connection'; continue; }; l=; IFS= read -r -t 10 l <&3; printf '%s\\n' "\${l%$'\\r'}"; printf 'QUIT\\r\\n' >&3; exec 3<&-; done`);
+        return r.stdout.split('\n').filter((l) => l !== '');
+      };
+      const submission = await greetings(587, 70);
+      expect(submission).toHaveLength(70);
+      expect(submission.filter((l) => !l.startsWith('220 '))).toEqual([]);
+      const mx = await greetings(25, 70);
+      expect(mx).toHaveLength(70);
+      const accepted = mx.findIndex((l) => !l.startsWith('220 '));
+      seen(t, '70 connections to port 25 in a row from one address', `${accepted} greeted, then: ${mx[accepted]}`);
+      // 60 a minute, less the ones client a made in the minute before (nc -z in the case before).
+      expect(accepted).toBeGreaterThanOrEqual(55);
+      expect(accepted).toBeLessThanOrEqual(60);
+      expect(new Set(mx.slice(accepted))).toEqual(new Set([`421 4.7.0 mail.${t.dom} Error: too many connections from ${clients.a.ip}`]));
+      // mailops test's stranger: 70 RCPT probes in one session, all answered.
+      const prober = new RcptProber({ host: '127.0.0.1', port: (p) => t.host.ports[p]! }, 'mx.peer.test');
+      const replies: string[] = [];
+      try {
+        for (let i = 0; i < 70; i++) replies.push((await prober.probe('someone@peer.test', `alice@${t.dom}`)).reply.text);
+      } finally {
+        prober.close();
+      }
+      expect(replies.filter((r) => !r.startsWith('250 '))).toEqual([]);
     },
   ],
 ];
