@@ -110,6 +110,80 @@ export async function smtpTransaction(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome>
   }
 }
 
+/**
+ * RCPT probes on port 25 as a stranger's MTA makes them: one session (EHLO once) for transaction after
+ * transaction (MAIL, RCPT, RSET), as a sending MTA reuses its connection, so that a host's limit on
+ * connections a minute from one address (Postfix: 60 on port 25) is not what a long run of probes meets.
+ * After a refusal the session is closed and the next probe opens another (servers slow down and then drop
+ * a session that keeps making errors); one the server closed, or answered 421 in, is opened again once.
+ */
+export class RcptProber {
+  private w: Wire | undefined;
+
+  constructor(
+    private readonly ep: Ep,
+    private readonly helo: string,
+    private readonly timeoutMs = 30000,
+  ) {}
+
+  /** What the server answers to MAIL FROM and RCPT TO (stage 'done' when the recipient was accepted). */
+  async probe(from: string, to: string): Promise<SmtpOutcome> {
+    const one = (r: { code: number; lines: string[] }): Reply => ({ code: r.code, text: flat(r) });
+    for (let fresh = !this.w; ; fresh = true) {
+      try {
+        if (!this.w) {
+          const w = await Wire.open({ host: this.ep.host, port: this.ep.port(25), tls: false, servername: this.ep.servername ?? this.ep.host, timeoutMs: this.timeoutMs });
+          const greet = one(await w.smtpReply().catch((e) => (w.close(), Promise.reject(e))));
+          if (greet.code !== 220) {
+            w.close();
+            return { stage: 'connect', reply: greet, rcpts: [] };
+          }
+          const ehlo = one(await w.smtp(`EHLO ${this.helo}`));
+          if (ehlo.code !== 250) {
+            this.end(w);
+            return { stage: 'connect', reply: ehlo, rcpts: [] };
+          }
+          this.w = w;
+        }
+        const w = this.w;
+        const m = one(await w.smtp(`MAIL FROM:<${from}>`));
+        if (m.code === 421 && !fresh) throw new Error(m.text);
+        if (m.code !== 250) {
+          this.close();
+          return { stage: 'mail', reply: m, rcpts: [] };
+        }
+        const r = one(await w.smtp(`RCPT TO:<${to}>`));
+        if (r.code === 421 && !fresh) throw new Error(r.text);
+        if (r.code !== 250 && r.code !== 251) {
+          this.close();
+          return { stage: 'rcpt', reply: r, rcpts: [r] };
+        }
+        if ((await w.smtp('RSET')).code !== 250) this.close();
+        return { stage: 'done', reply: r, rcpts: [r] };
+      } catch (e) {
+        // The session the last probe left open is gone (closed by the server, or 421): once more, in a new one.
+        this.close();
+        if (fresh) throw e;
+      }
+    }
+  }
+
+  /** QUIT, and forget the session. */
+  close(): void {
+    if (this.w) this.end(this.w);
+    this.w = undefined;
+  }
+
+  private end(w: Wire): void {
+    try {
+      w.send('QUIT');
+    } catch {
+      // closed already
+    }
+    w.close();
+  }
+}
+
 export type ImapCmd = (c: string) => Promise<string[]>;
 
 /** The IMAP quoted form of a string. */

@@ -11,7 +11,7 @@ import { runApply } from '../cli/apply.js';
 import type { ApplyReport } from '../cli/apply.js';
 import { resolverFor } from '../dns/client.js';
 import type { Host, Site } from '../model/site.js';
-import { smtpTransaction, imapFind, imapQuota, imapSession, newToken, pop3Find, pop3Stat, until } from '../probe/mail.js';
+import { RcptProber, smtpTransaction, imapFind, imapQuota, imapSession, newToken, pop3Find, pop3Stat, until } from '../probe/mail.js';
 import type { Ep } from '../probe/mail.js';
 import { clientHost } from '../render/names.js';
 import { renderHosts } from '../render/site.js';
@@ -386,89 +386,95 @@ async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase
   const mx = epOf(site.hosts.find((h) => h.role !== 'backup-mx') ?? site.hosts[0]!);
   const submit = reader;
   const verifyUses = verifySubmissions(site);
-  for (const c of cases) {
-    await rec.run(suite, c.name, async () => {
-      switch (c.kind) {
-        case 'skip':
-          return { skip: c.reason };
-        case 'login': {
-          const pw = passwordOf(site, c.mailbox);
-          let reply: string;
-          try {
-            if (c.protocol === 'imap') reply = await imapSession(reader, c.mailbox, pw, async () => 'OK');
-            else if (c.protocol === 'pop3') reply = `+OK (${await pop3Stat(reader, c.mailbox, pw)} messages)`;
-            else {
-              // AUTH and MAIL FROM, no RCPT: a send_limit counts recipients, and its own case proves it.
-              const r = await smtpTransaction(submit, { port: 587, auth: { user: c.mailbox, password: pw }, from: c.mailbox, to: [], rcptOnly: true });
-              if (r.stage === 'auth') throw new Error(r.reply.text);
-              reply = '235 authenticated';
+  // The stranger's RCPT probes share a session, as its MTA would (RcptProber).
+  const stranger = new RcptProber(mx, 'mx.peer.test');
+  try {
+    for (const c of cases) {
+      await rec.run(suite, c.name, async () => {
+        switch (c.kind) {
+          case 'skip':
+            return { skip: c.reason };
+          case 'login': {
+            const pw = passwordOf(site, c.mailbox);
+            let reply: string;
+            try {
+              if (c.protocol === 'imap') reply = await imapSession(reader, c.mailbox, pw, async () => 'OK');
+              else if (c.protocol === 'pop3') reply = `+OK (${await pop3Stat(reader, c.mailbox, pw)} messages)`;
+              else {
+                // AUTH and MAIL FROM, no RCPT: a send_limit counts recipients, and its own case proves it.
+                const r = await smtpTransaction(submit, { port: 587, auth: { user: c.mailbox, password: pw }, from: c.mailbox, to: [], rcptOnly: true });
+                if (r.stage === 'auth') throw new Error(r.reply.text);
+                reply = '235 authenticated';
+              }
+            } catch (e) {
+              if (c.expect === 'refused') return `refused: ${(e as Error).message}`;
+              throw e;
             }
-          } catch (e) {
-            if (c.expect === 'refused') return `refused: ${(e as Error).message}`;
-            throw e;
+            return c.expect === 'ok' ? reply : { fail: `the login of a disabled mailbox was accepted (${reply})` };
           }
-          return c.expect === 'ok' ? reply : { fail: `the login of a disabled mailbox was accepted (${reply})` };
-        }
-        case 'deliver': {
-          // What a stranger's MTA hears at RCPT, at once (a refusal would otherwise show only as a bounce).
-          const probe = await smtpTransaction(mx, { port: 25, helo: 'mx.peer.test', from: STRANGER, to: [c.to], rcptOnly: true });
-          if (probe.stage !== 'done') return { fail: `RCPT TO:<${c.to}> from a stranger on port 25 answered "${probe.reply.text}"` };
-          const token = newToken();
-          await peer.send({ from: STRANGER, to: c.to, subject: `mailops test [${token}]` });
-          const seen: string[] = [];
-          for (const m of c.mailboxes) {
-            if (!(await until(async () => (await find(m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}: ${await diagnose(m, token)}` };
-            const n = await find(m, token);
-            if (n !== 1) return { fail: `delivered ${n} times to ${m}` };
-            seen.push(m);
+          case 'deliver': {
+            // What a stranger's MTA hears at RCPT, at once (a refusal would otherwise show only as a bounce).
+            const probe = await stranger.probe(STRANGER, c.to);
+            if (probe.stage !== 'done') return { fail: `RCPT TO:<${c.to}> from a stranger on port 25 answered "${probe.reply.text}"` };
+            const token = newToken();
+            await peer.send({ from: STRANGER, to: c.to, subject: `mailops test [${token}]` });
+            const seen: string[] = [];
+            for (const m of c.mailboxes) {
+              if (!(await until(async () => (await find(m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}: ${await diagnose(m, token)}` };
+              const n = await find(m, token);
+              if (n !== 1) return { fail: `delivered ${n} times to ${m}` };
+              seen.push(m);
+            }
+            for (const o of c.outside) {
+              await peer.waitFor((raw) => raw.includes(token) && raw.toLowerCase().includes(o.toLowerCase()), DELIVERY_MS).catch(() => {
+                throw new Error(`not forwarded to ${o} (the peer received nothing for it within ${DELIVERY_MS / 1000} s)`);
+              });
+              seen.push(`${o} (at the peer)`);
+            }
+            if (!seen.length) return { fail: `${c.to} delivers to no one` };
+            return `delivered once to ${seen.join(', ')}`;
           }
-          for (const o of c.outside) {
-            await peer.waitFor((raw) => raw.includes(token) && raw.toLowerCase().includes(o.toLowerCase()), DELIVERY_MS).catch(() => {
-              throw new Error(`not forwarded to ${o} (the peer received nothing for it within ${DELIVERY_MS / 1000} s)`);
-            });
-            seen.push(`${o} (at the peer)`);
+          case 'refused-rcpt': {
+            const r = await stranger.probe(STRANGER, c.to);
+            const reply = r.rcpts[0]?.text ?? r.reply.text;
+            return reply.startsWith(c.expect) ? reply : { fail: `RCPT TO:<${c.to}> answered "${reply}", expected ${c.expect}` };
           }
-          if (!seen.length) return { fail: `${c.to} delivers to no one` };
-          return `delivered once to ${seen.join(', ')}`;
-        }
-        case 'refused-rcpt': {
-          const r = await smtpTransaction(mx, { port: 25, helo: 'mx.peer.test', from: STRANGER, to: [c.to], rcptOnly: true });
-          const reply = r.rcpts[0]?.text ?? r.reply.text;
-          return reply.startsWith(c.expect) ? reply : { fail: `RCPT TO:<${c.to}> answered "${reply}", expected ${c.expect}` };
-        }
-        case 'send-as': {
-          const r = await smtpTransaction(submit, { port: 587, auth: { user: c.login, password: passwordOf(site, c.login) }, from: c.from, to: [STRANGER], rcptOnly: true });
-          if (r.stage === 'auth') return { fail: `login refused: ${r.reply.text}` };
-          if (c.allowed) return r.stage === 'done' ? `MAIL FROM:<${c.from}> and RCPT accepted` : { fail: `refused at ${r.stage.toUpperCase()}: ${r.reply.text}` };
-          return r.stage === 'done' ? { fail: `MAIL FROM:<${c.from}> was accepted for ${c.login}` } : r.reply.code >= 500 ? `refused at ${r.stage.toUpperCase()}: ${r.reply.text}` : { fail: `answered "${r.reply.text}" (not a 5xx)` };
-        }
-        case 'send-off': {
-          const r = await smtpTransaction(submit, { port: 587, auth: { user: c.login, password: passwordOf(site, c.login) }, from: c.login, to: [STRANGER], rcptOnly: true });
-          return r.stage !== 'done' && r.reply.text.startsWith('550 5.7.1') ? `refused at ${r.stage.toUpperCase()}: ${r.reply.text}` : { fail: `answered "${r.reply.text}" at ${r.stage}, expected 550 5.7.1` };
-        }
-        case 'send-limit': {
-          // verify may have submitted as this login already in this run (its only sender of a domain): the
-          // window then holds up to that many recipients, and this probe gets the rest.
-          const used = Math.min(c.count, verifyUses.get(c.login) ?? 0);
-          const before = used ? ` (verify submitted up to ${used} as ${c.login} in this run)` : '';
-          let accepted = 0;
-          for (let i = 0; i <= c.count; i++) {
+          case 'send-as': {
+            const r = await smtpTransaction(submit, { port: 587, auth: { user: c.login, password: passwordOf(site, c.login) }, from: c.from, to: [STRANGER], rcptOnly: true });
+            if (r.stage === 'auth') return { fail: `login refused: ${r.reply.text}` };
+            if (c.allowed) return r.stage === 'done' ? `MAIL FROM:<${c.from}> and RCPT accepted` : { fail: `refused at ${r.stage.toUpperCase()}: ${r.reply.text}` };
+            return r.stage === 'done' ? { fail: `MAIL FROM:<${c.from}> was accepted for ${c.login}` } : r.reply.code >= 500 ? `refused at ${r.stage.toUpperCase()}: ${r.reply.text}` : { fail: `answered "${r.reply.text}" (not a 5xx)` };
+          }
+          case 'send-off': {
             const r = await smtpTransaction(submit, { port: 587, auth: { user: c.login, password: passwordOf(site, c.login) }, from: c.login, to: [STRANGER], rcptOnly: true });
-            if (r.stage === 'done') {
-              accepted++;
-              continue;
-            }
-            if (!r.reply.text.startsWith('450 4.7.1')) return { fail: `after ${accepted} accepted, answered "${r.reply.text}", expected 450 4.7.1` };
-            if (accepted < c.count - used) return { fail: `refused after ${accepted} accepted, below the limit of ${c.count}/${c.per}${before}: ${r.reply.text}` };
-            return `${accepted} accepted${before}, then: ${r.reply.text}`;
+            return r.stage !== 'done' && r.reply.text.startsWith('550 5.7.1') ? `refused at ${r.stage.toUpperCase()}: ${r.reply.text}` : { fail: `answered "${r.reply.text}" at ${r.stage}, expected 550 5.7.1` };
           }
-          return { fail: `${accepted} recipients accepted: the limit of ${c.count}/${c.per} was not enforced` };
+          case 'send-limit': {
+            // verify may have submitted as this login already in this run (its only sender of a domain): the
+            // window then holds up to that many recipients, and this probe gets the rest.
+            const used = Math.min(c.count, verifyUses.get(c.login) ?? 0);
+            const before = used ? ` (verify submitted up to ${used} as ${c.login} in this run)` : '';
+            let accepted = 0;
+            for (let i = 0; i <= c.count; i++) {
+              const r = await smtpTransaction(submit, { port: 587, auth: { user: c.login, password: passwordOf(site, c.login) }, from: c.login, to: [STRANGER], rcptOnly: true });
+              if (r.stage === 'done') {
+                accepted++;
+                continue;
+              }
+              if (!r.reply.text.startsWith('450 4.7.1')) return { fail: `after ${accepted} accepted, answered "${r.reply.text}", expected 450 4.7.1` };
+              if (accepted < c.count - used) return { fail: `refused after ${accepted} accepted, below the limit of ${c.count}/${c.per}${before}: ${r.reply.text}` };
+              return `${accepted} accepted${before}, then: ${r.reply.text}`;
+            }
+            return { fail: `${accepted} recipients accepted: the limit of ${c.count}/${c.per} was not enforced` };
+          }
+          case 'quota': {
+            const q = await imapQuota(reader, c.mailbox, passwordOf(site, c.mailbox));
+            return q === c.bytes ? `GETQUOTAROOT: STORAGE limit ${q} bytes` : { fail: `IMAP reports ${q === undefined ? 'no storage limit' : `${q} bytes`}, expected ${c.bytes}` };
+          }
         }
-        case 'quota': {
-          const q = await imapQuota(reader, c.mailbox, passwordOf(site, c.mailbox));
-          return q === c.bytes ? `GETQUOTAROOT: STORAGE limit ${q} bytes` : { fail: `IMAP reports ${q === undefined ? 'no storage limit' : `${q} bytes`}, expected ${c.bytes}` };
-        }
-      }
-    });
+      });
+    }
+  } finally {
+    stranger.close();
   }
 }
