@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { UserError } from '../errors.js';
 import type { Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
+import pLimit from 'p-limit';
 import { axfr, formatServer, parseServer, pushChanges, readTsigKey, resolverFor } from './client.js';
 import type { TsigKeySource } from './client.js';
 import { zoneModel } from './records.js';
@@ -70,22 +71,27 @@ const message = (e: unknown) => {
 };
 
 /**
+ * How many zones are read (AXFR) or updated at once: a site of hundreds of domains would otherwise open a
+ * TCP connection per zone at the same time, past what a server serves at once (BIND: tcp-clients, 150).
+ */
+const ZONES_AT_ONCE = 8;
+
+/**
  * What every zone needs, read from the server. Zones that cannot be read carry an error. `previous`: the
  * state the zones were last rendered from; what it published and `state` no longer does is deleted.
  */
-export async function planZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<ZonePlan[]> {
-  return Promise.all(
-    site.domains.map(async (d): Promise<ZonePlan> => {
-      try {
-        const live = await axfr(target.server, d.name, target.key);
-        const desired = desiredRrsets(zoneModel(site, d, state));
-        const withdrawn = previous ? desiredRrsets(zoneModel(site, d, previous)) : [];
-        return { zone: d.name, changes: diffZone(d.name, desired, live.rrsets, withdrawn), serial: live.soa.serial };
-      } catch (e) {
-        return { zone: d.name, changes: [], error: message(e) };
-      }
-    }),
-  );
+export async function planZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState, limit = pLimit(ZONES_AT_ONCE)): Promise<ZonePlan[]> {
+  const one = async (d: Site['domains'][number]): Promise<ZonePlan> => {
+    try {
+      const live = await axfr(target.server, d.name, target.key);
+      const desired = desiredRrsets(zoneModel(site, d, state));
+      const withdrawn = previous ? desiredRrsets(zoneModel(site, d, previous)) : [];
+      return { zone: d.name, changes: diffZone(d.name, desired, live.rrsets, withdrawn), serial: live.soa.serial };
+    } catch (e) {
+      return { zone: d.name, changes: [], error: message(e) };
+    }
+  };
+  return Promise.all(site.domains.map((d) => limit(() => one(d))));
 }
 
 /**
@@ -94,23 +100,23 @@ export async function planZones(site: Site, state: SiteState, target: DnsTarget,
  */
 export async function pushZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<DnsOutcome> {
   const plans = await planZones(site, state, target, previous);
-  const zones = await Promise.all(
-    plans.map(async (p): Promise<ZonePlan> => {
-      if (p.error || p.changes.length === 0) return p;
-      try {
-        await pushChanges(target.server, p.zone, p.changes, target.key);
-        const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target, previous);
-        if (after?.error) return { ...p, error: after.error };
-        if (after && after.changes.length) {
-          const left = after.changes.map((c) => `${c.name} ${c.type}`).join(', ');
-          return { ...p, error: `${formatServer(parseServer(target.server))} accepted the update of zone ${p.zone} but still does not hold ${left}: is another record in the way (a CNAME rule)?` };
-        }
-        return { ...p, ...(after?.serial !== undefined ? { serial: after.serial } : {}) };
-      } catch (e) {
-        return { ...p, error: message(e) };
+  const one = async (p: ZonePlan): Promise<ZonePlan> => {
+    if (p.error || p.changes.length === 0) return p;
+    try {
+      await pushChanges(target.server, p.zone, p.changes, target.key);
+      const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target, previous, pLimit(1));
+      if (after?.error) return { ...p, error: after.error };
+      if (after && after.changes.length) {
+        const left = after.changes.map((c) => `${c.name} ${c.type}`).join(', ');
+        return { ...p, error: `${formatServer(parseServer(target.server))} accepted the update of zone ${p.zone} but still does not hold ${left}: is another record in the way (a CNAME rule)?` };
       }
-    }),
-  );
+      return { ...p, ...(after?.serial !== undefined ? { serial: after.serial } : {}) };
+    } catch (e) {
+      return { ...p, error: message(e) };
+    }
+  };
+  const limit = pLimit(ZONES_AT_ONCE);
+  const zones = await Promise.all(plans.map((p) => limit(() => one(p))));
   const ok = zones.every((z) => !z.error);
   return { zones, ok, changes: zones.reduce((n, z) => n + (z.error ? 0 : z.changes.length), 0) };
 }
