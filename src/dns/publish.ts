@@ -80,7 +80,7 @@ const ZONES_AT_ONCE = 8;
  * What every zone needs, read from the server. Zones that cannot be read carry an error. `previous`: the
  * state the zones were last rendered from; what it published and `state` no longer does is deleted.
  */
-export async function planZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState, limit = pLimit(ZONES_AT_ONCE)): Promise<ZonePlan[]> {
+export async function planZones(site: Site, state: SiteState, target: DnsTarget, previous?: SiteState): Promise<ZonePlan[]> {
   const one = async (d: Site['domains'][number]): Promise<ZonePlan> => {
     try {
       const live = await axfr(target.server, d.name, target.key);
@@ -91,6 +91,7 @@ export async function planZones(site: Site, state: SiteState, target: DnsTarget,
       return { zone: d.name, changes: [], error: message(e) };
     }
   };
+  const limit = pLimit(ZONES_AT_ONCE);
   return Promise.all(site.domains.map((d) => limit(() => one(d))));
 }
 
@@ -104,7 +105,7 @@ export async function pushZones(site: Site, state: SiteState, target: DnsTarget,
     if (p.error || p.changes.length === 0) return p;
     try {
       await pushChanges(target.server, p.zone, p.changes, target.key);
-      const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target, previous, pLimit(1));
+      const [after] = await planZones({ ...site, domains: site.domains.filter((d) => d.name === p.zone) }, state, target, previous);
       if (after?.error) return { ...p, error: after.error };
       if (after && after.changes.length) {
         const left = after.changes.map((c) => `${c.name} ${c.type}`).join(', ');

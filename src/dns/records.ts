@@ -1,5 +1,5 @@
 /** The DNS records of one mail domain, as data. Pure. */
-import type { Domain, Site } from '../model/site.js';
+import type { Domain, Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { domainOf, ownerOf, record, stateDkim } from '../plan/dkim.js';
 import { clientHost, mailboxHosts, serviceLabels } from '../render/names.js';
@@ -129,7 +129,7 @@ export function zoneModel(site: Site, d: Domain, state: SiteState): ZoneModel {
   // The keys a host makes at its next apply (what it signs with while nothing is recorded for it).
   for (const h of d.dkim ? site.hosts : []) {
     const published = new Set(publishedKeys(site, d, state).filter((k) => k.host === h.name).map((k) => k.record));
-    for (const k of upcomingKeys(site, state, h.name, d.name).filter((x) => !published.has(record(x)))) {
+    for (const k of upcomingKeys(site, state, h, d.name).filter((x) => !published.has(record(x)))) {
       notes.push(`DKIM: ${record(k)}. TXT is published once the key exists: run \`mailops apply\` (it generates the key on ${h.name} and records its public half), then render this zone again.`);
     }
   }
@@ -180,13 +180,13 @@ export function publishedKeys(site: Site, d: Domain, state: SiteState): Publishe
 }
 
 /** The DKIM keys each host makes at its next apply, by domain (stateDkim: what it signs with while nothing is recorded for it). */
-function upcomingKeys(site: Site, state: SiteState, host: string, domain: string): DkimKeyState[] {
+function upcomingKeys(site: Site, state: SiteState, host: Host, domain: string): DkimKeyState[] {
   const views = stateKeys(site, state).upcoming;
-  let byDomain = views.get(host);
+  let byDomain = views.get(host.name);
   if (!byDomain) {
     byDomain = new Map();
-    for (const k of stateDkim(site, site.hosts.find((h) => h.name === host)!, state, 0).keys) byDomain.set(k.domain, [...(byDomain.get(k.domain) ?? []), k]);
-    views.set(host, byDomain);
+    for (const k of stateDkim(site, host, state, 0).keys) byDomain.set(k.domain, [...(byDomain.get(k.domain) ?? []), k]);
+    views.set(host.name, byDomain);
   }
   return byDomain.get(domain) ?? [];
 }

@@ -21,6 +21,7 @@ export interface Reply {
 }
 
 export const flat = (r: { code: number; lines: string[] }): string => `${r.code} ${r.lines.join(' / ')}`;
+const replyOf = (r: { code: number; lines: string[] }): Reply => ({ code: r.code, text: flat(r) });
 
 export interface SmtpOpts {
   port: 25 | 587 | 465;
@@ -67,10 +68,9 @@ export const newToken = (): string => `mt${Date.now().toString(36)}${randomBytes
 export async function smtpTransaction(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome> {
   const w = await Wire.open({ host: ep.host, port: ep.port(o.port), tls: o.port === 465, servername: ep.servername ?? ep.host, timeoutMs: o.timeoutMs ?? 30000 });
   const rcpts: Reply[] = [];
-  const one = (r: { code: number; lines: string[] }): Reply => ({ code: r.code, text: flat(r) });
-  const say = async (cmd: string): Promise<Reply> => one(await w.smtp(cmd));
+  const say = async (cmd: string): Promise<Reply> => replyOf(await w.smtp(cmd));
   try {
-    const greet = one(await w.smtpReply());
+    const greet = replyOf(await w.smtpReply());
     if (greet.code !== 220) return { stage: 'connect', reply: greet, rcpts };
     const helo = o.helo ?? 'client.mailops.test';
     await say(`EHLO ${helo}`);
@@ -102,7 +102,7 @@ export async function smtpTransaction(ep: Ep, o: SmtpOpts): Promise<SmtpOutcome>
     if (d.code !== 354) return { stage: 'data', reply: d, rcpts };
     const body = (o.body ?? composeMessage(o.from, o.to[0]!, 'mailops test', newToken())).replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
     w.send(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.`);
-    const end = one(await w.smtpReply());
+    const end = replyOf(await w.smtpReply());
     return { stage: end.code === 250 ? 'done' : 'data', reply: end, rcpts };
   } finally {
     w.send('QUIT');
@@ -128,17 +128,16 @@ export class RcptProber {
 
   /** What the server answers to MAIL FROM and RCPT TO (stage 'done' when the recipient was accepted). */
   async probe(from: string, to: string): Promise<SmtpOutcome> {
-    const one = (r: { code: number; lines: string[] }): Reply => ({ code: r.code, text: flat(r) });
     for (let fresh = !this.w; ; fresh = true) {
       try {
         if (!this.w) {
           const w = await Wire.open({ host: this.ep.host, port: this.ep.port(25), tls: false, servername: this.ep.servername ?? this.ep.host, timeoutMs: this.timeoutMs });
-          const greet = one(await w.smtpReply().catch((e) => (w.close(), Promise.reject(e))));
+          const greet = replyOf(await w.smtpReply().catch((e) => (w.close(), Promise.reject(e))));
           if (greet.code !== 220) {
             w.close();
             return { stage: 'connect', reply: greet, rcpts: [] };
           }
-          const ehlo = one(await w.smtp(`EHLO ${this.helo}`));
+          const ehlo = replyOf(await w.smtp(`EHLO ${this.helo}`));
           if (ehlo.code !== 250) {
             this.end(w);
             return { stage: 'connect', reply: ehlo, rcpts: [] };
@@ -146,13 +145,13 @@ export class RcptProber {
           this.w = w;
         }
         const w = this.w;
-        const m = one(await w.smtp(`MAIL FROM:<${from}>`));
+        const m = replyOf(await w.smtp(`MAIL FROM:<${from}>`));
         if (m.code === 421 && !fresh) throw new Error(m.text);
         if (m.code !== 250) {
           this.close();
           return { stage: 'mail', reply: m, rcpts: [] };
         }
-        const r = one(await w.smtp(`RCPT TO:<${to}>`));
+        const r = replyOf(await w.smtp(`RCPT TO:<${to}>`));
         if (r.code === 421 && !fresh) throw new Error(r.text);
         if (r.code !== 250 && r.code !== 251) {
           this.close();
