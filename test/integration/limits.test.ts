@@ -316,6 +316,37 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
     },
   ],
   [
+    'fifteen messages in one SMTP session on port 25 (a sender reusing its connection) are all delivered at once, not left queued after the tenth (Exim: smtp_accept_queue_per_connection)',
+    async (t) => {
+      const token = `session-${randomBytes(4).toString('hex')}`;
+      // From the peer (its address passes peer.test's SPF), one session: EHLO, then 15 transactions, then QUIT.
+      const script = [
+        `exec 3<>/dev/tcp/${t.host.ip}/25 || exit 1`,
+        // One reply (the last line of a multi-line one), CR removed.
+        `reply() { while IFS= read -r -t 30 l <&3; do l=\${l%$'\\r'}; case "$l" in [0-9][0-9][0-9]-*) ;; *) printf '%s\\n' "$l"; return ;; esac; done; echo 'no reply'; }`,
+        `say() { printf '%s\\r\\n' "$1" >&3; reply; }`,
+        'reply >/dev/null',
+        'say "EHLO mx.peer.test" >/dev/null',
+        'for i in $(seq 15); do',
+        '  say "MAIL FROM:<sender@peer.test>" >/dev/null',
+        `  say "RCPT TO:<alice@${t.dom}>" >/dev/null`,
+        '  say DATA >/dev/null',
+        `  printf 'From: <sender@peer.test>\\r\\nTo: <alice@${t.dom}>\\r\\nSubject: ${token} %s\\r\\nMessage-ID: <${token}.%s@peer.test>\\r\\nDate: %s\\r\\n\\r\\nOne of fifteen in one session.\\r\\n.\\r\\n' "$i" "$i" "$(date -R)" >&3`,
+        '  reply',
+        'done',
+        'say QUIT >/dev/null',
+      ].join('\n');
+      const r = await world.exec(world.peer!.container, 'bash -s', script);
+      const replies = r.stdout.split('\n').filter((l) => l !== '');
+      seen(t, '15 messages in one session, end of DATA', `${replies[0]} (and ${replies.length - 1} more)`);
+      expect(replies, r.stderr).toHaveLength(15);
+      expect(replies.filter((l) => !l.startsWith('250 '))).toEqual([]);
+      const count = () => t.sh(`doveadm search -u alice@${t.dom} mailbox '*' subject ${token} | wc -l`);
+      expect(await until(count, (n) => n === '15', 30)).toBe('15');
+      expect(await t.sh(`${t.mta === 'exim' ? 'exim4 -bpc' : "postqueue -j | wc -l"}`)).toBe('0');
+    },
+  ],
+  [
     // Last for its host: client a stays over the port-25 limit for a minute after it.
     'port 25 takes 60 connections a minute from one address and answers the next with 421 (Postfix and Exim alike); submission has no such limit; a stranger reusing its session (mailops test) is not held by it',
     async (t) => {
