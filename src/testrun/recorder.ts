@@ -15,8 +15,10 @@ export class Recorder {
   readonly suites: Suite[] = [];
   interrupted = false;
   constructor(private readonly log: Log) {}
+  private readonly started = new WeakMap<Suite, number>();
   suite(name: string): Suite {
-    const s = { name, cases: [] };
+    const s: Suite = { name, cases: [], seconds: 0 };
+    this.started.set(s, Date.now());
     this.suites.push(s);
     return s;
   }
@@ -64,6 +66,7 @@ export class Recorder {
       r = { name, status: 'failed', detail: (e as Error).message, seconds: (Date.now() - t0) / 1000 };
     }
     if (this.interrupted) throw new Interrupted('interrupted');
+    s.seconds = (Date.now() - (this.started.get(s) ?? t0)) / 1000;
     const mark = r.status === 'passed' ? 'ok     ' : r.status === 'skipped' ? 'skipped' : 'FAILED ';
     this.log(`${mark} ${s.name}: ${name}${r.status === 'passed' ? '' : `: ${r.detail}`} (${r.seconds.toFixed(1)} s)`);
     return r;

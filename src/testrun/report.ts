@@ -15,6 +15,8 @@ export interface Suite {
   /** e.g. "apply", "verify", "checks", "re-apply", "base: apply OLD". */
   name: string;
   cases: CaseResult[];
+  /** From the suite's start to the end of its last case (its cases may run at once: not their sum). */
+  seconds: number;
 }
 
 export interface TestReport {
@@ -49,7 +51,7 @@ export function junitXml(r: TestReport): string {
   });
   for (const s of r.suites) {
     const c = counts(s.cases);
-    const suite = root.ele('testsuite', { name: s.name, tests: c.tests, failures: c.failures, errors: 0, skipped: c.skipped, time: s.cases.reduce((n, x) => n + x.seconds, 0).toFixed(3) });
+    const suite = root.ele('testsuite', { name: s.name, tests: c.tests, failures: c.failures, errors: 0, skipped: c.skipped, time: s.seconds.toFixed(3) });
     for (const x of s.cases) {
       const tc = suite.ele('testcase', { classname: `mailops.${s.name.replace(/[^A-Za-z0-9_-]+/g, '_')}`, name: x.name, time: x.seconds.toFixed(3) });
       if (x.status === 'failed') tc.ele('failure', { message: x.detail.split('\n')[0]!.slice(0, 500), type: 'failure' }).txt(x.detail);
@@ -65,7 +67,7 @@ export function summaryText(r: TestReport): string {
   const lines: string[] = [];
   for (const s of r.suites) {
     const c = counts(s.cases);
-    lines.push(`${s.name}: ${c.tests - c.failures - c.skipped} passed${c.failures ? `, ${c.failures} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}`);
+    lines.push(`${s.name}: ${c.tests - c.failures - c.skipped} passed${c.failures ? `, ${c.failures} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''} in ${s.seconds.toFixed(1)} s`);
     for (const x of s.cases.filter((y) => y.status === 'failed')) lines.push(`  FAILED ${x.name}: ${x.detail}`);
   }
   const all = counts(r.suites.flatMap((s) => s.cases));

@@ -146,13 +146,14 @@ describe('reports', () => {
     seconds: 12.5,
     notes: ['a note'],
     suites: [
-      { name: 'apply', cases: [{ name: 'apply site.yaml', status: 'passed', detail: 'mx1: 3 changes', seconds: 10 }] },
+      { name: 'apply', cases: [{ name: 'apply site.yaml', status: 'passed', detail: 'mx1: 3 changes', seconds: 10 }], seconds: 10.1 },
       {
         name: 'checks',
         cases: [
           { name: 'bob@a.test: mail from a stranger is delivered', status: 'failed', detail: 'RCPT TO:<bob@a.test> answered "552 5.2.2 <bob@a.test>: Recipient address rejected: Mailbox is full"', seconds: 0.2 },
           { name: 'ed@a.test: send_limit 500/day enforced', status: 'skipped', detail: 'too many', seconds: 0 },
         ],
+        seconds: 0.25,
       },
     ],
   };
@@ -161,15 +162,16 @@ describe('reports', () => {
     const x = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' }).parse(junitXml(report));
     expect(x.testsuites).toMatchObject({ '@tests': '3', '@failures': '1', '@skipped': '1', '@errors': '0', '@time': '12.500' });
     const [apply, checks] = x.testsuites.testsuite;
-    expect(apply).toMatchObject({ '@name': 'apply', '@tests': '1', '@failures': '0' });
+    expect(apply).toMatchObject({ '@name': 'apply', '@tests': '1', '@failures': '0', '@time': '10.100' });
+    expect(x.testsuites.testsuite[1]).toMatchObject({ '@time': '0.250' });
     expect(checks.testcase[0]).toMatchObject({ '@classname': 'mailops.checks', '@name': 'bob@a.test: mail from a stranger is delivered', failure: { '@message': 'RCPT TO:<bob@a.test> answered "552 5.2.2 <bob@a.test>: Recipient address rejected: Mailbox is full"', '@type': 'failure' } });
     expect(checks.testcase[1].skipped).toEqual({ '@message': 'too many' });
   });
 
   it('the summary names every failure and the totals', () => {
     expect(summaryText(report).split('\n')).toEqual([
-      'apply: 1 passed',
-      'checks: 0 passed, 1 failed, 1 skipped',
+      'apply: 1 passed in 10.1 s',
+      'checks: 0 passed, 1 failed, 1 skipped in 0.3 s',
       '  FAILED bob@a.test: mail from a stranger is delivered: RCPT TO:<bob@a.test> answered "552 5.2.2 <bob@a.test>: Recipient address rejected: Mailbox is full"',
       'mailops test: FAILED: 1 passed, 1 failed, 1 skipped in 12.5 s',
     ]);
