@@ -1,10 +1,11 @@
 /**
  * Deliverability as a receiver judges it (the sandbox has one: a strict peer at peer.test): every
  * domain's mailbox submits a message to the peer through each mailbox host (a backup MX has no submission
- * and sends no mail of the domains), and the peer's verdict must be
- * dkim=pass (every signature), spf=pass, dmarc=pass, HELO = PTR = host name, over TLS.
+ * and sends no mail of the domains), six messages at a time, and the peer's verdict must be dkim=pass
+ * (every signature), spf=pass, dmarc=pass, HELO = PTR = host name, over TLS.
  */
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import type { Host, Site } from '../model/site.js';
 import type { SiteState } from '../state/state.js';
 import { credentialFor, senders, session, smtpHello, tlsDetail } from './checks.js';
@@ -39,38 +40,51 @@ async function submit(site: Site, state: SiteState, host: Host, ep: Endpoint, cr
   });
 }
 
-export async function peerChecks(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, peer: Peer, timeoutMs = 45_000): Promise<CheckResult[]> {
-  const out: CheckResult[] = [];
-  for (const host of hosts.filter((h) => h.role !== 'backup-mx')) {
-    // A domain none of whose mailboxes may send has nothing to deliver: no check.
-    for (const d of site.domains.filter((x) => senders(site, x.name).length > 0)) {
-      const name = `deliverability ${d.name} → ${peer.domain}`;
-      const cred = credentialFor(site, d.name);
-      if (!cred) {
-        out.push({ host: host.name, name, status: 'skipped', detail: `no mailbox of ${d.name} has a password mailops can read (password: { env } or { file })` });
-        continue;
-      }
-      const id = `${Date.now()}.${randomBytes(6).toString('hex')}@${d.name}`;
-      const to = `verify@${peer.domain}`;
-      const body = [`From: <${cred.user}>`, `To: <${to}>`, `Subject: mailops verify: deliverability of ${d.name}`, `Message-ID: <${id}>`, `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', `Sent by mailops verify through ${host.hostname}.`, ''].join('\r\n');
-      try {
-        await submit(site, state, host, endpoint(host), cred, to, body);
-        const until = Date.now() + timeoutMs;
-        let raw: string | undefined;
-        while (!raw && Date.now() < until) {
-          raw = (await peer.inbox()).find((m) => m.includes(id));
-          if (!raw) await new Promise((r) => setTimeout(r, 1000));
-        }
-        if (!raw) {
-          out.push({ host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: not in the peer's inbox after ${timeoutMs / 1000} s (refused or still queued on ${host.name}: see its mail log)` });
-          continue;
-        }
-        const { problems, summary } = judge(verdictOf(raw, peer.hostname), d.name, host.hostname, { signs: d.dkim !== undefined, relayed: site.stack.relay !== undefined });
-        out.push({ host: host.name, name, status: problems.length ? 'failed' : 'ok', detail: problems.length ? `${problems.join('; ')} — the peer saw: ${summary}` : `the peer's verdict: ${summary}` });
-      } catch (e) {
-        out.push({ host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: ${(e as Error).message}` });
-      }
+/** How many messages are submitted and awaited at once. */
+const LANES = 6;
+
+/**
+ * Waits for the message whose text includes `id` in the peer's inbox, until `until` (ms): every waiter
+ * shares one read of the inbox a second, however many wait.
+ */
+export function inboxWatch(peer: Peer): (id: string, until: number) => Promise<string | undefined> {
+  let last: { at: number; read: Promise<string[]> } | undefined;
+  return async (id, until) => {
+    for (;;) {
+      if (!last || Date.now() - last.at >= 1000) last = { at: Date.now(), read: peer.inbox() };
+      const at = last.at;
+      const raw = (await last.read).find((m) => m.includes(id));
+      if (raw !== undefined || Date.now() >= until) return raw;
+      await new Promise((r) => setTimeout(r, Math.max(50, at + 1000 - Date.now())));
     }
-  }
-  return out;
+  };
+}
+
+export async function peerChecks(site: Site, state: SiteState, hosts: Host[], endpoint: (h: Host) => Endpoint, peer: Peer, timeoutMs = 45_000): Promise<CheckResult[]> {
+  // Every mailbox host, every domain one of whose mailboxes may send (else it has nothing to deliver: no
+  // check), in this order; the messages go LANES at a time.
+  const pairs = hosts.filter((h) => h.role !== 'backup-mx').flatMap((host) => site.domains.filter((x) => senders(site, x.name).length > 0).map((d) => ({ host, d })));
+  const arrived = inboxWatch(peer);
+  const limit = pLimit(LANES);
+  return Promise.all(
+    pairs.map(({ host, d }) =>
+      limit(async (): Promise<CheckResult> => {
+        const name = `deliverability ${d.name} → ${peer.domain}`;
+        const cred = credentialFor(site, d.name);
+        if (!cred) return { host: host.name, name, status: 'skipped', detail: `no mailbox of ${d.name} has a password mailops can read (password: { env } or { file })` };
+        const id = `${Date.now()}.${randomBytes(6).toString('hex')}@${d.name}`;
+        const to = `verify@${peer.domain}`;
+        const body = [`From: <${cred.user}>`, `To: <${to}>`, `Subject: mailops verify: deliverability of ${d.name}`, `Message-ID: <${id}>`, `Date: ${new Date().toUTCString()}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', `Sent by mailops verify through ${host.hostname}.`, ''].join('\r\n');
+        try {
+          await submit(site, state, host, endpoint(host), cred, to, body);
+          const raw = await arrived(id, Date.now() + timeoutMs);
+          if (!raw) return { host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: not in the peer's inbox after ${timeoutMs / 1000} s (refused or still queued on ${host.name}: see its mail log)` };
+          const { problems, summary } = judge(verdictOf(raw, peer.hostname), d.name, host.hostname, { signs: d.dkim !== undefined, relayed: site.stack.relay !== undefined });
+          return { host: host.name, name, status: problems.length ? 'failed' : 'ok', detail: problems.length ? `${problems.join('; ')} — the peer saw: ${summary}` : `the peer's verdict: ${summary}` };
+        } catch (e) {
+          return { host: host.name, name, status: 'failed', detail: `${cred.user} → ${to}: ${(e as Error).message}` };
+        }
+      }),
+    ),
+  );
 }
