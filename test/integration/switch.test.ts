@@ -52,6 +52,9 @@ describe('switching MTA', () => {
     expect((await cluster.exec(vps, "ps -eo args | grep -c '^/usr/lib/postfix/sbin/master' || true")).stdout.trim()).toBe('0');
     // Postfix's helpers go with it (Exim does SRS by itself).
     expect((await cluster.exec(vps, 'systemctl is-active postsrsd; systemctl is-enabled postsrsd')).stdout).toBe('inactive\ndisabled\n');
+    // So does OpenDKIM (Exim signs by itself): stopped and disabled, mailops' tables gone, its directory kept.
+    expect((await cluster.exec(vps, 'systemctl is-active opendkim; systemctl is-enabled opendkim')).stdout).toBe('inactive\ndisabled\n');
+    expect((await cluster.exec(vps, 'ls -A /etc/opendkim; echo end')).stdout).toBe('end\n');
     // The DKIM key made under Postfix (group opendkim) is Exim's now: it signs with it.
     expect((await cluster.exec(vps, 'stat -c %G /etc/dkimkeys/*.key')).stdout).toBe('Debian-exim\n');
     expect((await send('on exim')).stage).toBe('done');
@@ -62,13 +65,15 @@ describe('switching MTA', () => {
     setMta('postfix');
     const back = await cli(['apply', '--yes', file], PASSWORDS);
     expect(back.code, back.stdout + back.stderr).toBe(0);
-    expect((await cluster.exec(vps, 'systemctl is-active postfix postsrsd')).stdout).toBe('active\nactive\n');
+    expect((await cluster.exec(vps, 'systemctl is-active postfix postsrsd opendkim; systemctl is-enabled opendkim')).stdout).toBe('active\nactive\nactive\nenabled\n');
     expect((await cluster.exec(vps, 'systemctl is-active exim4')).stdout.trim()).not.toBe('active');
     // And OpenDKIM's again: a key it cannot read makes it tempfail every message it should sign.
     expect((await cluster.exec(vps, 'stat -c %G /etc/dkimkeys/*.key')).stdout).toBe('opendkim\n');
     expect((await send('back on postfix')).stage).toBe('done');
     const all = await eventually(() => imapFetchAll(ep, alice.user, alice.password), (m) => m.some((x) => /^Subject: back on postfix/m.test(x)));
     expect(all.map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim())).toEqual(expect.arrayContaining(['on postfix', 'on exim', 'back on postfix']));
+    // OpenDKIM signs again.
+    expect(all.find((x) => /^Subject: back on postfix/m.test(x))).toMatch(/^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/simple; d=example\.test; s=mail;/m);
     expect(JSON.parse((await cli(['plan', '--json', file], PASSWORDS)).stdout).changes).toBe(0);
   });
 });

@@ -50,6 +50,7 @@ const file = (d: DesiredHost, path: string): string => {
 };
 const setting = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(`${name} =`));
 const RSPAMD_FILES = ['/etc/rspamd/override.d/options.inc', '/etc/rspamd/local.d/redis.conf', '/etc/rspamd/local.d/greylist.conf', '/etc/rspamd/local.d/milter_headers.conf', '/etc/rspamd/local.d/force_actions.conf', '/etc/rspamd/rspamd.local.lua'];
+const antispamOnly = (x: { component: string }) => x.component !== 'replication' && x.component !== 'opendkim';
 
 describe('inbound protection, rendered', () => {
   it('antispam is on by default: rspamd and Redis (Debian names), loopback ports checked but not opened, a drop-in so Redis runs in containers', () => {
@@ -73,7 +74,7 @@ describe('inbound protection, rendered', () => {
     expect(file(d, '/etc/rspamd/local.d/greylist.conf')).toMatch(/^enabled = false;$/m);
     expect(file(d, '/etc/rspamd/local.d/milter_headers.conf')).toMatch(/^use = \["authentication-results", "x-spam-status", "remove-spam-flag"\];$/m);
     // Nothing of antispam is retired (a host without replication lists what replication would leave behind).
-    expect([...d.retired.units, ...d.retired.files].filter((x) => x.component !== 'replication')).toEqual([]);
+    expect([...d.retired.units, ...d.retired.files].filter(antispamOnly)).toEqual([]);
     expect(d.validations.map((v) => v.name)).toEqual(expect.arrayContaining(['rspamadm configtest', 'sievec', 'postfix check', 'doveconf -n']));
   });
 
@@ -153,11 +154,11 @@ describe('inbound protection, rendered', () => {
       expect(file(d, '/etc/dovecot/dovecot.conf')).not.toMatch(/sieve/);
       expect(d.files.map((f) => f.path)).not.toContain('/var/lib/dovecot/sieve/junk.sieve');
       const reason = 'retired by antispam: false (rspamd)';
-      expect(d.retired.units.filter((x) => x.component !== 'replication')).toEqual([
+      expect(d.retired.units.filter(antispamOnly)).toEqual([
         { unit: 'redis-server', component: 'rspamd', reason },
         { unit: 'rspamd', component: 'rspamd', reason },
       ]);
-      expect(d.retired.files.filter((x) => x.component !== 'replication')).toEqual([
+      expect(d.retired.files.filter(antispamOnly)).toEqual([
         { path: '/var/lib/dovecot/sieve/junk.sieve', component: 'dovecot', reason: 'retired by antispam: false (dovecot)' },
         { path: '/var/lib/dovecot/sieve/junk.svbin', component: 'dovecot', reason: 'retired by antispam: false (dovecot)' },
         ...RSPAMD_FILES.map((path) => ({ path, component: 'rspamd', reason })),
@@ -171,7 +172,7 @@ describe('inbound protection, rendered', () => {
     const other: ComponentSpec = { name: 'other', when: { antispam: false }, services: [{ key: 'redis', unit: 'redis-server' }] };
     const d = host({ antispam: false }, [...loadComponents(), other]);
     expect(d.services.map((x) => x.unit)).toContain('redis-server');
-    expect(d.retired.units.filter((x) => x.component !== 'replication').map((x) => x.unit)).toEqual(['rspamd']);
+    expect(d.retired.units.filter(antispamOnly).map((x) => x.unit)).toEqual(['rspamd']);
   });
 
   it('dnsbl: every zone asked about port-25 clients, answers in 127/8 only, with Postfix reply text from both MTAs; none without it', () => {
@@ -254,5 +255,42 @@ describe('inbound protection, planned', () => {
     expect(at('rm -f /etc/systemd/system/redis-server.service.d/mailops.conf')).toBeLessThan(at('systemctl daemon-reload\n'));
     expect(script).toMatch(/^ {2}systemctl enable rspamd\.service >\/dev\/null 2>&1$/m);
     expect(script).toMatch(/^ {2}systemctl restart rspamd\.service >\/dev\/null 2>&1$/m);
+  });
+});
+
+describe('OpenDKIM where nothing calls it', () => {
+  const ED25519 = ['/etc/opendkim/ed25519.conf', '/etc/opendkim/KeyTable.ed25519', '/etc/opendkim/SigningTable.ed25519', '/etc/systemd/system/opendkim-ed25519.service'];
+  const TABLES = ['/etc/opendkim/KeyTable', '/etc/opendkim/SigningTable', '/etc/opendkim/TrustedHosts', ...ED25519];
+  const retired = (d: DesiredHost) => ({
+    units: d.retired.units.filter((x) => x.component === 'opendkim').map((x) => `${x.unit}: ${x.reason}`),
+    files: d.retired.files.filter((x) => x.component === 'opendkim').map((x) => x.path),
+  });
+
+  it('Exim signs by itself: both daemons and the tables are retired, the package\'s own opendkim.conf stays', () => {
+    const d = host({ mta: 'exim' });
+    expect(d.components).not.toContain('opendkim');
+    expect(retired(d)).toEqual({ units: ['opendkim: retired by mta: exim (opendkim)', 'opendkim-ed25519: retired by mta: exim (opendkim)'], files: TABLES });
+    expect(d.retired.files.map((x) => x.path)).not.toContain('/etc/opendkim.conf');
+  });
+
+  it('a Postfix whose domains have no DKIM key: the same; with RSA keys only, the Ed25519 daemon alone', () => {
+    expect(retired(host({ dkim: false }))).toEqual({ units: ['opendkim: retired by dkim: false (opendkim)', 'opendkim-ed25519: retired by dkim: false (opendkim)'], files: TABLES });
+    const rsaOnly = host();
+    expect(rsaOnly.services.map((s) => s.unit)).toContain('opendkim');
+    expect(retired(rsaOnly)).toEqual({ units: ['opendkim-ed25519: retired by dkim_ed25519: false (opendkim)'], files: ED25519 });
+  });
+
+  it('a host switched from Postfix to Exim: OpenDKIM is stopped and disabled after the MTAs, and mailops\' tables removed', () => {
+    const d = host({ mta: 'exim' });
+    const running = { enabled: 'enabled', active: 'active' };
+    const p = plan(d, factsOf(d, { files: TABLES.slice(0, 3), units: { postfix: running, opendkim: running, 'opendkim-ed25519': { enabled: 'not-found', active: 'inactive' } } }));
+    const reason = 'retired by mta: exim (opendkim)';
+    expect(p.changes.filter((c) => c.kind === 'file' || c.kind === 'service')).toEqual([
+      ...TABLES.slice(0, 3).map((path) => ({ kind: 'file', action: 'remove', path, component: 'opendkim', reason })),
+      { kind: 'service', action: 'stop-disable', unit: 'postfix', key: 'postfix', reason: 'exim replaces it' },
+      { kind: 'service', action: 'stop-disable', unit: 'opendkim', key: 'opendkim', reason },
+    ]);
+    const script = activationScript({ desired: d, facts: factsOf(d), plan: p, digest: 'abc' });
+    expect(script.indexOf('step service stop postfix')).toBeLessThan(script.indexOf('step service stop opendkim'));
   });
 });
