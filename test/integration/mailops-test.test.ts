@@ -3,7 +3,8 @@
  * with the host's Docker socket (JSON and JUnit
  * reports, nothing skipped, nothing left behind), a broken change caught with --base (the mail from
  * before the change is kept, and the case that breaks says what the server answered), and two replicated
- * mailbox hosts converged by one apply (Postfix and Exim), and a playbook unlike the examples.
+ * mailbox hosts converged by one apply (Postfix and Exim), a playbook unlike the examples, and a commit
+ * tested against its parent (a git revision) that switches the MTA, drops an alias and adds a domain.
  */
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -203,6 +204,45 @@ domains:
     const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
     expect(verify['store: deliverability harbor.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(rsa-sha256, s=h1\), spf=pass, dmarc=pass, HELO smtp\.relay\.test, PTR smtp\.relay\.test \[[0-9.]+\] \(the smarthost\), over TLSv1\.3$/);
     expect(verify['relay smtp.relay.test:465: relay accepts our login']).toMatch(/login as apikey: "235 /);
+  });
+
+  it('a commit that switches the MTA to Exim, drops an alias and adds an Ed25519 domain, tested against its parent (--base HEAD, a git revision): no mail lost, Postfix and its helpers stopped as planned, the new domain proven; JUnit', async () => {
+    const git = (...a: string[]) => run('git', ['-C', repoDir, '-c', 'user.name=ci', '-c', 'user.email=ci@example.test', ...a]);
+    const repoDir = mkdtempSync(join(dir, 'repo-'));
+    const site = join(repoDir, 'site.yaml');
+    writeFileSync(site, example);
+    for (const a of [['init', '-q'], ['add', 'site.yaml'], ['commit', '-qm', 'the site']]) expect((await git(...a)).code).toBe(0);
+    expect(example).toMatch(/^ {2}mta: postfix$/m);
+    expect(example).toContain('      partners: [alice, someone@partner.example]\n');
+    writeFileSync(
+      site,
+      `${example.replace(/^ {2}mta: postfix$/m, '  mta: exim').replace('      partners: [alice, someone@partner.example]\n', '')}  - name: new.example.test
+    dkim: { selector: n1, key: ed25519 }
+    mailboxes:
+      - { name: nina, password: { env: MAILOPS_BOB_PASSWORD } }
+    aliases: { postmaster: nina }
+`,
+    );
+    const junit = join(dir, 'switch.xml');
+    const r = await cli(['test', site, '--base', 'HEAD', '--json', '--junit', junit], env);
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const report = JSON.parse(r.stdout) as TestReport;
+    expect(report.base).toBe('HEAD:site.yaml');
+    expect(report.suites.flatMap((s) => s.cases).filter((c) => c.status !== 'passed')).toEqual([]);
+    expect(cases(report, 'the change').map((c) => [c.name, c.detail])).toEqual([
+      ['no mail lost: alice@example.test', expect.stringMatching(/^the message from before the change is still there/)],
+      ['no mail lost: bob@example.test', expect.stringMatching(/^the message from before the change is still there/)],
+      ['no mail lost: orders@shop.example.test', expect.stringMatching(/^the message from before the change is still there/)],
+      ['mx1: services restarted only where the plan said', 'restarted: dovecot; stopped: postsrsd, opendkim, opendkim-ed25519, postfix; all as planned'],
+    ]);
+    const checks = Object.fromEntries(cases(report, 'checks').map((c) => [c.name, c.detail]));
+    expect(checks['nina@new.example.test: mail from a stranger is delivered']).toBe('delivered once to nina@new.example.test');
+    expect(Object.keys(checks).filter((n) => n.includes('partners@'))).toEqual([]);
+    const verify = Object.fromEntries(cases(report, 'verify').map((c) => [c.name, c.detail]));
+    expect(verify['mx1: deliverability new.example.test → peer.test']).toMatch(/^the peer's verdict: dkim=pass \(ed25519-sha256, s=n1\), dkim=pass \(rsa-sha256, s=n1-rsa\), spf=pass, dmarc=pass/);
+    const xml = new XMLParser({ ignoreAttributes: false }).parse(readFileSync(junit, 'utf8')) as { testsuites: { testsuite: Array<{ '@_name': string; '@_failures': string }> } };
+    expect(xml.testsuites.testsuite.map((t) => [t['@_name'], t['@_failures']])).toEqual(report.suites.map((s) => [s.name, '0']));
+    expect(await leftovers(r.stderr)).toBe('');
   });
 
   it('Ctrl-C while it runs: the containers, the network and the throwaway copy are removed', async () => {
