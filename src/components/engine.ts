@@ -123,8 +123,9 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
     }
   }
   // Retiring looks at every component, active or not: rspamd is off altogether, Dovecot's junk filter only.
-  // What another active component still wants (a unit it runs, a file it writes) is never retired.
-  const wantedUnits = new Set(out.services.map((s) => s.unit));
+  // What another active component still wants (a unit it runs, a file it writes) is never retired; a unit
+  // the MTA replaces is stopped as such (first), not retired as well.
+  const wantedUnits = new Set([...out.services.map((s) => s.unit), ...out.replaces.map((x) => x.unit)]);
   const wantedFiles = new Set(out.files.map((x) => x.path));
   for (const spec of specs) {
     for (const x of spec.retire ?? []) {

@@ -47,8 +47,11 @@ interface Variant {
   ban: string;
   authBan: boolean;
   goneEnabled: boolean;
+  firewall: boolean;
+  /** limited@ has its send_limit. */
+  limited: boolean;
 }
-const P1: Variant = { pop3: true, ban: '1h', authBan: true, goneEnabled: true };
+const P1: Variant = { pop3: true, ban: '1h', authBan: true, goneEnabled: true, firewall: true, limited: true };
 
 function playbook(mta: Mta, h: VpsHost, dom: string, v: Variant): string {
   return `site: limits-${h.name}
@@ -59,7 +62,7 @@ stack:
   imap: true
   pop3: ${v.pop3}
   tls: { mode: self-signed }
-${v.authBan ? `  auth_ban: { attempts: 3, within: 10m, ban: ${v.ban} }` : '  auth_ban: false'}
+${v.authBan ? `  auth_ban: { attempts: 3, within: 10m, ban: ${v.ban} }` : '  auth_ban: false'}${v.firewall ? '' : '\n  firewall: false'}
 ${worldDnsYaml(world, dom)}
 domains:
   - name: ${dom}
@@ -72,8 +75,7 @@ domains:
         password: { env: IT_LIMITS_PASSWORD }
         send: false
       - name: limited
-        password: { env: IT_LIMITS_PASSWORD }
-        send_limit: 2/hour
+        password: { env: IT_LIMITS_PASSWORD }${v.limited ? '\n        send_limit: 2/hour' : ''}
       - name: gone
         password: { env: IT_LIMITS_PASSWORD }
         enabled: ${v.goneEnabled}
@@ -344,6 +346,36 @@ const CASES: Array<[name: string, run: (t: Ctx) => Promise<void>]> = [
       const count = () => t.sh(`doveadm search -u alice@${t.dom} mailbox '*' subject ${token} | wc -l`);
       expect(await until(count, (n) => n === '15', 30)).toBe('15');
       expect(await t.sh(`${t.mta === 'exim' ? 'exim4 -bpc' : "postqueue -j | wc -l"}`)).toBe('0');
+    },
+  ],
+  [
+    'firewall: false and no send_limit left: mailops\' table and rules go (the host\'s own firewall decides alone), policyd-rate-limit stops (Postfix); a second apply changes nothing; turned on again, both come back',
+    async (t) => {
+      // A port no mail daemon holds: mailops' table drops it, the host alone (no firewall of its own) does not.
+      await t.sh('setsid python3 -m http.server 8025 >/dev/null 2>&1 < /dev/null & sleep 1');
+      expect(await tcpConnect(world, clients.b, t.host.ip, 8025)).toMatch(/timed out/);
+      const off = await t.apply({ firewall: false, limited: false });
+      expect(off.hosts[0]!.ok, off.hosts[0]!.error).toBe(true);
+      expect((off.hosts[0]!.plan ?? []).filter((c) => c.action === 'stop-disable' || c.action === 'remove').map((c) => `${c.action} ${c.path ?? c.unit}`)).toEqual([
+        'remove /etc/mailops/firewall.nft',
+        'remove /etc/mailops/firewall.sh',
+        ...(t.mta === 'postfix' ? ['stop-disable policyd-rate-limit'] : []),
+        'stop-disable mailops-firewall',
+      ]);
+      expect(await t.sh('nft list table inet mailops >/dev/null 2>&1 && echo present || echo gone; systemctl is-active mailops-firewall; systemctl is-enabled mailops-firewall; ls /etc/mailops/firewall.nft /etc/mailops/firewall.sh 2>&1 | grep -c "No such file"')).toBe('gone\ninactive\ndisabled\n2');
+      expect(await tcpConnect(world, clients.b, t.host.ip, 8025)).toBe('open');
+      if (t.mta === 'postfix') expect(await t.sh('systemctl is-active policyd-rate-limit; systemctl is-enabled policyd-rate-limit')).toBe('inactive\ndisabled');
+      // Without its limit, limited@ sends again within the hour it reached it in (the send_limit case).
+      const login = `limited@${t.dom}`;
+      const again = await swaks(world, clients.b, t.host.ip, 587, ['--ehlo', 'client.outside.test', '--auth', 'PLAIN', '--auth-user', login, '--auth-password', PASSWORD, '--from', login, '--to', `alice@${t.dom}`]);
+      expect(again.replyTo('.'), again.transcript).toMatch(/^250 /);
+      expect((await t.apply({ firewall: false, limited: false })).changes).toBe(0);
+      const on = await t.apply();
+      expect(on.hosts[0]!.ok, on.hosts[0]!.error).toBe(true);
+      expect(await t.sh('nft list table inet mailops >/dev/null 2>&1 && echo present || echo gone; systemctl is-active mailops-firewall; systemctl is-enabled mailops-firewall')).toBe('present\nactive\nenabled');
+      expect(await tcpConnect(world, clients.b, t.host.ip, 8025)).toMatch(/timed out/);
+      if (t.mta === 'postfix') expect(await t.sh('systemctl is-active policyd-rate-limit; systemctl is-enabled policyd-rate-limit')).toBe('active\nenabled');
+      await t.sh('pkill -f "http.server 8025"; true');
     },
   ],
   [

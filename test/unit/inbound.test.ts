@@ -29,12 +29,17 @@ interface Variant {
   dnsbl?: string[];
   dkim?: boolean;
   family?: OsFamily;
+  /** More lines under `stack:`. */
+  stack?: string[];
+  /** bob's send_limit. */
+  sendLimit?: string;
 }
 
 /** The contract playbook with other stack settings, rendered for one host. */
 function host(v: Variant = {}, components?: ComponentSpec[]): DesiredHost {
   let text = contract.replace(/^ {2}mta: postfix\b/m, `  mta: ${v.mta ?? 'postfix'}`);
-  const extra = [...(v.antispam === undefined ? [] : [`  antispam: ${v.antispam}`]), ...(v.dnsbl ? [`  dnsbl: [${v.dnsbl.join(', ')}]`] : [])];
+  const extra = [...(v.antispam === undefined ? [] : [`  antispam: ${v.antispam}`]), ...(v.dnsbl ? [`  dnsbl: [${v.dnsbl.join(', ')}]`] : []), ...(v.stack ?? [])];
+  if (v.sendLimit) text = text.replace('        send_as: [sales] ', `        send_limit: ${v.sendLimit}\n        send_as: [sales] `);
   text = text.replace(/^( {2}message_size_limit: .*)$/m, `$1\n${extra.join('\n')}`);
   if (v.dkim === false) text = text.replace(/^ {4}dkim:\n( {6}.*\n)+/m, '');
   const file = join(dir, `site-${Math.random().toString(36).slice(2)}.yaml`);
@@ -50,7 +55,7 @@ const file = (d: DesiredHost, path: string): string => {
 };
 const setting = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(`${name} =`));
 const RSPAMD_FILES = ['/etc/rspamd/override.d/options.inc', '/etc/rspamd/local.d/redis.conf', '/etc/rspamd/local.d/greylist.conf', '/etc/rspamd/local.d/milter_headers.conf', '/etc/rspamd/local.d/force_actions.conf', '/etc/rspamd/rspamd.local.lua'];
-const antispamOnly = (x: { component: string }) => x.component !== 'replication' && x.component !== 'opendkim';
+const antispamOnly = (x: { component: string }) => x.component === 'rspamd' || x.component === 'dovecot';
 
 describe('inbound protection, rendered', () => {
   it('antispam is on by default: rspamd and Redis (Debian names), loopback ports checked but not opened, a drop-in so Redis runs in containers', () => {
@@ -258,7 +263,7 @@ describe('inbound protection, planned', () => {
   });
 });
 
-describe('OpenDKIM where nothing calls it', () => {
+describe('what a feature turned off leaves behind: nothing that runs, no secret', () => {
   const ED25519 = ['/etc/opendkim/ed25519.conf', '/etc/opendkim/KeyTable.ed25519', '/etc/opendkim/SigningTable.ed25519', '/etc/systemd/system/opendkim-ed25519.service'];
   const TABLES = ['/etc/opendkim/KeyTable', '/etc/opendkim/SigningTable', '/etc/opendkim/TrustedHosts', ...ED25519];
   const retired = (d: DesiredHost) => ({
@@ -292,5 +297,44 @@ describe('OpenDKIM where nothing calls it', () => {
     ]);
     const script = activationScript({ desired: d, facts: factsOf(d), plan: p, digest: 'abc' });
     expect(script.indexOf('step service stop postfix')).toBeLessThan(script.indexOf('step service stop opendkim'));
+  });
+
+  const retiredOf = (d: DesiredHost, component: string) => ({
+    units: d.retired.units.filter((x) => x.component === component).map((x) => `${x.unit}: ${x.reason}`),
+    files: d.retired.files.filter((x) => x.component === component).map((x) => `${x.path}: ${x.reason}`),
+  });
+  const RELAY = ['  relay: { host: smtp.relay.example, port: 587, username: u, password: { env: MAILOPS_BOB_PASSWORD } }'];
+
+  it('the smarthost\'s login is removed from the disk once no MTA uses it: relay off, or the other MTA now', () => {
+    expect(host({ stack: RELAY }).files.map((f) => f.path)).toContain('/etc/postfix/relay_password');
+    expect(host({ stack: RELAY }).retired.files.map((x) => x.path)).toEqual(expect.arrayContaining(['/etc/exim4/relay_login']));
+    expect(host({ stack: RELAY }).retired.files.map((x) => x.path)).not.toContain('/etc/postfix/relay_password');
+    expect(retiredOf(host(), 'postfix').files).toEqual(['/etc/postfix/relay_password: retired by relay: false (postfix)']);
+    expect(retiredOf(host({ mta: 'exim', stack: RELAY }), 'postfix').files).toEqual(['/etc/postfix/relay_password: retired by mta: exim (postfix)']);
+    expect(retiredOf(host({ mta: 'exim', stack: RELAY }), 'exim').files).toEqual([]);
+    expect(retiredOf(host({ mta: 'exim' }), 'exim').files).toEqual(['/etc/exim4/relay_login: retired by relay: false (exim)']);
+    expect(retiredOf(host({ stack: RELAY }), 'exim').files).toEqual(['/etc/exim4/relay_login: retired by mta: postfix (exim)']);
+  });
+
+  it('no send_limit any more: policyd-rate-limit is stopped and disabled (its package and configuration stay); on Exim it is stopped once, as replaced', () => {
+    expect(host({ sendLimit: '100/hour' }).services.map((s) => s.unit)).toContain('policyd-rate-limit');
+    expect(retiredOf(host({ sendLimit: '100/hour' }), 'ratelimit')).toEqual({ units: [], files: [] });
+    expect(retiredOf(host(), 'ratelimit')).toEqual({ units: ['policyd-rate-limit: retired by send_limits: false (ratelimit)'], files: [] });
+    const exim = host({ mta: 'exim' });
+    expect(exim.replaces.map((x) => x.unit)).toContain('policyd-rate-limit');
+    expect(exim.retired.units.map((x) => x.unit)).not.toContain('policyd-rate-limit');
+    const running = { enabled: 'enabled', active: 'active' };
+    const p = plan(exim, factsOf(exim, { units: { 'policyd-rate-limit': running } }));
+    expect(p.changes.filter((c) => c.kind === 'service' && c.unit === 'policyd-rate-limit')).toEqual([{ kind: 'service', action: 'stop-disable', unit: 'policyd-rate-limit', key: 'policyd-rate-limit', reason: 'exim replaces it' }]);
+  });
+
+  it('firewall: false on Debian: mailops\' table goes with its service (whose ExecStop deletes it), the rules are removed, the unit file stays', () => {
+    expect(retiredOf(host(), 'firewall')).toEqual({ units: [], files: [] });
+    const off = host({ stack: ['  firewall: false'] });
+    const reason = 'retired by firewall_on: false, os: debian (firewall)';
+    expect(retiredOf(off, 'firewall')).toEqual({ units: [`mailops-firewall: ${reason}`], files: [`/etc/mailops/firewall.nft: ${reason}`, `/etc/mailops/firewall.sh: ${reason}`] });
+    const p = plan(off, factsOf(off, { files: ['/etc/mailops/firewall.nft', '/etc/mailops/firewall.sh', '/etc/systemd/system/mailops-firewall.service'], units: { 'mailops-firewall': { enabled: 'enabled', active: 'active' } } }));
+    expect(p.changes.filter((c) => c.kind === 'file' || c.kind === 'service').map((c) => `${c.action} ${'path' in c ? c.path : c.unit}`)).toEqual(['remove /etc/mailops/firewall.nft', 'remove /etc/mailops/firewall.sh', 'stop-disable mailops-firewall']);
+    expect(retiredOf(host({ stack: ['  firewall: false'], family: 'rhel' }), 'firewall')).toEqual({ units: [], files: [] });
   });
 });
