@@ -2,7 +2,8 @@
  * Several hosts done right, in the mail world: the outbound smarthost (stack.relay) for Postfix (port 465,
  * TLS from the first byte) and Exim (587, STARTTLS): every outbound message leaves through the world's
  * relay, which requires AUTH, and the strict peer judges it dkim=pass for our domain; verify checks the
- * relay accepts our login and reports the exact refusal for a wrong password. A backup MX (Postfix and Exim)
+ * relay accepts our login and reports the exact refusal for a wrong password; taken out of the playbook, the
+ * relay's login leaves the host and mail goes by MX again. A backup MX (Postfix and Exim)
  * refuses unknown recipients at RCPT, queues mail while the mailbox host is down and delivers it once when it
  * is back. Apply converges the mailbox host and the backup in the order that keeps their recipients in step.
  * verify knows the roles: the backup MX gets the port-25 checks and its recipients (and fails when it
@@ -156,6 +157,26 @@ for (const [mta, name, port] of [
       expect(relayLog).toMatch(new RegExp(`client=mail\\.${name}\\.test\\[${host.ip.replace(/\./g, '\\.')}\\], sasl_method=PLAIN, sasl_username=${RELAY_USER}@relay\\.test`));
       // Nothing went from our host to the peer directly: the peer's log shows only the relay as a client.
       expect(world.peer!.log()).not.toContain(`[${host.ip}]`);
+    });
+
+    it('the relay taken out of the playbook: its login is removed from the host, mail goes to the peer by MX again, judged spf=pass for our own address; 0 changes after', async () => {
+      const secret = mta === 'postfix' ? '/etc/postfix/relay_password' : '/etc/exim4/relay_login';
+      expect((await world.exec(host.container, `grep -c ${RELAY_USER} ${secret}`)).stdout.trim()).toBe('1');
+      writeFileSync(file, relayPlaybook(mta, host, dom, port).replace(/^ {2}relay:\n( {4}.*\n)+/m, '').replace(/^ {4}spf: .*\n/m, ''));
+      const r = await cli(['apply', '--yes', '--json', file], PW);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).hosts[0].plan.filter((c: { action: string }) => c.action === 'remove')).toEqual([{ kind: 'file', action: 'remove', path: secret, component: mta, reason: `retired by relay: false (${mta})` }]);
+      expect((await world.exec(host.container, `ls ${secret} 2>&1`)).stdout).toMatch(/No such file or directory/);
+      expect(await world.resolve(dom, 'TXT')).toEqual([`"v=spf1 ip4:${host.ip} -all"`]);
+      const alice = { user: `alice@${dom}`, password: PW.IT_ALICE_PASSWORD };
+      const subject = `by MX again ${mta} ${Date.now()}`;
+      const s = await smtp(ep, { port: 587, auth: alice, from: alice.user, to: [`inbox@${world.peer!.domain}`], body: message(alice.user, `inbox@${world.peer!.domain}`, subject) });
+      expect(s.stage, s.reply.text).toBe('done');
+      const raw = await world.peer!.waitFor(subject, 60_000);
+      const { problems, summary } = judge(verdictOf(raw, PEER_HOSTNAME), dom, `mail.${dom}`);
+      expect(problems, summary).toEqual([]);
+      expect(summary).toMatch(new RegExp(`^dkim=pass \\(rsa-sha256, s=mail\\), spf=pass, dmarc=pass, HELO mail\\.${name}\\.test, PTR mail\\.${name}\\.test`));
+      expect(JSON.parse((await cli(['plan', '--json', file], PW)).stdout).changes).toBe(0);
     });
   });
 }
