@@ -44,16 +44,17 @@ async function submit(site: Site, state: SiteState, host: Host, ep: Endpoint, cr
 const LANES = 6;
 
 /**
- * Waits for the message whose text includes `id` in the peer's inbox, until `until` (ms): every waiter
- * shares one read of the inbox a second, however many wait.
+ * Waits for the message in the peer's inbox whose text includes `match` (or that `match` accepts), until
+ * `until` (ms): every waiter shares one read of the inbox a second, however many wait.
  */
-export function inboxWatch(peer: Peer): (id: string, until: number) => Promise<string | undefined> {
+export function inboxWatch(peer: Pick<Peer, 'inbox'>): (match: string | ((raw: string) => boolean), until: number) => Promise<string | undefined> {
   let last: { at: number; read: Promise<string[]> } | undefined;
-  return async (id, until) => {
+  return async (match, until) => {
+    const ok = typeof match === 'string' ? (m: string) => m.includes(match) : match;
     for (;;) {
       if (!last || Date.now() - last.at >= 1000) last = { at: Date.now(), read: peer.inbox() };
       const at = last.at;
-      const raw = (await last.read).find((m) => m.includes(id));
+      const raw = (await last.read).find(ok);
       if (raw !== undefined || Date.now() >= until) return raw;
       await new Promise((r) => setTimeout(r, Math.max(50, at + 1000 - Date.now())));
     }
