@@ -14,7 +14,7 @@ import { resolverFor } from '../dns/client.js';
 import type { Host, Site } from '../model/site.js';
 import { RcptProber, smtpTransaction, imapFind, imapQuota, imapSession, newToken, pop3Find, pop3Stat, until } from '../probe/mail.js';
 import type { Ep } from '../probe/mail.js';
-import { clientHost } from '../render/names.js';
+import { clientHost, mailboxHosts } from '../render/names.js';
 import { renderHosts } from '../render/site.js';
 import { checkSite, loadSite } from '../site/load.js';
 import { PlaybookError } from '../errors.js';
@@ -234,14 +234,22 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
 
     if (before && clocks) {
       const cs = rec.suite('the change');
-      const reader = clientHost(cur);
+      // Replicated, every mailbox host holds every mailbox (a host the change adds gets them by replication).
+      const stores = cur.stack.replication ? mailboxHosts(cur) : [clientHost(cur)];
       for (const [address, { token }] of before) {
         const still = cur.domains.flatMap((d) => d.mailboxes).find((m) => m.address === address);
         await rec.run(cs, `no mail lost: ${address}`, async () => {
           if (!still) return { skip: `${address} is no mailbox in ${file} any more (its mail stays on disk, unread)` };
           if (!still.enabled) return { skip: `${address} is disabled in ${file} (its mail stays on disk)` };
-          const n = await finder(cur, reader)(address, token);
-          return n === 1 ? `the message from before the change is still there (${token})` : { fail: `the message from before the change (${token}) is ${n === 0 ? 'gone' : `there ${n} times`}` };
+          const on = stores.length > 1 ? ` on ${stores.map((h) => h.name).join(' and ')}` : '';
+          for (const h of stores) {
+            const count = () => finder(cur, h)(address, token);
+            // The first host has it at once; a replica may still be syncing.
+            let n = await count();
+            if (n === 0 && h !== stores[0] && (await until(async () => (await count()) > 0, DELIVERY_MS))) n = await count();
+            if (n !== 1) return { fail: `the message from before the change (${token}) is ${n === 0 ? 'gone' : `there ${n} times`}${on ? ` on ${h.name}` : ''}` };
+          }
+          return `the message from before the change is still there${on} (${token})`;
         });
       }
       for (const h of w.vps.hosts) {
