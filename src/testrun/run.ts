@@ -246,7 +246,7 @@ export async function runTest(file: string, text: string, site: Site, opts: Test
             const count = () => finder(cur, h)(address, token);
             // The host it was delivered to has it at once; the other one may still be syncing.
             let n = await count();
-            if (n === 0 && stores.length > 1 && (await until(async () => (await count()) > 0, DELIVERY_MS))) n = await count();
+            if (n === 0 && stores.length > 1) await until(async () => (n = await count()) > 0, DELIVERY_MS);
             if (n !== 1) return { fail: `the message from before the change (${token}) is ${n === 0 ? 'gone' : `there ${n} times`}${on ? ` on ${h.name}` : ''}` };
           }
           return `the message from before the change is still there${on} (${token})`;
