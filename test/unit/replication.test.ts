@@ -51,10 +51,10 @@ describe('replication between two mailbox hosts', () => {
   it('the first host trusts the second one\'s recorded certificate and seeds new users; only the second one adopts GUIDs and has the timer', () => {
     const [a, b] = pinned();
     const names = (h: typeof a) => h!.commands.filter((c) => c.component === 'replication').map((c) => `${c.phase}: ${c.name}`);
-    expect(names(a)).toEqual(['running: trust the certificate of mx2.example.com for replication', 'running: folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(names(a)).toEqual(['running: trust the certificate of mx2.example.com for replication', 'running: folders of new users taken from mx2.example.com with their mail, or made with the GUIDs both mailbox hosts give them']);
     expect(names(b)).toEqual([
       'running: trust the certificate of mx1.example.com for replication',
-      'running: folders of new users made with the GUIDs both mailbox hosts give them',
+      'running: folders of new users taken from mx1.example.com with their mail, or made with the GUIDs both mailbox hosts give them',
       'running: mailboxes made apart here and on mx1.example.com take its GUIDs',
     ]);
     expect(script(a)).toContain(`\nPEER='mx2.example.com'\nPORT=12345\nCA='/etc/dovecot/replica-peer.pem'\nFINGERPRINT='${FP2}'\n`);
@@ -117,14 +117,14 @@ describe('replication between two mailbox hosts', () => {
   it('before a certificate is recorded (self-signed), no host trusts or adopts; with a CA-signed certificate adopting needs no pin', () => {
     const names = (h: DesiredHost) => h.commands.filter((c) => c.component === 'replication').map((c) => c.name);
     const [a, b] = render(replicated());
-    expect(names(a!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them']);
-    expect(names(b!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(names(a!)).toEqual(['folders of new users taken from mx2.example.com with their mail, or made with the GUIDs both mailbox hosts give them']);
+    expect(names(b!)).toEqual(['folders of new users taken from mx1.example.com with their mail, or made with the GUIDs both mailbox hosts give them']);
     expect(script(a!)).toContain("\nFINGERPRINT=''\n");
     const file = replicated();
     writeFileSync(file, readFileSync(file, 'utf8').replace('stack:\n', 'stack:\n  tls: { mode: files, cert: /etc/ssl/mail.crt, key: /etc/ssl/mail.key }\n'));
     const [fa, fb] = render(file);
-    expect(names(fb!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them', 'mailboxes made apart here and on mx1.example.com take its GUIDs']);
-    expect(names(fa!)).toEqual(['folders of new users made with the GUIDs both mailbox hosts give them']);
+    expect(names(fb!)).toEqual(['folders of new users taken from mx1.example.com with their mail, or made with the GUIDs both mailbox hosts give them', 'mailboxes made apart here and on mx1.example.com take its GUIDs']);
+    expect(names(fa!)).toEqual(['folders of new users taken from mx2.example.com with their mail, or made with the GUIDs both mailbox hosts give them']);
     expect(fileOf(fa!, '/etc/dovecot/dovecot.conf')!.content).toMatch(/^ssl_client_ca_file = \/etc\/ssl\/certs\/ca-certificates\.crt$/m);
   });
 
@@ -260,6 +260,43 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     call('sync_soon carol@example.com');
     expect(read('run/full')).toBe('');
     expect(call('[ -e "$RUN/full" ] && echo asked').stdout).toBe('asked\n');
+  });
+
+  it('seed: a user the other host holds (a host joining a site with mail) is taken from it in one full sync, its GUIDs and mail; one neither host has gets the derived GUIDs; one whose sync fails is left to its next sync, and said', () => {
+    rmSync(join(dir, 'calls'), { force: true });
+    // alice has mail here; bob is new on both hosts; carol and dave have mail on the other host only.
+    const stub = `doveadm() {
+      echo "doveadm $*" >> ${dir}/calls
+      case " $* " in
+        " user "*) printf 'alice@example.com\\nbob@example.com\\ncarol@example.com\\ndave@example.com\\n' ;;
+        *" -S "*) printf 'username\\tguid\\nalice@example.com\\ta1\\ncarol@example.com\\tc1\\ncarol@example.com\\tc2\\ndave@example.com\\td1\\n' ;;
+        *" mailbox status "*) printf 'username\\tguid\\nalice@example.com\\ta1\\n' ;;
+        *" sync "*) [ "$3" = dave@example.com ] && { echo 'dsync(dave@example.com): Error: read(mx1.example.com) failed: EOF' >&2; return 75; } ;;
+      esac
+      return 0
+    }`;
+    const r = call(`${stub}\nseed check; echo "check $?"; seed run; echo "run $?"`);
+    const g = (f: string) => createHash('sha256').update(`mailops hosts\nbob@example.com\n${f}\n`).digest('hex').slice(0, 32);
+    expect(read('calls')).toBe(
+      [
+        'doveadm user *',
+        'doveadm -f tab mailbox status -A guid *',
+        'doveadm user *',
+        'doveadm -f tab mailbox status -A guid *',
+        'doveadm -f tab -o doveadm_ssl=ssl mailbox status -S mx1.example.com:12345 -A guid *',
+        ...['INBOX', 'Drafts', 'Junk', 'Sent', 'Trash'].map((f) => `doveadm mailbox create -u bob@example.com -g ${g(f)} ${f}`),
+        'doveadm sync -u carol@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
+        'doveadm sync -u dave@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345',
+        '',
+      ].join('\n'),
+    );
+    expect(r.stdout).toBe('check 1\nreplication: bob@example.com: INBOX Drafts Junk Sent Trash made with the GUIDs both hosts give them\nreplication: carol@example.com: folders and mail taken from mx1.example.com\nrun 0\n');
+    expect(r.stderr).toBe('replication: dave@example.com: could not be taken from mx1.example.com yet, its next sync will (dsync(dave@example.com): Error: read(mx1.example.com) failed: EOF)\n');
+    // The other host cannot be asked: every new user is seeded, none synced.
+    rmSync(join(dir, 'calls'), { force: true });
+    const down = stub.replace(`*" -S "*) printf`, `*" -S "*) return 75; printf`);
+    expect(call(`${down}\nseed run`).stdout).toBe(['bob', 'carol', 'dave'].map((u) => `replication: ${u}@example.com: INBOX Drafts Junk Sent Trash made with the GUIDs both hosts give them\n`).join(''));
+    expect(read('calls')).not.toContain('doveadm sync');
   });
 
   it('a round of the push: nothing when nothing changed; a changed index log is synced quick, a changed folder in full; failures tried again every 5 rounds; everyone when asked', () => {
