@@ -59,7 +59,12 @@ export function stepOf(c: Change, desired: DesiredHost): string[] {
     case 'command': {
       const cmd = desired.commands[c.index]!;
       const guard = cmd.creates !== undefined ? `[ -e ${shq(cmd.creates)} ] || ` : cmd.unless !== undefined ? `( ${cmd.unless} ) >/dev/null 2>&1 </dev/null || ` : '';
-      return [`step command ${shq(c.name)}`, `out=$( ${guard}( ${cmd.run} ) 2>&1 </dev/null ) || { say "${MARK} fail command ${clean(c.name)}"; detail "$out"; CMDFAIL=1; }`];
+      if (!cmd.warn) return [`step command ${shq(c.name)}`, `out=$( ${guard}( ${cmd.run} ) 2>&1 </dev/null ) || { say "${MARK} fail command ${clean(c.name)}"; detail "$out"; CMDFAIL=1; }`];
+      // Its stderr apart: warnings when it succeeds, the detail (before its stdout) when it fails.
+      return [
+        `step command ${shq(c.name)}`,
+        `if out=$( ${guard}( ${cmd.run} ) 2>"$LOG.err" </dev/null ); then while IFS= read -r l; do [ -z "$l" ] || warn "${clean(c.name)}: $l"; done <"$LOG.err"; else say "${MARK} fail command ${clean(c.name)}"; detail "$(cat "$LOG.err"; printf '%s' "$out")"; CMDFAIL=1; fi; rm -f "$LOG.err"`,
+      ];
     }
     case 'file': {
       const p = shq(c.path);

@@ -102,6 +102,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
           component,
           notify: (cmd.notify ?? []).map((n) => r(n, c)),
           phase: cmd.phase ?? 'activate',
+          ...(cmd.warn ? { warn: true } : {}),
         });
       }
     }

@@ -42,6 +42,12 @@ export interface ComponentSpec {
     when?: When;
     foreach?: string;
     /**
+     * What the command writes to stderr when it succeeds is said as warnings of the run (something the user
+     * should know that does not fail the apply: a host that did not answer, a retry left for later). Else a
+     * command's output is shown only when it fails.
+     */
+    warn?: boolean;
+    /**
      * prepare: before the new files are validated (generators of keys and certificates the configs refer to);
      * activate (default): after they are in place, before the services are restarted; running: once every
      * service runs with them and listens (what talks to the daemons, or to another host's).

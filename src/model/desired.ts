@@ -51,6 +51,8 @@ export interface DesiredCommand {
   component: string;
   notify: string[];
   phase: 'prepare' | 'activate' | 'running';
+  /** Its stderr, when it succeeds, is said as warnings (ComponentSpec commands' `warn`). */
+  warn?: boolean;
 }
 
 export interface DesiredService {

@@ -143,3 +143,38 @@ describe('a reload in the activation', () => {
     expect(reload('inactive')).toEqual(['reload-or-restart postfix.service', 'is-active --quiet postfix.service', 'restart postfix.service']);
   });
 });
+
+describe('a command whose stderr says what it left for later (warn: true)', () => {
+  /** Runs the step of a command that prints `out` and `err` and exits `rc`; the report of what it said. */
+  function run(warn: boolean, rc: number) {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-warn-'));
+    try {
+      const desired: DesiredHost = { ...d, commands: [{ name: 'trust the certificate of mx2', run: `echo "done here"; echo "mx2 did not answer: apply again" >&2; exit ${rc}`, component: 'replication', notify: [], phase: 'running', ...(warn ? { warn: true } : {}) }] };
+      const [label, ...lines] = stepOf({ kind: 'command', action: 'run', name: 'trust the certificate of mx2', index: 0, component: 'replication' }, desired);
+      expect(label).toBe("step command 'trust the certificate of mx2'");
+      const frame = `LOG=${dir}/log; say() { printf '%s\\n' "$*"; }; warn() { say "@@mailops warn $*"; }; detail() { printf '%s\\n' "$1" | while IFS= read -r l; do say "@@mailops detail $l"; done; }; CMDFAIL=`;
+      const r = spawnSync('sh', ['-c', `${frame}\n${lines.join('\n')}\necho "CMDFAIL=$CMDFAIL"; ls ${dir}`], { encoding: 'utf8' });
+      return { report: parseReport(r.stdout), cmdfail: /CMDFAIL=1/.test(r.stdout), left: r.stdout.includes('log.err') };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('succeeded: its stderr is a warning of the run, named by the command; its stdout is not shown', () => {
+    const { report, cmdfail, left } = run(true, 0);
+    expect(report.warnings).toEqual(['trust the certificate of mx2: mx2 did not answer: apply again']);
+    expect(report.failures).toEqual([]);
+    expect([cmdfail, left]).toEqual([false, false]);
+  });
+
+  it('failed: its stderr and stdout are the detail of the failure, and no warning', () => {
+    const { report, cmdfail } = run(true, 1);
+    expect(report.warnings).toEqual([]);
+    expect(report.failures).toEqual([{ step: 'command', message: 'trust the certificate of mx2', detail: ['mx2 did not answer: apply again', 'done here'] }]);
+    expect(cmdfail).toBe(true);
+  });
+
+  it('without warn: a command that succeeds says nothing, whatever it wrote', () => {
+    expect(run(false, 0).report).toMatchObject({ warnings: [], failures: [] });
+  });
+});
