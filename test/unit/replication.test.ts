@@ -29,6 +29,8 @@ describe('replication between two mailbox hosts', () => {
     expect(conf).toMatch(/^mail_plugins = \$mail_plugins quota notify replication$/m);
     expect(conf).toContain('service doveadm {\n  inet_listener {\n    port = 12345\n    ssl = yes\n  }\n}\n');
     expect(conf).toContain('  mail_replica = tcps:mx2.example.com:12345\n');
+    // A stalled sync gives up after 30 s of silence, not dsync's 10 minutes, which hold the user's lock.
+    expect(conf).toMatch(/^replication_dsync_parameters = -d -N -l 30 -U -T 30$/m);
     // The users' own expunges (IMAP, POP3) are logged, for mailops-replica-push to hand the replicator.
     expect(conf).toMatch(/^protocol imap \{\n  mail_plugins = \$mail_plugins imap_quota mail_log\n\}$/m);
     expect(conf).toMatch(/^protocol pop3 \{\n  pop3_uidl_format = \S+\n  mail_plugins = \$mail_plugins mail_log\n\}$/m);
