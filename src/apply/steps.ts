@@ -59,12 +59,10 @@ export function stepOf(c: Change, desired: DesiredHost): string[] {
     case 'command': {
       const cmd = desired.commands[c.index]!;
       const guard = cmd.creates !== undefined ? `[ -e ${shq(cmd.creates)} ] || ` : cmd.unless !== undefined ? `( ${cmd.unless} ) >/dev/null 2>&1 </dev/null || ` : '';
-      if (!cmd.warn) return [`step command ${shq(c.name)}`, `out=$( ${guard}( ${cmd.run} ) 2>&1 </dev/null ) || { say "${MARK} fail command ${clean(c.name)}"; detail "$out"; CMDFAIL=1; }`];
+      const [label, fail] = [`step command ${shq(c.name)}`, `say "${MARK} fail command ${clean(c.name)}"`];
+      if (!cmd.warn) return [label, `out=$( ${guard}( ${cmd.run} ) 2>&1 </dev/null ) || { ${fail}; detail "$out"; CMDFAIL=1; }`];
       // Its stderr apart: warnings when it succeeds, the detail (before its stdout) when it fails.
-      return [
-        `step command ${shq(c.name)}`,
-        `if out=$( ${guard}( ${cmd.run} ) 2>"$LOG.err" </dev/null ); then while IFS= read -r l; do [ -z "$l" ] || warn "${clean(c.name)}: $l"; done <"$LOG.err"; else say "${MARK} fail command ${clean(c.name)}"; detail "$(cat "$LOG.err"; printf '%s' "$out")"; CMDFAIL=1; fi; rm -f "$LOG.err"`,
-      ];
+      return [label, `if out=$( ${guard}( ${cmd.run} ) 2>"$LOG.err" </dev/null ); then while IFS= read -r l; do [ -z "$l" ] || warn "${clean(c.name)}: $l"; done <"$LOG.err"; else ${fail}; detail "$(cat "$LOG.err"; printf '%s' "$out")"; CMDFAIL=1; fi; rm -f "$LOG.err"`];
     }
     case 'file': {
       const p = shq(c.path);
