@@ -454,6 +454,8 @@ describe('replica.sh on Dovecot 2.3 (the replicator pushes): watch hands it the 
         read('c1'),
         'R4',
         'R300 asked',
+        // Every fifth round: the users whose last sync failed (none here).
+        "doveadm -f tab replicator status *",
         'R301 the replicator down',
         read('c2'),
         'doveadm replicator replicate -p low alice@example.com',
@@ -467,6 +469,42 @@ describe('replica.sh on Dovecot 2.3 (the replicator pushes): watch hands it the 
       ].join('\n'),
     );
     expect(r.stderr).toBe("replication: alice@example.com: Dovecot's replicator could not be asked to sync it: Fatal: net_connect_unix(/run/dovecot/replicator-doveadm) failed: No such file or directory\n");
+  });
+
+  it('the users whose last sync failed (the other host restarting Dovecot) are handed to the replicator again every fifth round; adopt --check waits 30 s at most for them to sync', () => {
+    rmSync(join(dir, 'calls'), { force: true });
+    // The replicator's status: carol failed; after the third sleep of the check, she synced.
+    const status = `doveadm() {
+      echo "doveadm $*" >> ${dir}/calls
+      case " $* " in
+        *" replicator status "*) printf 'username\\tpriority\\tfast sync\\tfull sync\\tsuccess sync\\tfailed\\nalice@example.com\\tnone\\t00:00:03\\t00:00:03\\t00:00:03\\t-\\n'; [ -e ${dir}/failing ] && printf 'carol@example.com\\tnone\\t00:00:02\\t00:00:02\\t00:05:00\\ty\\n' ;;
+        *" mailbox status "*) printf 'username\\tmailbox\\tguid\\nalice@example.com\\tINBOX\\ta1\\n' ;;
+      esac
+      return 0
+    }
+    timeout() { while [ "\${1#-}" != "$1" ]; do shift 2; done; shift; "$@"; }
+    sleep() { echo "sleep $1" >> ${dir}/calls; k=$(($(cat ${dir}/slept 2>/dev/null || echo 0) + 1)); echo $k > ${dir}/slept; [ $k -ge 3 ] && rm -f ${dir}/failing; return 0; }`;
+    writeFileSync(join(dir, 'failing'), '');
+    let r = call(`${status}\nn=4; again=; : > "$TMP/stamp.a"; stamp="$TMP/stamp.a"; next="$TMP/stamp.b"; folders=; round; cat ${dir}/calls`);
+    expect(r.stdout).toBe(['doveadm -f tab replicator status *', 'doveadm replicator replicate -p high carol@example.com', ''].join('\n'));
+    // The check: carol's failure is waited for; once she synced, the GUIDs are compared (the same: nothing to do).
+    rmSync(join(dir, 'calls'), { force: true });
+    rmSync(join(dir, 'slept'), { force: true });
+    r = call(`${status}\n: > "$TMP/all"; adopt check "$TMP/all"; echo "check $?"; cat ${dir}/calls`);
+    const calls = r.stdout.split('\n');
+    expect(calls[0]).toBe('check 0');
+    expect(calls.filter((l) => l.startsWith('sleep'))).toEqual(['sleep 2', 'sleep 2', 'sleep 2']);
+    expect(calls.filter((l) => l.includes('replicator status'))).toHaveLength(4);
+    expect(calls.filter((l) => l.includes('mailbox status'))).toEqual(['doveadm -f tab -o doveadm_ssl=ssl mailbox status -S mx1.example.com:12345 -A guid *', 'doveadm -f tab mailbox status -A guid *']);
+    // A failure that stays: pending after 30 s (15 sleeps), nothing asked of the other host.
+    rmSync(join(dir, 'calls'), { force: true });
+    rmSync(join(dir, 'slept'), { force: true });
+    writeFileSync(join(dir, 'failing'), '');
+    r = call(`${status.replace('[ $k -ge 3 ] && rm -f', '[ $k -ge 99 ] && rm -f')}\n: > "$TMP/all"; adopt check "$TMP/all"; echo "check $?"; cat ${dir}/calls`);
+    expect(r.stdout.split('\n')[0]).toBe('check 1');
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('sleep'))).toHaveLength(15);
+    expect(r.stdout).not.toContain('mailbox status');
+    rmSync(join(dir, 'failing'), { force: true });
   });
 
   it('at its first start, watch takes the journal from its end; once it has a cursor, from there (kept across restarts)', () => {
