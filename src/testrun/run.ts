@@ -29,6 +29,7 @@ import { startWorld } from '../testbed/world.js';
 import { shq } from '../facts/shell.js';
 import type { World, WorldPeer } from '../testbed/world.js';
 import { verifySubmissions } from '../verify/checks.js';
+import { bounceFor } from '../verify/verdict.js';
 import type { Endpoint } from '../verify/checks.js';
 import { inboxWatch, peerChecks } from '../verify/peer.js';
 import { verifySite } from '../verify/site.js';
@@ -425,7 +426,17 @@ async function runCases(rec: Recorder, suite: Suite, site: Site, cases: TestCase
         await peer.send({ from: STRANGER, to: c.to, subject: `mailops test [${token}]` });
         const seen: string[] = [];
         for (const m of c.mailboxes) {
-          if (!(await until(async () => (await find(m, token)) > 0, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${seen.length ? ` (delivered to ${seen.join(', ')})` : ''}: ${await diagnose(m, token)}` };
+          // A delivery the host refused comes back to the stranger at the peer as a bounce: no need to wait on.
+          let bounced: string | undefined;
+          const arrived = async () => {
+            if ((await find(m, token)) > 0) return true;
+            const dsn = await atPeer((raw) => raw.includes(token) && bounceFor(raw, m) !== undefined, 0);
+            bounced = dsn === undefined ? undefined : bounceFor(dsn, m);
+            return bounced !== undefined;
+          };
+          const so = seen.length ? ` (delivered to ${seen.join(', ')})` : '';
+          if (!(await until(arrived, DELIVERY_MS))) return { fail: `not delivered to ${m} within ${DELIVERY_MS / 1000} s${so}: ${await diagnose(m, token)}` };
+          if (bounced !== undefined) return { fail: `not delivered to ${m}${so}: the sender got a bounce, "${bounced}"` };
           const n = await find(m, token);
           if (n !== 1) return { fail: `delivered ${n} times to ${m}` };
           seen.push(m);

@@ -18,7 +18,11 @@ export interface Verdict {
 
 /** The header fields of a raw message, unfolded, in order. */
 export function headerFields(raw: string): Array<{ name: string; value: string }> {
-  const head = raw.split(/\r?\n\r?\n/, 1)[0] ?? '';
+  return fieldsOf(raw.split(/\r?\n\r?\n/, 1)[0] ?? '');
+}
+
+/** The fields of one block of "Name: value" lines (a header, a group of a delivery report), unfolded. */
+function fieldsOf(head: string): Array<{ name: string; value: string }> {
   const out: Array<{ name: string; value: string }> = [];
   for (const line of head.split(/\r?\n/)) {
     if (/^[ \t]/.test(line) && out.length) out[out.length - 1]!.value += ` ${line.trim()}`;
@@ -97,4 +101,24 @@ export function judge(v: Verdict, domain: string, hostname: string, o: { signs?:
     ...(rc ? [`HELO ${rc.helo}, PTR ${rc.verifiedName ?? 'unknown'} [${rc.ip}]${o.relayed ? ' (the smarthost)' : ''}`, rc.tls ? `over ${rc.tls}` : 'no TLS'] : []),
   ];
   return { problems, summary: parts.join(', ') };
+}
+
+/**
+ * When `raw` is a delivery status notification (RFC 3464: multipart/report; report-type=delivery-status)
+ * saying that delivery to `recipient` failed, what the failing server said: its Diagnostic-Code without
+ * the type ("smtp; ", "lmtp; "), else the Status. Undefined for any other message. Postfix and Exim both
+ * write one group of fields per recipient (Final-Recipient, Action, Status, Diagnostic-Code).
+ */
+export function bounceFor(raw: string, recipient: string): string | undefined {
+  const type = headerFields(raw).find((f) => f.name.toLowerCase() === 'content-type')?.value ?? '';
+  if (!/^multipart\/report\b/i.test(type) || !/report-type\s*=\s*"?delivery-status/i.test(type)) return undefined;
+  const want = recipient.toLowerCase();
+  for (const block of raw.split(/\r?\n[ \t]*\r?\n/)) {
+    const f = new Map(fieldsOf(block).map((x) => [x.name.toLowerCase(), x.value] as const));
+    const final = /^rfc822\s*;\s*<?([^\s>]+)>?/i.exec(f.get('final-recipient') ?? '')?.[1]?.toLowerCase();
+    if (final !== want || (f.get('action') ?? '').toLowerCase() !== 'failed') continue;
+    const diagnostic = f.get('diagnostic-code')?.replace(/^[a-z0-9-]+\s*;\s*/i, '');
+    return diagnostic || `status ${f.get('status') ?? 'unknown'}`;
+  }
+  return undefined;
 }

@@ -238,8 +238,8 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     writeFileSync(join(dir, 'down'), 'bob@example.com\n');
     rmSync(join(dir, 'timeouts'), { force: true });
     let r = call(`sync_users ${dir}/users`);
-    // Killed (SIGKILL 10 s after SIGTERM, which a stalled doveadm ignores) after 2 minutes, a full sync after 10.
-    expect(read('timeouts')).toBe('timeout -k 10 120 doveadm sync\ntimeout -k 10 120 doveadm sync\n');
+    // Killed (SIGKILL 10 s after SIGTERM, which a stalled doveadm ignores) after a minute, a full sync after 10.
+    expect(read('timeouts')).toBe('timeout -k 10 60 doveadm sync\ntimeout -k 10 60 doveadm sync\n');
     expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345\n');
     expect(read('run/failed')).toBe('bob@example.com\n');
     expect(r.stderr).toBe('replication: bob@example.com: the sync with mx1.example.com failed, tried again in seconds: dsync(bob@example.com): Error: connect(mx1.example.com) failed: Connection refused\n');

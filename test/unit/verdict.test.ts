@@ -1,6 +1,6 @@
 /** The receiver's verdict on our mail (src/verify/verdict.ts), from raw messages as the strict peer delivers them. */
 import { describe, expect, it } from 'vitest';
-import { judge, verdictOf } from '../../src/verify/verdict.js';
+import { bounceFor, judge, verdictOf } from '../../src/verify/verdict.js';
 
 const raw = (auth: string[]) =>
   [
@@ -51,5 +51,92 @@ describe('judge: what the receiver said about a message of one of our domains', 
       problems: [],
       summary: 'dkim=pass (ed25519-sha256, s=r2), spf=pass, dmarc=pass, HELO smtp.relay.test, PTR smtp.relay.test [172.23.0.9] (the smarthost), over TLSv1.3',
     });
+  });
+});
+
+describe('bounceFor: a delivery status notification for one recipient', () => {
+  // As Postfix writes one: a recipient of an alias (Original-Recipient) that Dovecot's LMTP refused.
+  const postfix = [
+    'Return-Path: <>',
+    'From: MAILER-DAEMON@mx1.example.test (Mail Delivery System)',
+    'Subject: Undelivered Mail Returned to Sender',
+    'To: tester@peer.test',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=delivery-status;',
+    '\tboundary="4Xk2.1764000000/mx1.example.test"',
+    '',
+    '--4Xk2.1764000000/mx1.example.test',
+    'Content-Description: Notification',
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    'This is the mail system at host mx1.example.test.',
+    '',
+    '--4Xk2.1764000000/mx1.example.test',
+    'Content-Description: Delivery report',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; mx1.example.test',
+    'X-Postfix-Queue-ID: 4Xk2',
+    'Arrival-Date: Tue, 25 Nov 2026 20:00:00 +0000 (UTC)',
+    '',
+    'Final-Recipient: rfc822; alice@example.test',
+    'Original-Recipient: rfc822;sales@example.test',
+    'Action: delivered',
+    'Status: 2.0.0',
+    '',
+    'Final-Recipient: rfc822; bob@example.test',
+    'Original-Recipient: rfc822;sales@example.test',
+    'Action: failed',
+    'Status: 5.2.2',
+    'Remote-MTA: dns; mx1.example.test',
+    'Diagnostic-Code: lmtp; 552 5.2.2 <bob@example.test> Quota exceeded (mailbox for',
+    '    user is full)',
+    '',
+    '--4Xk2.1764000000/mx1.example.test',
+    'Content-Description: Undelivered Message',
+    'Content-Type: message/rfc822',
+    '',
+    'Subject: mailops test [t0k3n]',
+    '',
+    'hello',
+    '--4Xk2.1764000000/mx1.example.test--',
+    '',
+  ].join('\r\n');
+  // As Exim writes one: no Diagnostic-Code for a local transport, only the Status.
+  const exim = [
+    'From: Mail Delivery System <Mailer-Daemon@mx1.example.test>',
+    'To: tester@peer.test',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary=1764000000-eximdsn-1',
+    'MIME-Version: 1.0',
+    '',
+    '--1764000000-eximdsn-1',
+    'Content-type: text/plain; charset=us-ascii',
+    '',
+    '  Bob@Example.test',
+    '    LMTP error after end of data: 552 5.2.2 <bob@example.test> Quota exceeded',
+    '',
+    '--1764000000-eximdsn-1',
+    'Content-type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; mx1.example.test',
+    '',
+    'Action: failed',
+    'Final-Recipient: rfc822;Bob@Example.test',
+    'Status: 5.0.0',
+    '',
+    '--1764000000-eximdsn-1--',
+    '',
+  ].join('\n');
+
+  it('says what the server answered for that recipient, unfolded, without the diagnostic type; else its status', () => {
+    expect(bounceFor(postfix, 'bob@example.test')).toBe('552 5.2.2 <bob@example.test> Quota exceeded (mailbox for user is full)');
+    expect(bounceFor(exim, 'bob@example.test')).toBe('status 5.0.0');
+  });
+
+  it('nothing for a recipient delivered or not named, nor for a message that is not a delivery report', () => {
+    expect(bounceFor(postfix, 'alice@example.test')).toBeUndefined();
+    expect(bounceFor(postfix, 'carol@example.test')).toBeUndefined();
+    // The same fields quoted in an ordinary message.
+    expect(bounceFor(postfix.replace('multipart/report; report-type=delivery-status;', 'multipart/mixed;'), 'bob@example.test')).toBeUndefined();
   });
 });
