@@ -21,10 +21,12 @@ export default defineConfig({
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 600_000,
           hookTimeout: 900_000,
-          // Containers and daemons: two files at a time (each in its own mail world), the longest first so
-          // both workers end together (sequencer above); room for slow first runs.
+          // Containers and daemons: three files at a time (each in its own mail world), the longest first so
+          // the workers end together (sequencer above); room for slow first runs. Much of a file's time is
+          // spent waiting on daemons and the network: on two cores, three files still left them idle a
+          // third of the time.
           fileParallelism: true,
-          maxWorkers: 2,
+          maxWorkers: 3,
           pool: 'forks',
         },
       },
