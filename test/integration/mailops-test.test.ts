@@ -104,7 +104,7 @@ describe('mailops test', () => {
     expect(failed.map((c) => c.name)).toEqual(['bob@example.test: mail from a stranger is delivered', 'alias sales@example.test delivers to alice@example.test, bob@example.test']);
     expect(failed[0]!.detail).toBe('RCPT TO:<bob@example.test> from a stranger on port 25 answered "552 5.2.2 <bob@example.test>: Recipient address rejected: Mailbox is full (over quota)"');
     // Dovecot refused it (over quota): the bounce that came back to the stranger says so, at once.
-    expect(failed[1]!.detail).toMatch(/^not delivered to bob@example\.test \(delivered to alice@example\.test\): the sender got a bounce, "552 5\.2\.2 <bob@example\.test> .*"$/);
+    expect(failed[1]!.detail).toBe('not delivered to bob@example.test (delivered to alice@example.test): the sender got a bounce, "552 5.2.2 <bob@example.test> Mailbox is full (over quota)"');
     expect(report.notes).toContain('mailbox carol@example.test: only a password_hash is given, so the throwaway copy logs in with a test password of its own');
     expect(cases(report, 'checks').filter((c) => c.name.startsWith('carol@example.test')).map((c) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
     for (const m of ['alice@example.test', 'bob@example.test', 'carol@example.test']) expect(cases(report, 'checks').find((c) => c.name === `${m}: POP3 login`)?.status).toBe('passed');
