@@ -272,7 +272,7 @@ domains:
     );
     const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
     // plan only reads (the facts of this machine, over the local sshd); --json: the plan as data.
-    const plan = () => spawnSync(process.execPath, [cli, 'plan', '--json', file], { encoding: 'utf8', env: { ...process.env, MAILOPS_SSH_PERSIST: '3', MAILOPS_SHARED_SECRET: 'do-not-keep-me' } });
+    const plan = () => spawnSync(process.execPath, [cli, 'plan', '--json', file], { encoding: 'utf8', env: { ...process.env, MAILOPS_SSH_PERSIST: '10', MAILOPS_SHARED_SECRET: 'do-not-keep-me' } });
     const counts: number[] = [];
     const outputs: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -282,7 +282,8 @@ domains:
       outputs.push(JSON.stringify(JSON.parse(r.stdout).hosts));
       await sleep(300); // sshd's log reaches this process once its event loop runs again
       counts.push(logins() - before);
-      if (i === 0) expect(await waitFor(() => readdirSync(join(process.env['XDG_RUNTIME_DIR']!, `mailops-${process.getuid!()}`)).some((f) => f.endsWith('.sock')))).toBe(true);
+      // Ten idle seconds: a broker that starts slowly on a busy machine is still there for the next run.
+      if (i === 0) expect(await waitFor(() => readdirSync(join(process.env['XDG_RUNTIME_DIR']!, `mailops-${process.getuid!()}`)).some((f) => f.endsWith('.sock')), 15000)).toBe(true);
     }
     expect(counts).toEqual([1, 1, 0]);
     // The broker (found by the runtime directory it was given) keeps none of the run's other variables.
@@ -299,11 +300,11 @@ domains:
         }
       });
     expect(brokers).toHaveLength(1);
-    expect(brokers[0]).toContain('MAILOPS_SSH_PERSIST=3');
+    expect(brokers[0]).toContain('MAILOPS_SSH_PERSIST=10');
     expect(brokers[0]!.some((v) => v.includes('do-not-keep-me'))).toBe(false);
     expect(new Set(outputs).size).toBe(1);
-    // Three idle seconds later the broker has gone, and its socket with it.
+    // Ten idle seconds later the broker has gone, and its socket with it.
     const dir = join(process.env['XDG_RUNTIME_DIR']!, `mailops-${process.getuid!()}`);
-    expect(await waitFor(() => !readdirSync(dir).some((f) => f.endsWith('.sock')), 8000)).toBe(true);
+    expect(await waitFor(() => !readdirSync(dir).some((f) => f.endsWith('.sock')), 20000)).toBe(true);
   });
 });
