@@ -4,6 +4,7 @@
  * in one round trip, each under its section marker; parseFacts (parse.ts) hands each section to its
  * fact's parser. Recorded outputs in test/fixtures/facts keep the parsers honest.
  */
+import { createHash } from 'node:crypto';
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
@@ -56,6 +57,51 @@ export function dkimCacheCommand(keysDir: string, cache: string = DKIM_PUBLIC_CA
   ].join(' ');
 }
 
+/** Where the fact script keeps what it may reuse on a host mailops manages (cachedDpkgQuery). Root's alone. */
+export const FACTS_CACHE = '/var/lib/mailops/facts';
+
+/** Copies the standard input to the output, line by line, by the shell itself. */
+const COPY = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
+
+/**
+ * dpkg-query's answer for these packages, reused while the package database is the one it was read from:
+ * dpkg-query costs a host some 6 ms (a program started, the whole status file parsed), the reuse only shell
+ * builtins.
+ *
+ * - dpkg never writes its status file in place: every change of it is a new file renamed over the old one
+ *   (a new inode). Changes not yet written to it wait in /var/lib/dpkg/updates/. So while updates/ is empty
+ *   and the status file is the very file the answer was read from, the answer stands. The cache keeps a
+ *   hard link to that file and compares with `[ -ef ]` (same device and inode, exact; the link keeps the
+ *   old inode's number from being reused).
+ * - Each answer is a directory of its own (mktemp: the link, then the answer read after it was made), and
+ *   a pointer file names the current one, with the digest of the question (the packages, the format): it is
+ *   replaced by rename, and the older directories are removed. A run that reads a directory being removed
+ *   fails to open its answer and asks dpkg-query itself; one that reads an answer read before a change
+ *   finds the link no longer the status file. Whatever the interleaving, no answer is used for a package
+ *   database other than the one it was read from (or a later one).
+ * - Only on a host that has /var/lib/mailops (one mailops applied to; the cache's parent): the cache is the only thing a plan
+ *   writes, and only there. Where a hard link cannot be made (another file system), dpkg-query is asked each
+ *   time.
+ */
+export function cachedDpkgQuery(packages: readonly string[], o: { admindir?: string; cache?: string } = {}): string[] {
+  const admin = o.admindir ?? '/var/lib/dpkg';
+  const c = shq(o.cache ?? FACTS_CACHE);
+  const managed = shq((o.cache ?? FACTS_CACHE).replace(/\/[^/]+$/, ''));
+  const query = `dpkg-query${o.admindir ? ` --admindir=${shq(admin)}` : ''} -W -f='\${Package}\\t\${Version}\\t\${db:Status-Abbrev}\\n' ${shqAll(packages)} 2>/dev/null`;
+  const key = createHash('sha256').update(query).digest('hex').slice(0, 16);
+  const status = shq(`${admin}/status`);
+  return [
+    `c=${c}; k=${key}; h=; u=; n=`,
+    `for f in ${shq(`${admin}/updates`)}/*; do [ -e "$f" ] && u=1 && break; done`,
+    `if [ -z "$u" ] && [ -f "$c"/dpkg ] && { read -r a b < "$c"/dpkg; [ "$a" = "$k" ] && [ -n "$b" ] && [ ${status} -ef "$c/$b/status" ]; }; then { h=1; ${COPY}; } 2>/dev/null < "$c/$b/out"; fi`,
+    `if [ -z "$h" ]; then`,
+    `  [ -z "$u" ] && [ -d ${managed} ] && mkdir -p -m 700 "$c" 2>/dev/null && n=$(mktemp -d "$c"/dpkg.XXXXXXXX 2>/dev/null) && { ln ${status} "$n"/status 2>/dev/null || { rmdir "$n"; n=; }; }`,
+    `  o=$(${query}); printf '%s\\n' "$o"`,
+    `  if [ -n "$n" ]; then printf '%s\\n' "$o" 2>/dev/null > "$n"/out && printf '%s %s\\n' $k "\${n##*/}" > "$c"/.dpkg.$$ && mv -f "$c"/.dpkg.$$ "$c"/dpkg && for x in "$c"/dpkg.*; do [ "$x" = "$n" ] || rm -rf "$x"; done; fi`,
+    `fi`,
+  ];
+}
+
 const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
 
 /**
@@ -73,14 +119,7 @@ export const FAMILY_FACTS: Fact[] = [
   {
     section: 'packages',
     runs: 'pipe',
-    command: (d) =>
-      d.packages.length === 0
-        ? []
-        : [
-            d.os.packageManager === 'apt'
-              ? `dpkg-query -W -f='\${Package}\\t\${Version}\\t\${db:Status-Abbrev}\\n' ${shqAll(d.packages)} 2>/dev/null`
-              : `rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii \\n' ${shqAll(d.packages)} 2>/dev/null | grep '	'`,
-          ],
+    command: (d) => (d.packages.length === 0 ? [] : d.os.packageManager === 'apt' ? cachedDpkgQuery(d.packages) : [`rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii \\n' ${shqAll(d.packages)} 2>/dev/null | grep '	'`]),
     parse: (lines) => ({ packages: parsePackages(lines) }),
   },
   {
@@ -90,7 +129,10 @@ export const FAMILY_FACTS: Fact[] = [
     command: (d) => {
       const files = [...d.files.map((f) => f.path), ...d.retired.files.map((f) => f.path)];
       const all = [...files, ...d.directories.map((x) => x.path)];
-      return [...(files.length ? [`sha256sum -- ${shqAll(files)} 2>/dev/null`] : []), 'sec filestat', ...(all.length ? [`${STAT} ${shqAll(all)} 2>/dev/null`] : [])];
+      // The DKIM keys are hashed by the same program (one less to start); their lines are the dkim fact's
+      // (in $H), and this one keeps only the paths stat reports.
+      const hashed = files.length ? [`H=$(sha256sum -- ${shqAll(files)} ${shq(d.os.paths.dkimKeys)}/*.key 2>/dev/null); printf '%s\\n' "$H"`] : [];
+      return [...hashed, 'sec filestat', ...(all.length ? [`${STAT} ${shqAll(all)} 2>/dev/null`] : [])];
     },
     parse: (lines, all) => {
       const stats = parseStat(all.get('filestat') ?? []);
@@ -105,11 +147,24 @@ export const FAMILY_FACTS: Fact[] = [
   {
     section: 'services',
     runs: 'pipe',
+    // Two light questions to systemd rather than `systemctl show`, which fetches every property of every
+    // unit named (some 1.5 ms of PID 1's and systemctl's time a unit): the loaded units' states
+    // (list-units: a unit it does not list is not loaded, so inactive), then the unit files' (list-unit-files:
+    // one it does not list has none, "not-found", as show says). A template's instance has no unit file of
+    // its own: those are asked with show.
     command: (d) => {
-      const units = [...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit), ...d.retired.units.map((x) => x.unit)].map(unitOf);
-      return units.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(units)} 2>/dev/null`] : [];
+      const units = [...new Set([...d.services.map((s) => s.unit), ...d.replaces.map((x) => x.unit), ...d.retired.units.map((x) => x.unit)].map(unitOf))];
+      const named = units.filter((u) => !u.includes('@'));
+      const instances = units.filter((u) => u.includes('@'));
+      if (!units.length) return [];
+      return [
+        ...(named.length ? [`systemctl list-units --all --full --plain --no-legend -- ${shqAll(named)} 2>/dev/null`] : []),
+        ...(instances.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(instances)} 2>/dev/null`] : []),
+        'sec unitfiles',
+        ...(named.length ? [`systemctl list-unit-files --full --plain --no-legend -- ${shqAll(named)} 2>/dev/null`] : []),
+      ];
     },
-    parse: (lines) => ({ services: parseServices(lines) }),
+    parse: (lines, all) => ({ services: parseServices(lines, all.get('unitfiles') ?? []) }),
   },
   {
     // The Dovecot apt would install, on a host that has none yet: its configuration's syntax depends on the
@@ -144,8 +199,10 @@ export const FAMILY_FACTS: Fact[] = [
       const cache = shq(DKIM_PUBLIC_CACHE);
       return [
         // Each key's name, then its public half: as the last activation cached it for this very key (by the
-        // file's SHA-256), else in PEM from openssl (3-4 ms a key). mailops reads either.
-        `sha256sum -- ${dir}/*.key 2>/dev/null | while read -r s k; do [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; printf 'key\\t%s\\t%s\\n' "\${n%.*}" "\${n##*.}"; p=; [ -f ${cache}/"$s" ] && read -r p < ${cache}/"$s"; if [ -n "$p" ]; then printf 'spki\\t%s\\n' "$p"; else openssl pkey -in "$k" -pubout 2>/dev/null; fi; done`,
+        // file's SHA-256), else in PEM from openssl (3-4 ms a key). mailops reads either. The hashes are the
+        // files fact's sha256sum's ($H, lines "HASH  PATH"), else this one's.
+        `[ -n "\${H+x}" ] || H=$(sha256sum -- ${dir}/*.key 2>/dev/null)`,
+        `set -f; IFS='\n'; for l in $H; do unset IFS; s=\${l%% *}; k=\${l#"$s"}; k=\${k#?}; k=\${k#?}; case "$k" in ${dir}/*.key) ;; *) continue;; esac; [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; printf 'key\\t%s\\t%s\\n' "\${n%.*}" "\${n##*.}"; p=; [ -f ${cache}/"$s" ] && read -r p < ${cache}/"$s"; if [ -n "$p" ]; then printf 'spki\\t%s\\n' "$p"; else openssl pkey -in "$k" -pubout 2>/dev/null; fi; done; set +f; unset IFS`,
         `[ -f ${dir}/lifecycle ] && while IFS= read -r l; do printf 'lifecycle\\t%s\\n' "$l"; done < ${dir}/lifecycle`,
       ];
     },

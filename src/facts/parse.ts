@@ -58,22 +58,35 @@ export function parseStat(lines: string[]): Record<string, { mode: string; owner
   return out;
 }
 
-/** systemctl show -p Id -p UnitFileState -p ActiveState: blocks separated by blank lines. */
-export function parseServices(lines: string[]): Record<string, { enabled: string; active: string }> {
+/**
+ * The services section: `systemctl list-units --all --plain` lines (UNIT LOAD ACTIVE SUB DESCRIPTION) and
+ * `systemctl show -p Id -p UnitFileState -p ActiveState` blocks (template instances), then `unitFiles`, the
+ * unitfiles section: `systemctl list-unit-files --plain` lines (UNIT STATE [PRESET]). A unit in neither is
+ * not loaded and has no unit file: absent, which plan takes as inactive and not-found.
+ */
+export function parseServices(lines: string[], unitFiles: string[] = []): Record<string, { enabled: string; active: string }> {
   const out: Record<string, { enabled: string; active: string }> = {};
+  const name = (unit: string) => unit.replace(/\.service$/, '');
+  const entry = (unit: string) => (out[name(unit)] ??= { enabled: 'not-found', active: 'inactive' });
   let cur: Record<string, string> = {};
   const flush = () => {
-    if (cur['Id']) out[cur['Id'].replace(/\.service$/, '')] = { enabled: cur['UnitFileState'] || 'not-found', active: cur['ActiveState'] || 'inactive' };
+    if (cur['Id']) out[name(cur['Id'])] = { enabled: cur['UnitFileState'] || 'not-found', active: cur['ActiveState'] || 'inactive' };
     cur = {};
   };
   for (const l of lines) {
-    if (l.trim() === '') flush();
+    const kv = /^([A-Za-z]+)=(.*)$/.exec(l);
+    if (kv) cur[kv[1]!] = kv[2]!;
     else {
-      const i = l.indexOf('=');
-      if (i > 0) cur[l.slice(0, i)] = l.slice(i + 1);
+      flush();
+      const [unit, , active] = l.trim().split(/\s+/);
+      if (unit && active) entry(unit).active = active;
     }
   }
   flush();
+  for (const l of unitFiles) {
+    const [unit, state] = l.trim().split(/\s+/);
+    if (unit && state) entry(unit).enabled = state;
+  }
   return out;
 }
 

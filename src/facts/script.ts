@@ -50,8 +50,10 @@ function familyPart(d: DesiredHost): string {
 
 /** What every host reports, whatever its family: the apply lock, interrupted runs, the mail queues. */
 const HOST_PART = `sec lock
+# The lock is tried on the shell's own descriptor (flock starts no program under it); it is let go as the
+# group ends and the descriptor closes.
 held=
-if [ -e ${LOCK_FILE} ] && ! flock -n ${LOCK_FILE} true 2>/dev/null; then held=1; echo held; else echo free; fi
+if [ -e ${LOCK_FILE} ] && ! { flock -n 9; } 2>/dev/null 9<${LOCK_FILE}; then held=1; echo held; else echo free; fi
 sec interrupted
 # Runs that started but never finished (killed, OOM, reboot), while no apply is running now: a run's
 # journal holds its phase, and its result once it finished (src/apply/script.ts).

@@ -1,10 +1,13 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
+import { dkimFromSpki, parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
 import { factScript } from '../../src/facts/script.js';
+import { cachedDpkgQuery } from '../../src/facts/host-facts.js';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
 import { loadComponents } from '../../src/components/load.js';
@@ -56,6 +59,31 @@ describe('fact parsers on recorded outputs', () => {
     expect(parseServices(['Id=a.service', 'ActiveState=failed', 'UnitFileState=disabled', '', 'Id=b.timer', 'ActiveState=active', 'UnitFileState=enabled'])).toEqual({
       a: { enabled: 'disabled', active: 'failed' },
       'b.timer': { enabled: 'enabled', active: 'active' },
+    });
+  });
+
+  it('joins what list-units and list-unit-files say of each unit (and show of a template instance)', () => {
+    // As systemd 252 prints them with --plain --no-legend --full; a unit in neither is absent (plan: not-found, inactive).
+    const units = [
+      'exim4.service            not-found inactive dead    exim4.service',
+      'fail2ban.service         loaded    failed   failed  Fail2Ban Service',
+      'mailops-firewall.service loaded    active   exited  mailops inbound firewall',
+      'postsrsd.service         masked    inactive dead    postsrsd.service',
+      'mailops-replica.timer    loaded    active   waiting mailops: heal the replicas',
+      'Id=getty@tty1.service',
+      'ActiveState=active',
+      'UnitFileState=enabled',
+    ];
+    const files = ['fail2ban.service         enabled  enabled', 'mailops-firewall.service enabled  enabled', 'postsrsd.service         masked   enabled', 'mailops-replica.timer    enabled  enabled', 'exim4-base.service       generated -', 'opendkim.service         disabled enabled'];
+    expect(parseServices(units, files)).toEqual({
+      exim4: { enabled: 'not-found', active: 'inactive' },
+      fail2ban: { enabled: 'enabled', active: 'failed' },
+      'mailops-firewall': { enabled: 'enabled', active: 'active' },
+      postsrsd: { enabled: 'masked', active: 'inactive' },
+      'mailops-replica.timer': { enabled: 'enabled', active: 'active' },
+      'getty@tty1': { enabled: 'enabled', active: 'active' },
+      'exim4-base': { enabled: 'generated', active: 'inactive' },
+      opendkim: { enabled: 'disabled', active: 'inactive' },
     });
   });
 });
@@ -146,6 +174,106 @@ describe('the fact script', () => {
     expect(scriptFamily('NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n')).toBe('rhel');
     expect(scriptFamily('NAME="Linux Mint"\nID=linuxmint\nID_LIKE="ubuntu debian"\n')).toBe('debian');
     expect(scriptFamily('NAME="openSUSE Leap"\nID="opensuse-leap"\nID_LIKE="suse opensuse"\n')).toBe('unknown');
+  });
+
+  it("reads every DKIM key of the directory with the managed files' hashes: from the cache by its hash, else from openssl", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-dkim-'));
+    const keys = join(dir, 'keys');
+    const state = join(dir, 'state');
+    mkdirSync(keys);
+    mkdirSync(join(state, 'dkim-public'), { recursive: true });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const ed = generateKeyPairSync('ed25519');
+    writeFileSync(join(keys, 'example.test.mail.key'), rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(keys, 'example.test.ed.key'), ed.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(keys, 'lifecycle'), 'x\n');
+    const spki = (k: KeyObject) => (k.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64');
+    // The activation cached the Ed25519 key's public half (by the key file's SHA-256); the RSA key has none.
+    const sha = createHash('sha256').update(readFileSync(join(keys, 'example.test.ed.key'))).digest('hex');
+    writeFileSync(join(state, 'dkim-public', sha), `${spki(ed.publicKey)}\n`);
+    const r = spawnSync('sh', ['-c', script.replaceAll(deb.os.paths.dkimKeys, keys).replaceAll('/var/lib/mailops', state)], { encoding: 'utf8' });
+    const f = parseFacts(r.stdout);
+    expect(f.dkim).toEqual({
+      'mail._domainkey.example.test': { selector: 'mail', ...dkimFromSpki(spki(rsa.publicKey)) },
+      'ed._domainkey.example.test': { selector: 'ed', ...dkimFromSpki(spki(ed.publicKey)) },
+    });
+    // The keys' hashes came with the files' (one sha256sum): the files fact keeps only the managed ones.
+    expect(f.dkim['mail._domainkey.example.test']).toMatchObject({ algorithm: 'rsa', bits: 1024 });
+    expect(Object.keys(f.files).filter((p) => p.endsWith('.key'))).toEqual([]);
+    expect(r.stdout.match(/^[0-9a-f]{64} {2}.*\.key$/gm)?.length).toBe(2);
+  });
+
+  describe("dpkg-query's answer, kept while the package database is the same file", () => {
+    const status = (postfix: string) =>
+      ['postfix', 'openssl'].map((p) => `Package: ${p}\nStatus: install ok installed\nVersion: ${p === 'postfix' ? postfix : '3.0.15-1~deb12u1'}\nArchitecture: amd64\nMaintainer: x <x@example.test>\nDescription: ${p}\n`).join('\n');
+    /** A dpkg database and a managed host's state directory; `run` runs the packages fact there, counting dpkg-query's runs. */
+    function host(managed = true) {
+      const dir = mkdtempSync(join(tmpdir(), 'mailops-dpkg-'));
+      const admin = join(dir, 'dpkg');
+      mkdirSync(join(admin, 'updates'), { recursive: true });
+      writeFileSync(join(admin, 'status'), status('3.7.11-0+deb12u1'));
+      if (managed) mkdirSync(join(dir, 'mailops'));
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      const real = spawnSync('sh', ['-c', 'command -v dpkg-query'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, 'dpkg-query'), `#!/bin/sh\necho x >> ${join(dir, 'calls')}\nexec ${real} "$@"\n`, { mode: 0o755 });
+      const cache = join(dir, 'mailops', 'facts');
+      const calls = () => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').split('\n').length - 1 : 0);
+      const run = (packages = ['postfix', 'openssl']) => {
+        const r = spawnSync('sh', ['-c', cachedDpkgQuery(packages, { admindir: admin, cache }).join('\n')], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toBe('');
+        return parsePackages(r.stdout.split('\n'));
+      };
+      /** dpkg's way of changing its database: a new file renamed over the old one. */
+      const change = (postfix: string) => {
+        writeFileSync(join(admin, 'status-new'), status(postfix));
+        renameSync(join(admin, 'status-new'), join(admin, 'status'));
+      };
+      return { dir, admin, cache, calls, run, change };
+    }
+    const both = (postfix: string) => ({ postfix, openssl: '3.0.15-1~deb12u1' });
+
+    it('answers from the cache once it holds the answer for this very status file, and asks again once dpkg changed it', () => {
+      const h = host();
+      expect(h.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(h.calls()).toBe(1);
+      expect(h.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(h.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(h.calls()).toBe(1);
+      h.change('3.7.12-0+deb12u1');
+      expect(h.run()).toEqual(both('3.7.12-0+deb12u1'));
+      expect(h.calls()).toBe(2);
+      expect(h.run()).toEqual(both('3.7.12-0+deb12u1'));
+      expect(h.calls()).toBe(2);
+      // One answer is kept (the pointer and its directory), its link the status file itself.
+      expect(readdirSync(h.cache).sort()).toEqual(['dpkg', readFileSync(join(h.cache, 'dpkg'), 'utf8').trim().split(' ')[1]].sort());
+    });
+
+    it('asks dpkg-query while dpkg has changes not yet in the status file (updates/), and for other packages', () => {
+      const h = host();
+      h.run();
+      writeFileSync(join(h.admin, 'updates', '0000'), 'Package: postfix\nStatus: deinstall ok config-files\nVersion: 3.7.11-0+deb12u1\n');
+      h.run();
+      h.run();
+      expect(h.calls()).toBe(3);
+      rmSync(join(h.admin, 'updates', '0000'));
+      expect(h.run(['postfix'])).toEqual({ postfix: '3.7.11-0+deb12u1' });
+      expect(h.calls()).toBe(4);
+    });
+
+    it('asks dpkg-query when the cached answer is gone, and writes nothing on a host mailops does not manage', () => {
+      const h = host();
+      h.run();
+      rmSync(join(h.cache, readFileSync(join(h.cache, 'dpkg'), 'utf8').trim().split(' ')[1]!), { recursive: true });
+      expect(h.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(h.calls()).toBe(2);
+      const fresh = host(false);
+      expect(fresh.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(fresh.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(fresh.calls()).toBe(2);
+      expect(existsSync(join(fresh.dir, 'mailops'))).toBe(false);
+    });
   });
 
   it('asks about every managed file, package and service of both families', () => {
