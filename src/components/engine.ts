@@ -99,6 +99,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
           ...(cmd.creates !== undefined ? { creates: r(cmd.creates, c) } : {}),
           ...(cmd.unless !== undefined ? { unless: r(cmd.unless, c) } : {}),
           ...(cmd.unless_cert ? { certGuard: { names: r(cmd.unless_cert.names, c).split(',').filter(Boolean), anyOrder: cmd.unless_cert.any_order ?? false, days: cmd.unless_cert.days ?? 0 } } : {}),
+          ...(cmd.unless_group ? { groupGuard: { paths: r(cmd.unless_group.paths, c).split(/\s+/).filter(Boolean), group: r(cmd.unless_group.group, c) } } : {}),
           component,
           notify: (cmd.notify ?? []).map((n) => r(n, c)),
           phase: cmd.phase ?? 'activate',

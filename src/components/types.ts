@@ -38,6 +38,14 @@ export interface ComponentSpec {
      * `unless` stays the guard the activation runs, and must test the same.
      */
     unless_cert?: { names: string; days?: number; any_order?: boolean };
+    /**
+     * The `unless` of a command that gives files to a group, planned from their owners as the facts' stat
+     * reads them instead of running it in the fact script: done when every file `paths` names (space-separated
+     * paths; a `*` in the last part matches as the shell's glob does, and one that matches nothing asks for
+     * nothing) belongs to `group`; a named path that is missing is not done. `unless` stays the guard the
+     * activation runs, and must test the same.
+     */
+    unless_group?: { paths: string; group: string };
     notify?: string[];
     when?: When;
     foreach?: string;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
-import { DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, tlsFingerprintCommand, unitOf } from './shell.js';
+import { DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, shqGlob, tlsFingerprintCommand, unitOf } from './shell.js';
 import { parseLifecycle } from '../plan/dkim.js';
 
 export interface Fact {
@@ -129,10 +129,12 @@ export const FAMILY_FACTS: Fact[] = [
     command: (d) => {
       const files = [...d.files.map((f) => f.path), ...d.retired.files.map((f) => f.path)];
       const all = [...files, ...d.directories.map((x) => x.path)];
+      // And the files whose group a command's guard is planned from (groupGuardHolds), globs as they are.
+      const owned = [...new Set(d.commands.flatMap((c) => c.groupGuard?.paths ?? []))].map(shqGlob);
       // The DKIM keys are hashed by the same program (one less to start); their lines are the dkim fact's
       // (in $H), and this one keeps only the paths stat reports.
       const hashed = files.length ? [`H=$(sha256sum -- ${shqAll(files)} ${shq(d.os.paths.dkimKeys)}/*.key 2>/dev/null); printf '%s\\n' "$H"`] : [];
-      return [...hashed, 'sec filestat', ...(all.length ? [`${STAT} ${shqAll(all)} 2>/dev/null`] : [])];
+      return [...hashed, 'sec filestat', ...(all.length + owned.length ? [`${STAT} ${[shqAll(all), ...owned].filter(Boolean).join(' ')} 2>/dev/null`] : [])];
     },
     parse: (lines, all) => {
       const stats = parseStat(all.get('filestat') ?? []);
@@ -220,13 +222,14 @@ export const FAMILY_FACTS: Fact[] = [
   {
     // The indexes of the commands whose creates/unless guard says they are done.
     // `creates` guards are shell builtins: one line for all of them; every `unless` guard is a test of its own.
-    // A certificate command's guard is planned from the tls fact instead (certGuardHolds).
+    // A certificate command's guard is planned from the tls fact instead (certGuardHolds), a group's from the
+    // files fact's stat (groupGuardHolds).
     section: 'commands',
     command: (d) => {
       const creates = d.commands.flatMap((c, i) => (c.creates !== undefined ? [`{ [ -e ${shq(c.creates)} ] && echo ${i}; }`] : []));
       return creates.length ? [creates.join('; ')] : [];
     },
-    tests: (d) => d.commands.flatMap((c, i) => (c.creates === undefined && c.unless !== undefined && !c.certGuard ? [{ test: c.unless, print: `echo ${i}` }] : [])),
+    tests: (d) => d.commands.flatMap((c, i) => (c.creates === undefined && c.unless !== undefined && !c.certGuard && !c.groupGuard ? [{ test: c.unless, print: `echo ${i}` }] : [])),
     parse: (lines) => ({ commandsDone: nonEmpty(lines).map(Number).filter((n) => Number.isInteger(n)) }),
   },
 ];

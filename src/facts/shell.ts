@@ -5,6 +5,13 @@ export function shq(s: string): string {
 
 export const shqAll = (xs: readonly string[]): string => xs.map(shq).join(' ');
 
+/** A path for the shell with its `*` left to glob, all else quoted ("/etc/dkim keys/*.key" → '/etc/dkim keys/'*.key). */
+export const shqGlob = (p: string): string =>
+  p
+    .split('*')
+    .map((x) => (x === '' ? '' : shq(x)))
+    .join('*');
+
 /**
  * The public halves of the host's DKIM keys, as the last activation read them: one file a key, named by
  * the SHA-256 of the key file, holding its SubjectPublicKeyInfo (DER, base64). A name that matches is that

@@ -39,6 +39,12 @@ export interface CertGuard {
   days: number;
 }
 
+/** The files a command gives to a group belong to it already (paths: absolute, a `*` in the last part a glob). */
+export interface GroupGuard {
+  paths: string[];
+  group: string;
+}
+
 export interface DesiredCommand {
   name: string;
   run: string;
@@ -48,6 +54,8 @@ export interface DesiredCommand {
   unless?: string;
   /** Planned from the host's certificate (facts.tlsCert) rather than by running `unless` at plan time. */
   certGuard?: CertGuard;
+  /** Planned from the owners the facts' stat read (facts.directories) rather than by running `unless` at plan time. */
+  groupGuard?: GroupGuard;
   component: string;
   notify: string[];
   phase: 'prepare' | 'activate' | 'running';

@@ -3,7 +3,7 @@
  * argument, so it cannot fetch anything; every no-op is a fact that matches.
  */
 import { createHash } from 'node:crypto';
-import type { CertGuard, DesiredHost } from '../model/desired.js';
+import type { CertGuard, DesiredHost, GroupGuard } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Change, HostPlan } from '../model/plan.js';
 import { fileDiff } from './diff.js';
@@ -33,6 +33,20 @@ export function certGuardHolds(g: CertGuard, facts: HostFacts): boolean {
   const have = g.anyOrder ? [...c.names].sort() : c.names;
   const want = g.anyOrder ? [...g.names].sort() : g.names;
   return have.length === want.length && have.every((n, i) => n === want[i]);
+}
+
+/**
+ * Whether every file the guard names belongs to its group, as the facts' stat read them: a glob (`*` in the
+ * last part, not matching a leading dot, as the shell's) asks for the files it matched, none when it matched
+ * none; a named path the stat did not report (missing) does not hold.
+ */
+export function groupGuardHolds(g: GroupGuard, facts: HostFacts): boolean {
+  const escape = (x: string) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  return g.paths.every((p) => {
+    if (!p.includes('*')) return facts.directories[p]?.group === g.group;
+    const re = new RegExp(`^${p.split('*').map(escape).join('*').replace(/(\/?)\*/g, (_m, slash: string) => `${slash}${slash ? '(?!\\.)' : ''}[^/]*`)}$`);
+    return Object.entries(facts.directories).every(([path, st]) => !re.test(path) || st.group === g.group);
+  });
 }
 
 export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
@@ -84,7 +98,7 @@ export function plan(desired: DesiredHost, facts: HostFacts): HostPlan {
 
   const done = new Set(facts.commandsDone);
   desired.commands.forEach((c, index) => {
-    if (done.has(index) || (c.certGuard && certGuardHolds(c.certGuard, facts))) return;
+    if (done.has(index) || (c.certGuard && certGuardHolds(c.certGuard, facts)) || (c.groupGuard && groupGuardHolds(c.groupGuard, facts))) return;
     changes.push({ kind: 'command', action: 'run', name: c.name, index, component: c.component });
     notify(c.notify, c.name);
   });

@@ -1,7 +1,7 @@
 /** The planner with plain data: facts in, changes out. */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { plan, sha256 } from '../../src/plan/plan.js';
+import { groupGuardHolds, plan, sha256 } from '../../src/plan/plan.js';
 import { activationScript, stagedFiles } from '../../src/apply/script.js';
 import type { DesiredHost } from '../../src/model/desired.js';
 import type { HostFacts } from '../../src/model/facts.js';
@@ -56,6 +56,23 @@ function converged(d: DesiredHost): HostFacts {
   return f;
 }
 
+describe('a guard planned from the owners of files (groupGuardHolds)', () => {
+  const facts = (stat: Record<string, string>) => ({ ...empty('debian'), directories: Object.fromEntries(Object.entries(stat).map(([p, group]) => [p, { mode: '0640', owner: 'root', group }])) });
+  const g = (paths: string[], group = 'opendkim') => ({ paths, group });
+  it('holds when every file a glob matches has the group, and when it matches none', () => {
+    expect(groupGuardHolds(g(['/etc/dkimkeys/*.key']), facts({ '/etc/dkimkeys/a.mail.key': 'opendkim', '/etc/dkimkeys/b.mail.key': 'opendkim', '/etc/dkimkeys/lifecycle': 'root' }))).toBe(true);
+    expect(groupGuardHolds(g(['/etc/dkimkeys/*.key']), facts({ '/etc/dkimkeys/a.mail.key': 'opendkim', '/etc/dkimkeys/b.mail.key': 'Debian-exim' }))).toBe(false);
+    expect(groupGuardHolds(g(['/etc/dkimkeys/*.key']), facts({ '/etc/dkimkeys': 'root', '/etc/dkimkeys/lifecycle': 'root', '/etc/dkimkeys/sub/x.key': 'root', '/etc/dkimkeys/.hidden.key': 'root' }))).toBe(true);
+  });
+  it('does not hold for a named file that is missing or of another group', () => {
+    expect(groupGuardHolds(g(['/etc/mailops/tls/mx.key'], 'Debian-exim'), facts({ '/etc/mailops/tls/mx.key': 'Debian-exim' }))).toBe(true);
+    expect(groupGuardHolds(g(['/etc/mailops/tls/mx.key'], 'Debian-exim'), facts({ '/etc/mailops/tls/mx.key': 'root' }))).toBe(false);
+    expect(groupGuardHolds(g(['/etc/mailops/tls/mx.key'], 'Debian-exim'), facts({}))).toBe(false);
+    // Regular-expression characters in a path are themselves.
+    expect(groupGuardHolds(g(['/etc/a+b/*.key']), facts({ '/etc/aab/x.key': 'root', '/etc/a+b/x.key': 'opendkim' }))).toBe(true);
+  });
+});
+
 describe('plan', () => {
   for (const family of ['debian', 'rhel'] as const) {
     describe(family, () => {
@@ -69,7 +86,8 @@ describe('plan', () => {
         expect(kinds('directory').length).toBe(d.directories.length);
         expect(kinds('file').length).toBe(d.files.length);
         expect(kinds('file').every((c) => (c as { action: string }).action === 'create')).toBe(true);
-        expect(kinds('command').length).toBe(d.commands.length);
+        // Every command but the ones whose guard holds of no files at all (the DKIM keys' group: no keys yet).
+        expect(kinds('command').map((c) => (c as { name: string }).name)).toEqual(d.commands.filter((c) => !c.groupGuard?.paths.every((x) => x.includes('*'))).map((c) => c.name));
         for (const s of d.services) {
           expect(p.changes).toContainEqual(expect.objectContaining({ kind: 'service', action: 'enable', unit: s.unit }));
           expect(p.changes).toContainEqual(expect.objectContaining({ kind: 'service', action: 'start', unit: s.unit }));
