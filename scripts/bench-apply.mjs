@@ -11,8 +11,7 @@ import { benchSite, median } from './bench-site.mjs';
 
 const RUNS = Number(process.argv[2] ?? 10);
 
-const { cluster, file, target: targetOf } = await benchSite(1);
-const h = cluster.hosts[0];
+const { cluster, file, target: targetOf, sshTo } = await benchSite(1);
 try {
   const { site } = loadSite(file);
   let trips = 0;
@@ -64,7 +63,7 @@ try {
     if (r.status !== 0) throw new Error(r.stderr);
     cliNoop.push(performance.now() - t);
     t = performance.now();
-    spawnSync('ssh', ['-i', cluster.identity, '-p', String(h.ports[22]), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', 'true']);
+    spawnSync('ssh', ['-i', cluster.identity, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...sshTo(0), 'true']);
     sshCli.push(performance.now() - t);
   }
   console.log(`mailops apply benchmark (${RUNS} runs, medians), node ${process.version}`);

@@ -11,7 +11,7 @@ import { benchSite, log, median } from './bench-site.mjs';
 
 const N = Number(process.argv[2] ?? 10);
 const RUNS = Number(process.argv[3] ?? 5);
-const { cluster, file, target } = await benchSite(N);
+const { cluster, file, target, sshTo } = await benchSite(N);
 // The CLI's own CPU time (user + system), printed by it at exit: what mailops itself spends, apart from
 // the hosts, which here share this machine's cores with it.
 const CPU = `data:text/javascript,process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('@@cpu '+(u.user+u.system)/1000+'\\n')})`;
@@ -92,7 +92,7 @@ try {
   // The floor this machine sets: the same N hosts answering \`ssh host true\` at once, against one of them.
   const ssh = (i) =>
     new Promise((resolve) => {
-      const c = spawn('ssh', ['-i', cluster.identity, '-p', String(cluster.hosts[i].ports[22]), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', 'true'], { stdio: 'ignore' });
+      const c = spawn('ssh', ['-i', cluster.identity, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', ...sshTo(i), 'true'], { stdio: 'ignore' });
       c.on('exit', resolve);
     });
   // Medians of one host against all N at once, measured in turns.

@@ -54,7 +54,8 @@ export async function planHost(
       throw new UserError(`host ${host.name}: gathering facts failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' ') || 'no output'}`);
     }
   };
-  let facts = await gather(factScript(byFamily));
+  const first = factScript(byFamily);
+  let facts = await gather(first);
   if (!facts.family) throw new UserError(`host ${host.name}: unsupported OS "${facts.osName}": mailops manages Debian/Ubuntu and RHEL-family (CentOS Stream, AlmaLinux, Rocky) hosts`);
   if (host.os !== 'auto' && host.os !== facts.family) {
     throw new UserError(`host ${host.name}: the playbook says os: ${host.os}, but the host runs ${facts.osName} (${facts.family}); fix hosts[].os or use auto`);
@@ -70,7 +71,9 @@ export async function planHost(
   if (refine) {
     const refined = await refine(family, facts);
     const script = factScript({ [family]: refined });
-    if (script !== factScript({ [family]: desired })) facts = await gather(script);
+    // The script the facts came from: the first, when it was this family's alone.
+    const asked = Object.keys(byFamily).length === 1 && byFamily[family] === desired ? first : factScript({ [family]: desired });
+    if (script !== asked) facts = await gather(script);
     desired = refined;
   }
   let p = plan(desired, facts);

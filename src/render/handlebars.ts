@@ -40,8 +40,70 @@ export function compile(source: string, name: string): Handlebars.TemplateDelega
   return t;
 }
 
+/**
+ * An inline template that is only text and `{{a.b.c}}` paths (no helper, block, whitespace control or
+ * escape): its text and the paths' segments, in turn. Most inline templates are so (a file's owner, a
+ * directory's path); Handlebars sets every call up anew (its helpers wrapped, its access rules made), which
+ * costs more than the lookup itself. Null for any other template.
+ */
+type Parts = Array<string | string[]>;
+const simple = new Map<string, Parts | null>();
+const PATH = /^[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*$/;
+
+function partsOf(template: string): Parts | null {
+  let parts = simple.get(template);
+  if (parts !== undefined) return parts;
+  parts = [];
+  let at = 0;
+  if (/\\|\{\{\{|\}\}\}/.test(template)) parts = null;
+  for (const m of parts ? template.matchAll(/\{\{([^{}]*)\}\}/g) : []) {
+    const text = template.slice(at, m.index);
+    const segs = m[1]!.split('.');
+    // A lone name may be a helper's (Handlebars calls it), and `this`, `else` are the language's.
+    if (text.includes('{{') || !PATH.test(m[1]!) || ['this', 'else'].includes(segs[0]!) || (segs.length === 1 && segs[0]! in hbs.helpers)) {
+      parts = null;
+      break;
+    }
+    parts!.push(text, segs);
+    at = m.index + m[0].length;
+  }
+  if (parts && template.slice(at).includes('{{')) parts = null;
+  if (parts) parts.push(template.slice(at));
+  simple.set(template, parts);
+  return parts;
+}
+
+const own = Object.prototype.hasOwnProperty;
+
+/** The parts rendered as Handlebars renders them (noEscape: a missing value is empty); undefined when a value is a function (Handlebars calls it). */
+function renderParts(parts: Parts, ctx: object): string | undefined {
+  let out = '';
+  for (const p of parts) {
+    if (typeof p === 'string') {
+      out += p;
+      continue;
+    }
+    let v: unknown = ctx;
+    // Handlebars' lookupProperty: own properties only (a string's length is its own).
+    for (const k of p) v = v == null ? v : own.call(v, k) ? (v as Record<string, unknown>)[k] : undefined;
+    if (typeof v === 'function') return undefined;
+    out += v == null ? '' : String(v);
+  }
+  return out;
+}
+
+/** For tests: render every simple inline template both ways, and throw where they differ. */
+export const inlineCheck = { enabled: false };
+
 /** Render a short inline template string (paths, commands). */
 export function renderString(template: string, ctx: object): string {
   if (!template.includes('{{')) return template;
-  return compile(template, `inline:${template}`)(ctx);
+  const parts = partsOf(template);
+  const fast = parts ? renderParts(parts, ctx) : undefined;
+  if (fast === undefined) return compile(template, `inline:${template}`)(ctx);
+  if (inlineCheck.enabled) {
+    const slow = compile(template, `inline:${template}`)(ctx);
+    if (slow !== fast) throw new Error(`inline template ${JSON.stringify(template)}: ${JSON.stringify(fast)}, but Handlebars renders ${JSON.stringify(slow)}`);
+  }
+  return fast;
 }

@@ -10,6 +10,7 @@ import { loadSite } from '../../src/site/load.js';
 import { readState } from '../../src/state/state.js';
 import { renderSite } from '../../src/render/site.js';
 import { writeTree } from '../../src/render/write.js';
+import { inlineCheck } from '../../src/render/handlebars.js';
 
 const root = new URL('../golden/', import.meta.url).pathname;
 const cases = readdirSync(root).filter((c) => existsSync(join(root, c, 'site.yaml')));
@@ -32,6 +33,11 @@ beforeAll(() => {
   process.env['MAILOPS_BOB_PASSWORD'] = 'golden-test-password';
   // Zone serials are date-based: a fixed clock (2026-01-01 00:00 UTC) keeps the trees stable.
   process.env['SOURCE_DATE_EPOCH'] = String(Date.UTC(2026, 0, 1) / 1000);
+  // Every inline template that renders without Handlebars is rendered by Handlebars too, and must agree.
+  inlineCheck.enabled = true;
+  return () => {
+    inlineCheck.enabled = false;
+  };
 });
 
 describe('golden rendered trees', () => {
