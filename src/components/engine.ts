@@ -2,6 +2,7 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { TemplateContext } from '../render/context.js';
 import { compile, renderString } from '../render/handlebars.js';
+import { groupGuardCommand } from '../facts/shell.js';
 import { readTemplate } from './load.js';
 import type { ComponentSpec, When } from './types.js';
 
@@ -19,6 +20,17 @@ function items(ctx: TemplateContext, foreach: string | undefined): Array<Record<
   const list = foreach.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], ctx);
   if (!Array.isArray(list)) throw new Error(`internal: foreach "${foreach}" is not a list of the template context`);
   return list.map((item: unknown) => ({ ...ctx, item }));
+}
+
+/**
+ * A command's group guard (unless_group): planned from the facts' stat (groupGuardHolds), and the same test
+ * in the shell as the `unless` the activation runs, made from the one rendered list.
+ */
+function groupGuardOf(g: { paths: string; group: string } | undefined, c: object): Pick<DesiredHost['commands'][number], 'groupGuard' | 'unless'> {
+  if (!g) return {};
+  const paths = renderString(g.paths, c).split(/\s+/).filter(Boolean);
+  const group = renderString(g.group, c);
+  return { groupGuard: { paths, group }, unless: groupGuardCommand(paths, group) };
 }
 
 export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): DesiredHost {
@@ -99,7 +111,7 @@ export function desiredHost(baseCtx: TemplateContext, specs: ComponentSpec[]): D
           ...(cmd.creates !== undefined ? { creates: r(cmd.creates, c) } : {}),
           ...(cmd.unless !== undefined ? { unless: r(cmd.unless, c) } : {}),
           ...(cmd.unless_cert ? { certGuard: { names: r(cmd.unless_cert.names, c).split(',').filter(Boolean), anyOrder: cmd.unless_cert.any_order ?? false, days: cmd.unless_cert.days ?? 0 } } : {}),
-          ...(cmd.unless_group ? { groupGuard: { paths: r(cmd.unless_group.paths, c).split(/\s+/).filter(Boolean), group: r(cmd.unless_group.group, c) } } : {}),
+          ...groupGuardOf(cmd.unless_group, c),
           component,
           notify: (cmd.notify ?? []).map((n) => r(n, c)),
           phase: cmd.phase ?? 'activate',

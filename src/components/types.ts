@@ -42,8 +42,8 @@ export interface ComponentSpec {
      * The `unless` of a command that gives files to a group, planned from their owners as the facts' stat
      * reads them instead of running it in the fact script: done when every file `paths` names (space-separated
      * paths; a `*` in the last part matches as the shell's glob does, and one that matches nothing asks for
-     * nothing) belongs to `group`; a named path that is missing is not done. `unless` stays the guard the
-     * activation runs, and must test the same.
+     * nothing) belongs to `group`; a named path that is missing is not done. The `unless` the activation
+     * runs is made from it (groupGuardCommand): a command with this has no `unless` of its own.
      */
     unless_group?: { paths: string; group: string };
     notify?: string[];

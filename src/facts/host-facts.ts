@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
-import { DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, shqGlob, tlsFingerprintCommand, unitOf } from './shell.js';
+import { COPY_LINES, DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, shqGlob, tlsFingerprintCommand, unitOf } from './shell.js';
 import { parseLifecycle } from '../plan/dkim.js';
 
 export interface Fact {
@@ -60,9 +60,6 @@ export function dkimCacheCommand(keysDir: string, cache: string = DKIM_PUBLIC_CA
 /** Where the fact script keeps what it may reuse on a host mailops manages (cachedDpkgQuery). Root's alone. */
 export const FACTS_CACHE = '/var/lib/mailops/facts';
 
-/** Copies the standard input to the output, line by line, by the shell itself. */
-const COPY = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
-
 /**
  * dpkg-query's answer for these packages, reused while the package database is the one it was read from:
  * dpkg-query costs a host some 6 ms (a program started, the whole status file parsed), the reuse only shell
@@ -93,7 +90,7 @@ export function cachedDpkgQuery(packages: readonly string[], o: { admindir?: str
   return [
     `c=${c}; k=${key}; h=; u=; n=`,
     `for f in ${shq(`${admin}/updates`)}/*; do [ -e "$f" ] && u=1 && break; done`,
-    `if [ -z "$u" ] && [ -f "$c"/dpkg ] && { read -r a b < "$c"/dpkg; [ "$a" = "$k" ] && [ -n "$b" ] && [ ${status} -ef "$c/$b/status" ]; }; then { h=1; ${COPY}; } 2>/dev/null < "$c/$b/out"; fi`,
+    `if [ -z "$u" ] && [ -f "$c"/dpkg ] && { read -r a b < "$c"/dpkg; [ "$a" = "$k" ] && [ -n "$b" ] && [ ${status} -ef "$c/$b/status" ]; }; then { h=1; ${COPY_LINES}; } 2>/dev/null < "$c/$b/out"; fi`,
     `if [ -z "$h" ]; then`,
     `  [ -z "$u" ] && [ -d ${managed} ] && mkdir -p -m 700 "$c" 2>/dev/null && n=$(mktemp -d "$c"/dpkg.XXXXXXXX 2>/dev/null) && { ln ${status} "$n"/status 2>/dev/null || { rmdir "$n"; n=; }; }`,
     `  o=$(${query}); printf '%s\\n' "$o"`,

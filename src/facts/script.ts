@@ -4,7 +4,7 @@
  */
 import type { DesiredHost } from '../model/desired.js';
 import type { OsFamily } from '../model/site.js';
-import { LOCK_FILE } from './shell.js';
+import { COPY_LINES, LOCK_FILE } from './shell.js';
 import { FAMILY_FACTS, dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand } from './host-facts.js';
 
 export const SECTION = '@@mailops';
@@ -12,8 +12,6 @@ export const SECTION = '@@mailops';
 /** Postfix's queues that hold mail (incoming, active, deferred, hold, maildrop). */
 const POSTFIX_QUEUES = ['incoming', 'active', 'deferred', 'hold', 'maildrop'];
 
-/** Copies the script's standard input to its output, line by line, by the shell itself. */
-const COPY_STDIN = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
 
 /**
  * The facts of one family. Few programs start, since each costs the host a millisecond or more (a fork and
@@ -44,7 +42,7 @@ function familyPart(d: DesiredHost): string {
   }
   // The main part reads nothing: its programs never take the pipe's lines.
   let body = `{\n${[...tests, ...main, ...waits].join('\n')}\n} </dev/null`;
-  for (const p of pipes.reverse()) body = `${p} | {\n${body}\n${COPY_STDIN}\n}`;
+  for (const p of pipes.reverse()) body = `${p} | {\n${body}\n${COPY_LINES}\n}`;
   return body;
 }
 

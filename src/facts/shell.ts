@@ -5,12 +5,24 @@ export function shq(s: string): string {
 
 export const shqAll = (xs: readonly string[]): string => xs.map(shq).join(' ');
 
+/** Copies the standard input to the output, line by line, by the shell itself. */
+export const COPY_LINES = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
+
 /** A path for the shell with its `*` left to glob, all else quoted ("/etc/dkim keys/*.key" → '/etc/dkim keys/'*.key). */
 export const shqGlob = (p: string): string =>
   p
     .split('*')
     .map((x) => (x === '' ? '' : shq(x)))
     .join('*');
+
+/**
+ * The shell test of a group guard (GroupGuard: plan reads the same from the facts' stat, groupGuardHolds):
+ * every file the paths name belongs to the group; a glob that matches nothing asks for nothing, a named
+ * path that is missing fails.
+ */
+export function groupGuardCommand(paths: readonly string[], group: string): string {
+  return `for f in ${paths.map(shqGlob).join(' ')}; do [ -e "$f" ] || { case "$f" in *'*'*) continue;; esac; exit 1; }; [ "$(stat -c %G -- "$f")" = ${shq(group)} ] || exit 1; done`;
+}
 
 /**
  * The public halves of the host's DKIM keys, as the last activation read them: one file a key, named by

@@ -1,5 +1,10 @@
 /** The planner with plain data: facts in, changes out. */
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { groupGuardCommand, shqGlob } from '../../src/facts/shell.js';
+import { parseStat } from '../../src/facts/parse.js';
 import { describe, expect, it } from 'vitest';
 import { groupGuardHolds, plan, sha256 } from '../../src/plan/plan.js';
 import { activationScript, stagedFiles } from '../../src/apply/script.js';
@@ -70,6 +75,30 @@ describe('a guard planned from the owners of files (groupGuardHolds)', () => {
     expect(groupGuardHolds(g(['/etc/mailops/tls/mx.key'], 'Debian-exim'), facts({}))).toBe(false);
     // Regular-expression characters in a path are themselves.
     expect(groupGuardHolds(g(['/etc/a+b/*.key']), facts({ '/etc/aab/x.key': 'root', '/etc/a+b/x.key': 'opendkim' }))).toBe(true);
+  });
+  it("says what the activation's shell test says, on real files (the test is made from the same guard)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-group-'));
+    mkdirSync(join(dir, 'keys'));
+    mkdirSync(join(dir, 'none'));
+    writeFileSync(join(dir, 'keys', 'a.mail.key'), 'x');
+    writeFileSync(join(dir, 'keys', 'b.mail.key'), 'x');
+    const mine = spawnSync('stat', ['-c', '%G', dir], { encoding: 'utf8' }).stdout.trim();
+    const guards = [
+      g([`${dir}/keys/*.key`], mine),
+      g([`${dir}/keys/*.key`], `${mine}-not`),
+      g([`${dir}/none/*.key`], `${mine}-not`),
+      g([`${dir}/keys/a.mail.key`, `${dir}/none/*.key`], mine),
+      g([`${dir}/keys/missing.key`], mine),
+    ];
+    const held: boolean[] = [];
+    for (const guard of guards) {
+      const shell = spawnSync('sh', ['-c', `( ${groupGuardCommand(guard.paths, guard.group)} )`]).status === 0;
+      // The facts' stat of the same paths, as the fact script runs it.
+      const stat = spawnSync('sh', ['-c', `stat -c '%n\t%a\t%U\t%G' -- ${guard.paths.map(shqGlob).join(' ')} 2>/dev/null`], { encoding: 'utf8' }).stdout.split('\n');
+      expect(groupGuardHolds(guard, { ...empty('debian'), directories: parseStat(stat) }), guard.paths.join(' ')).toBe(shell);
+      held.push(shell);
+    }
+    expect(held).toEqual([true, false, true, true, false]);
   });
 });
 
