@@ -23,10 +23,11 @@ const AHEAD_KEPT_MS = 60_000;
 const ORIGINS_KEPT = 64;
 
 /**
- * Prints the host's public key files (sshd's default place) with shell builtins, then a line of its own:
- * the part of a command run ahead that tells whether the host still holds the key it proved (stillHoldsKey).
+ * Reads the host's public key files (sshd's default place) with shell builtins into $keys: the part of a
+ * command run ahead that tells whether the host still holds the key it proved (stillHoldsKey). What it
+ * reads is printed in one write, with the line that ends it (one SSH packet, not one a line).
  */
-const HOST_KEYS = `for f in /etc/ssh/ssh_host_*_key.pub; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$f"; done`;
+const HOST_KEYS = `keys=$(for f in /etc/ssh/ssh_host_*_key.pub; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$f"; done)`;
 const HOST_KEYS_END = '@@mailops-host-keys-end';
 
 interface Held {
@@ -81,7 +82,7 @@ export function connectionKey(req: Pick<BrokerRequest, 'opts' | 'agent'>): strin
  */
 async function keyInFiles(conn: SshConnection): Promise<boolean | null> {
   try {
-    const r = await conn.execBuffer(HOST_KEYS, { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: REUSE_OPEN_MS / 1000 });
+    const r = await conn.execBuffer(`${HOST_KEYS}; printf '%s\\n' "$keys"`, { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: REUSE_OPEN_MS / 1000 });
     return holdsKey(r.stdout.toString('utf8'), conn.hostKey);
   } catch {
     return null;
@@ -282,7 +283,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     let seen: Buffer = Buffer.alloc(0);
     let head = -1;
     const result = conn
-      .execBuffer(`${HOST_KEYS}\nprintf '%s\\n' ${HOST_KEYS_END}\n${command}`, {
+      .execBuffer(`${HOST_KEYS}\nprintf '%s\\n%s\\n' "$keys" ${HOST_KEYS_END}\n${command}`, {
         step: 'gather facts',
         openTimeout: REUSE_OPEN_MS,
         onStdoutBytes: (d) => {

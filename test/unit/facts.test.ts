@@ -114,7 +114,8 @@ describe('the fact script', () => {
   function scriptFamily(osRelease: string): string {
     const dir = mkdtempSync(join(tmpdir(), 'mailops-os-'));
     writeFileSync(join(dir, 'os-release'), osRelease);
-    const detection = script.slice(0, script.indexOf('case "$family" in')).replaceAll('/etc/os-release', join(dir, 'os-release'));
+    // The script's output is gathered in $(...), closed here where the family part would begin.
+    const detection = `${script.slice(0, script.indexOf('case "$family" in'))})\nprintf '%s\\n' "$facts"`.replaceAll('/etc/os-release', join(dir, 'os-release'));
     expect(detection).toContain('sec family');
     const r = spawnSync('sh', ['-c', detection], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
