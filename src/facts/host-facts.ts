@@ -18,9 +18,9 @@ export interface Fact {
   command(d: DesiredHost): string[];
   /**
    * `pipe`: its lines run at once with the rest of the script, and what they print is read at its end (the
-   * slow programs: systemctl, the package database); else they run in turn, in the script's main part.
+   * slow programs: systemctl, rpm); else they run in turn, in the script's main part. Per host when a function.
    */
-  runs?: 'pipe';
+  runs?: 'pipe' | ((d: DesiredHost) => 'pipe' | undefined);
   /**
    * Tests that run programs (command guards), each in the background at once with everything else; when
    * one holds (exit status 0), its `print` line prints under the fact's section.
@@ -90,11 +90,93 @@ export function cachedDpkgQuery(packages: readonly string[], o: { admindir?: str
   return [
     `c=${c}; k=${key}; h=; u=; n=`,
     `for f in ${shq(`${admin}/updates`)}/*; do [ -e "$f" ] && u=1 && break; done`,
-    `if [ -z "$u" ] && [ -f "$c"/dpkg ] && { read -r a b < "$c"/dpkg; [ "$a" = "$k" ] && [ -n "$b" ] && [ ${status} -ef "$c/$b/status" ]; }; then { h=1; ${COPY_LINES}; } 2>/dev/null < "$c/$b/out"; fi`,
+    // The answer is shell assignments (out.sh), read at once by "." ("command" keeps a damaged file from
+    // ending the script), with the digest of the question last.
+    `po=; pz=`,
+    `if [ -z "$u" ] && [ -f "$c"/dpkg ] && { read -r a b < "$c"/dpkg; [ "$a" = "$k" ] && [ -n "$b" ] && [ ${status} -ef "$c/$b/status" ]; } && command . "$c/$b/out.sh" 2>/dev/null && [ "$pz" = "$k" ]; then h=1; printf '%s\\n' "$po"; fi`,
     `if [ -z "$h" ]; then`,
     `  [ -z "$u" ] && [ -d ${managed} ] && mkdir -p -m 700 "$c" 2>/dev/null && n=$(mktemp -d "$c"/dpkg.XXXXXXXX 2>/dev/null) && { ln ${status} "$n"/status 2>/dev/null || { rmdir "$n"; n=; }; }`,
     `  o=$(${query}); printf '%s\\n' "$o"`,
-    `  if [ -n "$n" ]; then printf '%s\\n' "$o" 2>/dev/null > "$n"/out && printf '%s %s\\n' $k "\${n##*/}" > "$c"/.dpkg.$$ && mv -f "$c"/.dpkg.$$ "$c"/dpkg && for x in "$c"/dpkg.*; do [ "$x" = "$n" ] || rm -rf "$x"; done; fi`,
+    // Package names, versions and states hold no quote; an answer that would is not kept.
+    `  case "$o" in *"'"*) [ -z "$n" ] || rm -rf "$n"; n=;; esac`,
+    `  if [ -n "$n" ]; then printf "po='%s'; pz=%s\\n" "$o" $k 2>/dev/null > "$n"/out.sh && printf '%s %s\\n' $k "\${n##*/}" > "$c"/.dpkg.$$ && mv -f "$c"/.dpkg.$$ "$c"/dpkg && for x in "$c"/dpkg.*; do [ "$x" = "$n" ] || rm -rf "$x"; done; fi`,
+    `fi`,
+  ];
+}
+
+/** systemd's unit search path for the system (`systemd-analyze unit-paths`), in its order. */
+export const UNIT_PATHS = [
+  '/etc/systemd/system.control',
+  '/run/systemd/system.control',
+  '/run/systemd/transient',
+  '/run/systemd/generator.early',
+  '/etc/systemd/system',
+  '/etc/systemd/system.attached',
+  '/run/systemd/system',
+  '/run/systemd/system.attached',
+  '/run/systemd/generator',
+  '/usr/local/lib/systemd/system',
+  '/lib/systemd/system',
+  '/usr/lib/systemd/system',
+  '/run/systemd/generator.late',
+];
+
+/**
+ * `systemctl list-unit-files` for these units, reused while nothing it is read from has changed since: the
+ * question costs a host some 10 ms (systemctl started, systemd reading every directory of its search path),
+ * the reuse only shell builtins. As systemd itself tells a unit file changed on disk, by modification times:
+ *
+ * - A unit file's state (enabled, disabled, static, masked, alias, linked...) is read from the directories
+ *   of the unit search path (UNIT_PATHS: which unit files there are, and the symlinks that alias, mask or
+ *   link them), their .wants, .requires and .upholds directories (the symlinks that enable), and the unit
+ *   files' [Install] sections. Any entry made, removed or replaced in a directory changes its modification
+ *   time; an edit of a unit file changes the file's.
+ * - The answer is kept in one file, written by rename, whose modification time is set to two seconds
+ *   before the question was asked (`date`, then `touch -d`): whatever changed while or after systemd
+ *   answered is at least as new as it, whatever the file system's timestamp granularity, and a clock set
+ *   back by up to two seconds since. The answer is used only while it is strictly newer than every one of
+ *   those directories and unit files (the nearest existing parent stands for a directory that is missing:
+ *   making it changes that one), and not newer than this very run's start (/proc/$$: a clock set back
+ *   further). It holds the digest of the question and the boot it was asked in
+ *   (/proc/sys/kernel/random/boot_id): a reboot, with its generators and runtime units, asks anew.
+ * - What it cannot see, as no tool that trusts modification times can: a unit file edited with its old
+ *   modification time put back, or changes while the clock stood more than two seconds behind the answer's.
+ * - A failed question (systemctl's exit status), or one no unit file matched, is not kept. Only on a host
+ *   that has /var/lib/mailops (one mailops applied to), as cachedDpkgQuery.
+ */
+export function cachedUnitFiles(units: readonly string[], o: { cache?: string; paths?: readonly string[]; bootId?: string } = {}): string[] {
+  const c = shq(o.cache ?? FACTS_CACHE);
+  const managed = shq((o.cache ?? FACTS_CACHE).replace(/\/[^/]+$/, ''));
+  const query = `systemctl list-unit-files --full --plain --no-legend -- ${shqAll(units)}`;
+  const key = createHash('sha256').update(query).digest('hex').slice(0, 16);
+  // /lib/systemd/system is /usr/lib/systemd/system on a merged /usr: looked at once.
+  const paths = (o.paths ?? UNIT_PATHS).map((p) => (p === '/lib/systemd/system' ? '$lib' : shq(p))).join(' ');
+  return [
+    `c=${c}; k=${key}; h=; boot=; lib=/lib/systemd/system; [ "$lib" -ef /usr/lib/systemd/system ] && lib=`,
+    `read -r boot < ${shq(o.bootId ?? '/proc/sys/kernel/random/boot_id')} 2>/dev/null`,
+    // Whether the answer (its file's modification time) is strictly newer than every directory of the
+    // search path (else its nearest existing parent), their .wants, .requires and .upholds directories (the
+    // names ending in s), and the unit files found when it was asked ($1...).
+    `units_fresh() {`,
+    `  for p in "$@"; do [ "$c"/units -nt "$p" ] || ! [ -e "$p" ] || return 1; done`,
+    `  for d in ${paths}; do`,
+    `    if [ -e "$d" ]; then for p in "$d" "$d"/*s; do [ "$c"/units -nt "$p" ] || ! [ -e "$p" ] || return 1; done`,
+    `    else while [ -n "$d" ] && ! [ -e "$d" ]; do d=\${d%/*}; done; [ "$c"/units -nt "\${d:-/}" ] || return 1; fi`,
+    `  done`,
+    `}`,
+    // The answer is a file of shell assignments, read by the shell at once (`.`; `command` keeps a damaged
+    // one from ending the script): the key first and last, the boot, the unit files found, the answer.
+    `ua=; ub=; uf=; uo=; uz=`,
+    `if [ -n "$boot" ] && [ -f "$c"/units ] && ! [ "$c"/units -nt /proc/$$ ] && command . "$c"/units 2>/dev/null && [ "$ua" = "$k" ] && [ "$uz" = "$k" ] && [ "$ub" = "$boot" ] && units_fresh $uf; then h=1; printf '%s\\n' "$uo"; fi`,
+    `if [ -z "$h" ]; then`,
+    `  t=; [ -n "$boot" ] && [ -d ${managed} ] && { [ -d "$c" ] || mkdir -p -m 700 "$c" 2>/dev/null; } && t=$(date +%s 2>/dev/null)`,
+    `  o=$(${query} 2>/dev/null); s=$?`,
+    `  [ -n "$o" ] && printf '%s\\n' "$o"`,
+    `  if [ -n "$t" ] && [ "$s" = 0 ] && [ -n "$o" ]; then`,
+    `    f=; for d in ${paths}; do for u in ${shqAll(units)}; do [ -e "$d/$u" ] && f="$f $d/$u"; done; done`,
+    // Unit names, states and paths hold no quote; a host where one would is not cached.
+    `    case "$o$f$boot" in *"'"*) ;; *) { printf "ua=%s; ub='%s'; uf='%s'; uo='%s'; uz=%s\\n" $k "$boot" "$f" "$o" $k > "$c"/.units.$$ && touch -d "@$((t - 2))" "$c"/.units.$$ && mv -f "$c"/.units.$$ "$c"/units; } 2>/dev/null || rm -f "$c"/.units.$$;; esac`,
+    `  fi`,
     `fi`,
   ];
 }
@@ -115,7 +197,8 @@ const nonEmpty = (lines: string[]) => lines.filter((l) => l.trim() !== '');
 export const FAMILY_FACTS: Fact[] = [
   {
     section: 'packages',
-    runs: 'pipe',
+    // rpm is asked every time (some 20 ms); dpkg's answer is mostly read from its cache, in turn.
+    runs: (d) => (d.os.packageManager === 'apt' ? undefined : 'pipe'),
     command: (d) => (d.packages.length === 0 ? [] : d.os.packageManager === 'apt' ? cachedDpkgQuery(d.packages) : [`rpm -q --qf '%{NAME}\\t%{VERSION}-%{RELEASE}\\tii \\n' ${shqAll(d.packages)} 2>/dev/null | grep '	'`]),
     parse: (lines) => ({ packages: parsePackages(lines) }),
   },
@@ -160,7 +243,7 @@ export const FAMILY_FACTS: Fact[] = [
         ...(named.length ? [`systemctl list-units --all --full --plain --no-legend -- ${shqAll(named)} 2>/dev/null`] : []),
         ...(instances.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(instances)} 2>/dev/null`] : []),
         'sec unitfiles',
-        ...(named.length ? [`systemctl list-unit-files --full --plain --no-legend -- ${shqAll(named)} 2>/dev/null`] : []),
+        ...(named.length ? cachedUnitFiles(named) : []),
       ];
     },
     parse: (lines, all) => ({ services: parseServices(lines, all.get('unitfiles') ?? []) }),

@@ -16,7 +16,7 @@ const POSTFIX_QUEUES = ['incoming', 'active', 'deferred', 'hold', 'maildrop'];
 /**
  * The facts of one family. Few programs start, since each costs the host a millisecond or more (a fork and
  * an exec, in a container more): what the shell can read itself it reads. The slow programs (`runs: pipe`:
- * systemctl, the package database) each feed a pipe, at once with everything else; the command guards that
+ * systemctl, rpm) each feed a pipe, at once with everything else; the command guards that
  * run programs start in the background, and their exit statuses are read with `wait`; the rest runs in
  * turn. No temporary files: the pipes are read at the end.
  */
@@ -29,7 +29,7 @@ function familyPart(d: DesiredHost): string {
     const lines = f.command(d);
     if (lines.length) {
       const body = [`sec ${f.section}`, ...lines];
-      if (f.runs === 'pipe') pipes.push(`{\n${body.join('\n')}\n}`);
+      if ((typeof f.runs === 'function' ? f.runs(d) : f.runs) === 'pipe') pipes.push(`{\n${body.join('\n')}\n}`);
       else main.push(...body);
     }
     const t = f.tests?.(d) ?? [];

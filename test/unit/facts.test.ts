@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dkimFromSpki, parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
 import { factScript } from '../../src/facts/script.js';
-import { cachedDpkgQuery } from '../../src/facts/host-facts.js';
+import { cachedDpkgQuery, cachedUnitFiles } from '../../src/facts/host-facts.js';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
 import { loadComponents } from '../../src/components/load.js';
@@ -273,6 +273,131 @@ describe('the fact script', () => {
       const fresh = host(false);
       expect(fresh.run()).toEqual(both('3.7.11-0+deb12u1'));
       expect(fresh.run()).toEqual(both('3.7.11-0+deb12u1'));
+      expect(fresh.calls()).toBe(2);
+      expect(existsSync(join(fresh.dir, 'mailops'))).toBe(false);
+    });
+  });
+
+  describe("systemctl list-unit-files' answer, kept while nothing it is read from changed", () => {
+    /**
+     * A unit search path of two directories (one with a .wants directory) and a third not made yet, a boot
+     * id, and a managed host's state directory; systemctl is a stand-in that answers from the directories
+     * (enabled: linked from a .wants directory; masked: a link to /dev/null) and counts its runs. All of it
+     * was last changed an hour ago.
+     */
+    function host(managed = true) {
+      const dir = mkdtempSync(join(tmpdir(), 'mailops-units-'));
+      const etc = join(dir, 'etc');
+      const lib = join(dir, 'lib');
+      const later = join(dir, 'run', 'system');
+      mkdirSync(join(etc, 'multi-user.target.wants'), { recursive: true });
+      mkdirSync(lib);
+      mkdirSync(join(dir, 'run'));
+      for (const u of ['postfix.service', 'dovecot.service']) writeFileSync(join(lib, u), '[Unit]\n[Install]\nWantedBy=multi-user.target\n');
+      symlinkSync(join(lib, 'postfix.service'), join(etc, 'multi-user.target.wants', 'postfix.service'));
+      writeFileSync(join(dir, 'boot_id'), 'c828ed6d-291e-428f-8ad3-e7fa8e0e27a5\n');
+      if (managed) mkdirSync(join(dir, 'mailops'));
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      writeFileSync(
+        join(bin, 'systemctl'),
+        `#!/bin/sh\necho x >> ${join(dir, 'calls')}\n[ -e ${join(dir, 'fail')} ] && exit 1\nshift 4\nn=0\nfor u in "$@"; do\n  if [ -L ${etc}/"$u" ]; then echo "$u masked enabled"; n=1\n  elif [ -e ${lib}/"$u" ]; then if [ -e ${etc}/multi-user.target.wants/"$u" ]; then echo "$u enabled enabled"; else echo "$u disabled enabled"; fi; n=1; fi\ndone\n[ $n = 1 ]\n`,
+        { mode: 0o755 },
+      );
+      const hourAgo = Date.now() / 1000 - 3600;
+      for (const p of [etc, join(etc, 'multi-user.target.wants'), lib, join(lib, 'postfix.service'), join(lib, 'dovecot.service'), join(dir, 'run')]) utimesSync(p, hourAgo, hourAgo);
+      const cache = join(dir, 'mailops', 'facts');
+      const calls = () => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').split('\n').length - 1 : 0);
+      const run = (units = ['postfix.service', 'dovecot.service']) => {
+        const script = cachedUnitFiles(units, { cache, paths: [etc, later, lib], bootId: join(dir, 'boot_id') }).join('\n');
+        const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toBe('');
+        return parseServices([], r.stdout.split('\n'));
+      };
+      return { dir, etc, lib, later, cache, calls, run };
+    }
+    const states = (postfix: string, dovecot: string) => ({ postfix: { enabled: postfix, active: 'inactive' }, dovecot: { enabled: dovecot, active: 'inactive' } });
+
+    it('answers from the cache while the directories and unit files are older than the answer, and asks again once one changed', () => {
+      const h = host();
+      expect(h.run()).toEqual(states('enabled', 'disabled'));
+      expect(h.calls()).toBe(1);
+      expect(h.run()).toEqual(states('enabled', 'disabled'));
+      expect(h.run()).toEqual(states('enabled', 'disabled'));
+      expect(h.calls()).toBe(1);
+      // Enabled: a link made in a .wants directory.
+      symlinkSync(join(h.lib, 'dovecot.service'), join(h.etc, 'multi-user.target.wants', 'dovecot.service'));
+      expect(h.run()).toEqual(states('enabled', 'enabled'));
+      expect(h.calls()).toBe(2);
+      // Asked again while the change is less than two seconds older than the question.
+      h.run();
+      expect(h.calls()).toBe(3);
+    });
+
+    it('sees a directory of the search path made, a unit masked, a unit file edited, another boot, another question', () => {
+      const h = host();
+      const settled = (): void => {
+        // What was just made dates from an hour ago, as if the cache had been asked long after it.
+        const hourAgo = Date.now() / 1000 - 3600;
+        for (const p of [h.etc, join(h.etc, 'multi-user.target.wants'), h.lib, join(h.lib, 'postfix.service'), join(h.lib, 'dovecot.service'), join(h.dir, 'run')]) utimesSync(p, hourAgo, hourAgo);
+        if (existsSync(h.later)) utimesSync(h.later, hourAgo, hourAgo);
+        rmSync(join(h.cache, 'units'), { force: true });
+        h.run();
+      };
+      h.run();
+      h.run();
+      expect(h.calls()).toBe(1);
+      // A directory of the search path that did not exist: its making changes its parent.
+      mkdirSync(h.later);
+      h.run();
+      expect(h.calls()).toBe(2);
+      settled();
+      expect(h.calls()).toBe(3);
+      h.run();
+      expect(h.calls()).toBe(3);
+      // Masked: a link in the first directory.
+      symlinkSync('/dev/null', join(h.etc, 'dovecot.service'));
+      expect(h.run()).toEqual(states('enabled', 'masked'));
+      expect(h.calls()).toBe(4);
+      settled();
+      // A unit file edited in place.
+      writeFileSync(join(h.lib, 'postfix.service'), '[Unit]\nDescription=edited\n[Install]\nWantedBy=multi-user.target\n');
+      h.run();
+      expect(h.calls()).toBe(6);
+      // Another boot.
+      utimesSync(join(h.lib, 'postfix.service'), 0, Date.now() / 1000 - 3600);
+      settled();
+      h.run();
+      expect(h.calls()).toBe(7);
+      writeFileSync(join(h.dir, 'boot_id'), '0f1e2d3c-291e-428f-8ad3-e7fa8e0e27a5\n');
+      h.run();
+      expect(h.calls()).toBe(8);
+      // Other units.
+      expect(h.run(['postfix.service'])).toEqual({ postfix: { enabled: 'enabled', active: 'inactive' } });
+      expect(h.calls()).toBe(9);
+    });
+
+    it('keeps no failed answer, survives a damaged cache file, and writes nothing on a host mailops does not manage', () => {
+      const h = host();
+      writeFileSync(join(h.dir, 'fail'), '');
+      h.run();
+      h.run();
+      expect(h.calls()).toBe(2);
+      expect(existsSync(join(h.cache, 'units'))).toBe(false);
+      rmSync(join(h.dir, 'fail'));
+      h.run();
+      expect(h.calls()).toBe(3);
+      const kept = readFileSync(join(h.cache, 'units'), 'utf8');
+      // Cut short in the middle of the answer, its modification time kept: read, refused, asked again.
+      const { mtime } = statSync(join(h.cache, 'units'));
+      writeFileSync(join(h.cache, 'units'), kept.slice(0, kept.indexOf('uo=') + 10));
+      utimesSync(join(h.cache, 'units'), mtime, mtime);
+      expect(h.run()).toEqual(states('enabled', 'disabled'));
+      expect(h.calls()).toBe(4);
+      const fresh = host(false);
+      fresh.run();
+      fresh.run();
       expect(fresh.calls()).toBe(2);
       expect(existsSync(join(fresh.dir, 'mailops'))).toBe(false);
     });
