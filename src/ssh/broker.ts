@@ -264,10 +264,13 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     } catch (e) {
       fail(e);
     } finally {
+      handled.add(abort);
       if (got) release(got.key, got.h);
       sock.end();
     }
   };
+  /** The requests answered: their socket's close has nothing left to stop (no abort, whose reason costs a stack). */
+  const handled = new WeakSet<AbortController>();
 
   /**
    * Run a command ahead for a session; kept for it a while, then dropped. The same channel reads the host's
@@ -357,7 +360,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     let started = false;
     sock.on('error', () => undefined);
     sock.on('close', () => {
-      abort.abort();
+      if (!handled.has(abort)) abort.abort();
       active--;
       touch();
     });
