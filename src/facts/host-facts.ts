@@ -136,7 +136,8 @@ export const UNIT_PATHS = [
  *   answered is at least as new as it, whatever the file system's timestamp granularity, and a clock set
  *   back by up to two seconds since. The answer is used only while it is strictly newer than every one of
  *   those directories and unit files (the nearest existing parent stands for a directory that is missing:
- *   making it changes that one), and not newer than this very run's start (/proc/$$: a clock set back
+ *   making it changes that one; the transient units' directory, which every login changes, is looked at
+ *   for these units only), and not newer than this very run's start (/proc/$$: a clock set back
  *   further). It holds the digest of the question and the boot it was asked in
  *   (/proc/sys/kernel/random/boot_id): a reboot, with its generators and runtime units, asks anew.
  * - What it cannot see, as no tool that trusts modification times can: a unit file edited with its old
@@ -144,22 +145,29 @@ export const UNIT_PATHS = [
  * - A failed question (systemctl's exit status), or one no unit file matched, is not kept. Only on a host
  *   that has /var/lib/mailops (one mailops applied to), as cachedDpkgQuery.
  */
-export function cachedUnitFiles(units: readonly string[], o: { cache?: string; paths?: readonly string[]; bootId?: string } = {}): string[] {
+export function cachedUnitFiles(units: readonly string[], o: { cache?: string; paths?: readonly string[]; transient?: string; bootId?: string } = {}): string[] {
   const c = shq(o.cache ?? FACTS_CACHE);
   const managed = shq((o.cache ?? FACTS_CACHE).replace(/\/[^/]+$/, ''));
   const query = `systemctl list-unit-files --full --plain --no-legend -- ${shqAll(units)}`;
   const key = createHash('sha256').update(query).digest('hex').slice(0, 16);
   // /lib/systemd/system is /usr/lib/systemd/system on a merged /usr: looked at once.
-  const paths = (o.paths ?? UNIT_PATHS).map((p) => (p === '/lib/systemd/system' ? '$lib' : shq(p))).join(' ');
+  const all = o.paths ?? UNIT_PATHS;
+  const transient = o.transient ?? '/run/systemd/transient';
+  const shell = (ps: readonly string[]) => ps.map((p) => (p === '/lib/systemd/system' ? '$lib' : shq(p))).join(' ');
+  const paths = shell(all);
+  // The transient units' directory changes at every login (its session's scope): only a transient unit of
+  // one of these names would change their answer, and while there is one, systemd is asked each time.
+  const watched = shell(all.filter((p) => p !== transient));
   return [
     `c=${c}; k=${key}; h=; boot=; lib=/lib/systemd/system; [ "$lib" -ef /usr/lib/systemd/system ] && lib=`,
     `read -r boot < ${shq(o.bootId ?? '/proc/sys/kernel/random/boot_id')} 2>/dev/null`,
     // Whether the answer (its file's modification time) is strictly newer than every directory of the
     // search path (else its nearest existing parent), their .wants, .requires and .upholds directories (the
-    // names ending in s), and the unit files found when it was asked ($1...).
+    // names ending in s), and the unit files found when it was asked ($1...: each still there).
     `units_fresh() {`,
-    `  for p in "$@"; do [ "$c"/units -nt "$p" ] || ! [ -e "$p" ] || return 1; done`,
-    `  for d in ${paths}; do`,
+    `  for p in "$@"; do [ "$c"/units -nt "$p" ] || return 1; done`,
+    `  for u in ${shqAll(units)}; do ! [ -e ${shq(transient)}/"$u" ] || return 1; done`,
+    `  for d in ${watched}; do`,
     `    if [ -e "$d" ]; then for p in "$d" "$d"/*s; do [ "$c"/units -nt "$p" ] || ! [ -e "$p" ] || return 1; done`,
     `    else while [ -n "$d" ] && ! [ -e "$d" ]; do d=\${d%/*}; done; [ "$c"/units -nt "\${d:-/}" ] || return 1; fi`,
     `  done`,

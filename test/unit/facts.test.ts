@@ -290,7 +290,9 @@ describe('the fact script', () => {
       const etc = join(dir, 'etc');
       const lib = join(dir, 'lib');
       const later = join(dir, 'run', 'system');
+      const transient = join(dir, 'transient');
       mkdirSync(join(etc, 'multi-user.target.wants'), { recursive: true });
+      mkdirSync(transient);
       mkdirSync(lib);
       mkdirSync(join(dir, 'run'));
       for (const u of ['postfix.service', 'dovecot.service']) writeFileSync(join(lib, u), '[Unit]\n[Install]\nWantedBy=multi-user.target\n');
@@ -309,13 +311,13 @@ describe('the fact script', () => {
       const cache = join(dir, 'mailops', 'facts');
       const calls = () => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').split('\n').length - 1 : 0);
       const run = (units = ['postfix.service', 'dovecot.service']) => {
-        const script = cachedUnitFiles(units, { cache, paths: [etc, later, lib], bootId: join(dir, 'boot_id') }).join('\n');
+        const script = cachedUnitFiles(units, { cache, paths: [transient, etc, later, lib], transient, bootId: join(dir, 'boot_id') }).join('\n');
         const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } });
         expect(r.status, r.stderr).toBe(0);
         expect(r.stderr).toBe('');
         return parseServices([], r.stdout.split('\n'));
       };
-      return { dir, etc, lib, later, cache, calls, run };
+      return { dir, etc, lib, later, transient, cache, calls, run };
     }
     const states = (postfix: string, dovecot: string) => ({ postfix: { enabled: postfix, active: 'inactive' }, dovecot: { enabled: dovecot, active: 'inactive' } });
 
@@ -333,6 +335,21 @@ describe('the fact script', () => {
       // Asked again while the change is less than two seconds older than the question.
       h.run();
       expect(h.calls()).toBe(3);
+    });
+
+    it("is not asked again for a login (its session's transient scope), only for a transient unit of the names asked", () => {
+      const h = host();
+      h.run();
+      writeFileSync(join(h.transient, 'session-42.scope'), '[Scope]\n');
+      h.run();
+      expect(h.calls()).toBe(1);
+      writeFileSync(join(h.transient, 'dovecot.service'), '[Service]\nExecStart=/bin/true\n');
+      h.run();
+      h.run();
+      expect(h.calls()).toBe(3);
+      rmSync(join(h.transient, 'dovecot.service'));
+      h.run();
+      expect(h.calls()).toBe(4);
     });
 
     it('sees a directory of the search path made, a unit masked, a unit file edited, another boot, another question', () => {
