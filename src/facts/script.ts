@@ -47,21 +47,23 @@ function familyPart(d: DesiredHost): string {
 }
 
 /** What every host reports, whatever its family: the apply lock, interrupted runs, the mail queues. */
-const HOST_PART = `sec lock
-# The lock is tried on the shell's own descriptor (flock starts no program under it); it is let go as the
-# group ends and the descriptor closes.
-held=
-if [ -e ${LOCK_FILE} ] && ! { flock -n 9; } 2>/dev/null 9<${LOCK_FILE}; then held=1; echo held; else echo free; fi
-sec interrupted
-# Runs that started but never finished (killed, OOM, reboot), while no apply is running now: a run's
-# journal holds its phase, and its result once it finished (src/apply/script.ts).
-if [ -d /var/lib/mailops/runs ] && [ -z "$held" ]; then
+const HOST_PART = `# Runs that started and have no result yet (their journal holds their phase, and their result once they
+# finished: src/apply/script.ts). A run writes its journal once it holds the apply lock, so only while there
+# is one is the lock asked about (flock, a program): one that holds it is running now; the others were
+# killed on the way (OOM, reboot) and are reported as interrupted.
+open=
+if [ -d /var/lib/mailops/runs ]; then
   for d in /var/lib/mailops/runs/*/; do
     [ -f "$d/journal" ] || continue
     read -r p < "$d/journal" || p=
-    case "$p" in ok|failed|rolled-back|rollback-failed|interrupted) ;; *) r=\${d%/}; printf '%s\\t%s\\n' "\${r##*/}" "$p";; esac
+    case "$p" in ok|failed|rolled-back|rollback-failed|interrupted) ;; *) r=\${d%/}; open="$open\${r##*/}\t$p
+";; esac
   done
 fi
+sec lock
+# The lock is tried on the shell's own descriptor (flock starts no program under it); it is let go as the
+# group ends and the descriptor closes.
+if [ -n "$open" ] && [ -e ${LOCK_FILE} ] && ! { flock -n 9; } 2>/dev/null 9<${LOCK_FILE}; then echo held; else echo free; printf '\\n%s interrupted\\n%s' '${SECTION}' "$open"; fi
 sec queues
 # Counted by globs (shell builtins): a queue is flat, or hashed up to two levels deep (deferred/A/B/ID;
 # Exim: input/X/ID-H with split_spool_directory).

@@ -137,6 +137,27 @@ describe('the fact script', () => {
     expect(parseFacts(r.stdout).locked).toBe(false);
   });
 
+  it('asks whether a run holds the apply lock only while a journal has no result: then that run is running, not interrupted', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailops-lock-'));
+    mkdirSync(join(dir, 'runs', '20261123T100000-a'), { recursive: true });
+    writeFileSync(join(dir, 'runs', '20261123T100000-a', 'journal'), 'ok\n');
+    writeFileSync(join(dir, 'lock'), '');
+    const facts = () => parseFacts(spawnSync('sh', ['-c', script.replaceAll('/var/lib/mailops', dir)], { encoding: 'utf8' }).stdout);
+    // A run holds the lock (flock, as the activation does) and has written its journal: running.
+    const holder = spawnSync('sh', ['-c', `flock ${join(dir, 'lock')} sleep 30 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).stdout.trim();
+    try {
+      mkdirSync(join(dir, 'runs', '20261123T110000-b'));
+      writeFileSync(join(dir, 'runs', '20261123T110000-b', 'journal'), 'swapping\n');
+      for (let i = 0; i < 50 && facts().locked === false; i++) spawnSync('sleep', ['0.1']);
+      expect(facts()).toMatchObject({ locked: true, interrupted: [] });
+    } finally {
+      spawnSync('sh', ['-c', `pkill -P ${holder}; kill ${holder}`]);
+    }
+    // Nobody holds it: the run was killed on the way.
+    for (let i = 0; i < 50 && facts().locked === true; i++) spawnSync('sleep', ['0.1']);
+    expect(facts()).toMatchObject({ locked: false, interrupted: [{ run: '20261123T110000-b', phase: 'swapping' }] });
+  });
+
   it('counts the mail in the queues, flat and hashed, and nothing else', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailops-spool-'));
     const put = (path: string) => {
