@@ -8,7 +8,7 @@ import { passwordHashProblem } from '../../src/site/syntax.js';
 import { textDigest, usePrebuilt } from '../../src/prebuilt.js';
 import type { Prebuilt } from '../../src/prebuilt.js';
 import Handlebars from 'handlebars';
-import { COMPILE_OPTIONS, compile } from '../../src/render/handlebars.js';
+import { COMPILE_OPTIONS, compile, hbs } from '../../src/render/handlebars.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const cli = join(repo, 'dist', 'cli.js');
@@ -84,6 +84,19 @@ describe('mailops CLI', () => {
     try {
       expect(compile('source {{x}}', 'prebuilt-test')({ x: 1 })).toBe('built 1');
       expect(compile('other {{x}}', 'prebuilt-test-2')({ x: 2 })).toBe('other 2');
+      // A prebuilt template is set up once (setUpOnce): called again and again with helpers, blocks and
+      // another context, and with options of its own, it renders as a template compiled at run time does.
+      const text = '{{#each xs}}{{#if (eq this 1)}}one{{else}}{{upper this}}{{/if}}{{join ../ys "+"}};{{/each}}{{lookup m k}}';
+      usePrebuilt({ ...prebuilt, templates: { [textDigest(text)]: new Function(`return ${Handlebars.precompile(text, COMPILE_OPTIONS)}`)() } });
+      const built = compile(text, 'prebuilt-test-3');
+      const runtime = Handlebars.create();
+      for (const [k, v] of Object.entries(hbs.helpers)) runtime.registerHelper(k, v as Handlebars.HelperDelegate);
+      const compiled = runtime.compile(text, COMPILE_OPTIONS);
+      for (const ctx of [{ xs: [1, 'a'], ys: [1, 2], m: { a: 'b' }, k: 'a' }, { xs: ['x', 1, 1], ys: [], m: {}, k: 'z' }, { xs: [], ys: ['q'], m: { z: 3 }, k: 'z' }]) {
+        expect(built(ctx)).toBe(compiled(ctx));
+        expect(built(ctx, { helpers: { upper: (s: unknown) => `<${String(s)}>` } })).toBe(compiled(ctx, { helpers: { upper: (s: unknown) => `<${String(s)}>` } }));
+        expect(built(ctx)).toBe(compiled(ctx));
+      }
     } finally {
       usePrebuilt(undefined);
     }
