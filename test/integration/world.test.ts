@@ -190,6 +190,8 @@ describe('the mail world', () => {
     );
     expect(t.stdout).toMatch(/^S: 354 /m);
     expect(t.stdout).toMatch(/^S: 550 5\.7\.1 rejected by DMARC policy for peer\.test/m);
+    // opendmarc logs its verdict through syslog, which may write it a moment after the SMTP reply.
+    for (const end = Date.now() + 5000; Date.now() < end && !/opendmarc\[\d+\]: \w+: peer\.test fail/.test(w.peer!.log()); ) await new Promise((r) => setTimeout(r, 100));
     expect(w.peer!.log()).toMatch(/opendmarc\[\d+\]: \w+: peer\.test fail/);
   });
 
