@@ -32,13 +32,21 @@ const cgroupMs = (id) => {
 };
 const hostsMs = () => ids.reduce((a, id) => a + cgroupMs(id), 0);
 const OUR_CLI = new URL('../dist/cli.js', import.meta.url).pathname;
+/** The connection brokers of this build that run now (their process ids). */
+const brokerPids = () =>
+  readdirSync('/proc').filter((p) => {
+    try {
+      const cmd = /^\d+$/.test(p) ? readFileSync(`/proc/${p}/cmdline`, 'utf8') : '';
+      return cmd.includes('ssh-broker') && cmd.includes(OUR_CLI);
+    } catch {
+      return false; // gone
+    }
+  });
 // The connection brokers' CPU time (ms; clock ticks of 10 ms, so averaged over the runs): part of mailops's.
 const brokersMs = () => {
   let ms = 0;
-  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+  for (const p of brokerPids()) {
     try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (!cmd.includes('ssh-broker') || !cmd.includes(OUR_CLI)) continue;
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
       ms += (Number(f[11]) + Number(f[12])) * 10;
     } catch {
@@ -103,10 +111,9 @@ try {
   if (n >= 2 && spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0) {
     const names = cluster.hosts.map((h) => h.container);
     const killBrokers = () => {
-      for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      for (const p of brokerPids()) {
         try {
-          const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-          if (cmd.includes('ssh-broker') && cmd.includes(OUR_CLI)) process.kill(Number(p));
+          process.kill(Number(p));
         } catch {
           // gone
         }

@@ -61,6 +61,14 @@ export function dkimCacheCommand(keysDir: string, cache: string = DKIM_PUBLIC_CA
 export const FACTS_CACHE = '/var/lib/mailops/facts';
 
 /**
+ * A cache of the fact script's in the shell: `$c` its directory, and the test that makes it when the host
+ * is one mailops manages (its parent exists) and holds when the directory is there.
+ */
+function factsCache(cache: string = FACTS_CACHE): { assign: string; ready: string } {
+  return { assign: `c=${shq(cache)}`, ready: `[ -d ${shq(cache.replace(/\/[^/]+$/, ''))} ] && { [ -d "$c" ] || mkdir -p -m 700 "$c" 2>/dev/null; }` };
+}
+
+/**
  * dpkg-query's answer for these packages, reused while the package database is the one it was read from:
  * dpkg-query costs a host some 6 ms (a program started, the whole status file parsed), the reuse only shell
  * builtins.
@@ -82,20 +90,19 @@ export const FACTS_CACHE = '/var/lib/mailops/facts';
  */
 export function cachedDpkgQuery(packages: readonly string[], o: { admindir?: string; cache?: string } = {}): string[] {
   const admin = o.admindir ?? '/var/lib/dpkg';
-  const c = shq(o.cache ?? FACTS_CACHE);
-  const managed = shq((o.cache ?? FACTS_CACHE).replace(/\/[^/]+$/, ''));
+  const cache = factsCache(o.cache);
   const query = `dpkg-query${o.admindir ? ` --admindir=${shq(admin)}` : ''} -W -f='\${Package}\\t\${Version}\\t\${db:Status-Abbrev}\\n' ${shqAll(packages)} 2>/dev/null`;
   const key = createHash('sha256').update(query).digest('hex').slice(0, 16);
   const status = shq(`${admin}/status`);
   return [
-    `c=${c}; k=${key}; h=; u=; n=`,
+    `${cache.assign}; k=${key}; h=; u=; n=`,
     `for f in ${shq(`${admin}/updates`)}/*; do [ -e "$f" ] && u=1 && break; done`,
     // The answer is shell assignments (out.sh), read at once by "." ("command" keeps a damaged file from
     // ending the script), with the digest of the question last.
     `po=; pz=`,
     `if [ -z "$u" ] && [ -f "$c"/dpkg ] && { read -r a b < "$c"/dpkg; [ "$a" = "$k" ] && [ -n "$b" ] && [ ${status} -ef "$c/$b/status" ]; } && command . "$c/$b/out.sh" 2>/dev/null && [ "$pz" = "$k" ]; then h=1; printf '%s\\n' "$po"; fi`,
     `if [ -z "$h" ]; then`,
-    `  [ -z "$u" ] && [ -d ${managed} ] && mkdir -p -m 700 "$c" 2>/dev/null && n=$(mktemp -d "$c"/dpkg.XXXXXXXX 2>/dev/null) && { ln ${status} "$n"/status 2>/dev/null || { rmdir "$n"; n=; }; }`,
+    `  [ -z "$u" ] && ${cache.ready} && n=$(mktemp -d "$c"/dpkg.XXXXXXXX 2>/dev/null) && { ln ${status} "$n"/status 2>/dev/null || { rmdir "$n"; n=; }; }`,
     `  o=$(${query}); printf '%s\\n' "$o"`,
     // Package names, versions and states hold no quote; an answer that would is not kept.
     `  case "$o" in *"'"*) [ -z "$n" ] || rm -rf "$n"; n=;; esac`,
@@ -146,8 +153,7 @@ export const UNIT_PATHS = [
  *   that has /var/lib/mailops (one mailops applied to), as cachedDpkgQuery.
  */
 export function cachedUnitFiles(units: readonly string[], o: { cache?: string; paths?: readonly string[]; transient?: string; bootId?: string } = {}): string[] {
-  const c = shq(o.cache ?? FACTS_CACHE);
-  const managed = shq((o.cache ?? FACTS_CACHE).replace(/\/[^/]+$/, ''));
+  const cache = factsCache(o.cache);
   const query = `systemctl list-unit-files --full --plain --no-legend -- ${shqAll(units)}`;
   const key = createHash('sha256').update(query).digest('hex').slice(0, 16);
   // /lib/systemd/system is /usr/lib/systemd/system on a merged /usr: looked at once.
@@ -159,7 +165,7 @@ export function cachedUnitFiles(units: readonly string[], o: { cache?: string; p
   // one of these names would change their answer, and while there is one, systemd is asked each time.
   const watched = shell(all.filter((p) => p !== transient));
   return [
-    `c=${c}; k=${key}; h=; boot=; lib=/lib/systemd/system; [ "$lib" -ef /usr/lib/systemd/system ] && lib=`,
+    `${cache.assign}; k=${key}; h=; boot=; lib=/lib/systemd/system; [ "$lib" -ef /usr/lib/systemd/system ] && lib=`,
     `read -r boot < ${shq(o.bootId ?? '/proc/sys/kernel/random/boot_id')} 2>/dev/null`,
     // Whether the answer (its file's modification time) is strictly newer than every directory of the
     // search path (else its nearest existing parent), their .wants, .requires and .upholds directories (the
@@ -177,7 +183,7 @@ export function cachedUnitFiles(units: readonly string[], o: { cache?: string; p
     `ua=; ub=; uf=; uo=; uz=`,
     `if [ -n "$boot" ] && [ -f "$c"/units ] && ! [ "$c"/units -nt /proc/$$ ] && command . "$c"/units 2>/dev/null && [ "$ua" = "$k" ] && [ "$uz" = "$k" ] && [ "$ub" = "$boot" ] && units_fresh $uf; then h=1; printf '%s\\n' "$uo"; fi`,
     `if [ -z "$h" ]; then`,
-    `  t=; [ -n "$boot" ] && [ -d ${managed} ] && { [ -d "$c" ] || mkdir -p -m 700 "$c" 2>/dev/null; } && t=$(date +%s 2>/dev/null)`,
+    `  t=; [ -n "$boot" ] && ${cache.ready} && t=$(date +%s 2>/dev/null)`,
     `  o=$(${query} 2>/dev/null); s=$?`,
     `  [ -n "$o" ] && printf '%s\\n' "$o"`,
     `  if [ -n "$t" ] && [ "$s" = 0 ] && [ -n "$o" ]; then`,

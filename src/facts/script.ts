@@ -63,7 +63,7 @@ fi
 sec lock
 # The lock is tried on the shell's own descriptor (flock starts no program under it); it is let go as the
 # group ends and the descriptor closes.
-if [ -n "$open" ] && [ -e ${LOCK_FILE} ] && ! { flock -n 9; } 2>/dev/null 9<${LOCK_FILE}; then echo held; else echo free; printf '\\n%s interrupted\\n%s' '${SECTION}' "$open"; fi
+if [ -n "$open" ] && [ -e ${LOCK_FILE} ] && ! { flock -n 9; } 2>/dev/null 9<${LOCK_FILE}; then echo held; else echo free; sec interrupted; printf '%s' "$open"; fi
 sec queues
 # Counted by globs (shell builtins): a queue is flat, or hashed up to two levels deep (deferred/A/B/ID;
 # Exim: input/X/ID-H with split_spool_directory).
