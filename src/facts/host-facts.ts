@@ -26,6 +26,15 @@ export interface Fact {
    * one holds (exit status 0), its `print` line prints under the fact's section.
    */
   tests?(d: DesiredHost): Array<{ test: string; print: string }>;
+  /**
+   * What it prints is decided by the contents of files alone (and of the managed files the files fact
+   * hashes): it is kept in the snapshot (fileSnapshot) under this shell variable, and printed from there while
+   * none of those files changed. `reads`: the files it reads besides the managed ones, as shell words (quoted;
+   * a glob stays one). Its lines run in a
+   * subshell; a status other than 0 keeps the snapshot from being written (what it printed came from
+   * elsewhere: NSS).
+   */
+  cached?: { variable: string; reads(d: DesiredHost): string[] };
   /** Its part of HostFacts, from the lines of its section (`all`: every section, for a fact that joins two). */
   parse(lines: string[], all: ReadonlyMap<string, string[]>): Partial<HostFacts>;
 }
@@ -195,7 +204,66 @@ export function cachedUnitFiles(units: readonly string[], o: { cache?: string; p
   ];
 }
 
-const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
+/**
+ * stat's line of a path: name, mode, owner and group (the filestat section), then the file's type, inode,
+ * size, and modification and change times (to the nanosecond, then the change time in seconds, last), which
+ * the snapshot compares.
+ */
+const STAT = `stat -c '%n\t%a\t%U\t%G\t%F %i %s %y %z %Z' --`;
+
+/** The snapshot's file in the facts cache, and the shell variables it sets. */
+const SNAPSHOT = 'snapshot';
+
+/**
+ * The snapshot of the files the fact script reads, as git's index keeps a file's hash while its stat data
+ * is the same: one `stat` of the managed files (which the files fact hashes), the DKIM keys, the files the
+ * cached facts read (/etc/passwd, /etc/group, the certificate: Fact.cached) and the managed directories.
+ * Its lines of regular files (inode, size, modification and change times: $sn_p) are the snapshot's key;
+ * while they are the ones of the last snapshot, what the cached facts printed then (their variables, and
+ * $xh: the hashes) is printed again, and sha256sum and the shell's reading of those files, byte by byte, are
+ * spared (some 5 ms of a host's CPU).
+ *
+ * - A file's change time (ctime) is set by the kernel at every write, rename, chmod or chown, and no
+ *   program can set it back; with the inode, size and modification time, a file with other contents has
+ *   other stat data. A snapshot is written only when every one of its files changed more than five seconds
+ *   before it was taken (`date`, after the programs that read them): a later change has a later change
+ *   time, whatever the file system's timestamp granularity.
+ * - A path that is neither a directory nor a regular file (a symlink: stat reports the link, sha256sum
+ *   reads its target) keeps the snapshot from being written; so does a cached fact that says so.
+ * - The snapshot is one file of shell assignments, read at once by `.` (`command`: a damaged one does not
+ *   end the script), written by rename, with the digest of the question (the paths, every cached fact's
+ *   command) first and last. Only on a host that has /var/lib/mailops, as cachedDpkgQuery.
+ * - What it cannot see: a file changed while the clock stood more than five seconds behind the snapshot's,
+ *   with the very same size, inode and times as before.
+ */
+export function fileSnapshot(paths: string[], key: string, o: { cache?: string } = {}): string[] {
+  const cache = factsCache(o.cache);
+  return [
+    `${cache.assign}; sn_k=${key}; sn_hit=; sn_nc=; sn_bad=; sn_p=`,
+    `sn_s=$(${STAT} ${paths.join(' ')} 2>/dev/null)`,
+    `set -f; IFS='\n'; for l in $sn_s; do case "$l" in *'\tdirectory '*) ;; *'\tregular '*) sn_p="$sn_p$l\n";; *) sn_bad=1;; esac; done; set +f; unset IFS`,
+    `xk=; xs=; xz=`,
+    `[ -n "$sn_p" ] && [ -f "$c"/${SNAPSHOT} ] && command . "$c"/${SNAPSHOT} 2>/dev/null && [ "$xk" = "$sn_k" ] && [ "$xz" = "$sn_k" ] && [ "$xs" = "$sn_p" ] && sn_hit=1`,
+  ];
+}
+
+/**
+ * Writes the snapshot (fileSnapshot) of this run, with the cached facts' variables: when it was not
+ * taken from the last one, every file it holds changed more than five seconds ago, and nothing kept it from
+ * being written. Names, hashes and entries hold no quote; a snapshot that would is not written.
+ */
+export function snapshotWrite(variables: string[], o: { cache?: string } = {}): string[] {
+  const cache = factsCache(o.cache);
+  const values = variables.map((v) => `"$${v}"`).join(' ');
+  const format = variables.map((v) => `${v}='%s'; `).join('');
+  return [
+    cache.assign,
+    `if [ -z "$sn_hit" ] && [ -z "$sn_nc" ] && [ -z "$sn_bad" ] && [ -n "$sn_p" ] && ${cache.ready} && t=$(date +%s 2>/dev/null) && [ -n "$t" ]; then`,
+    `  sn_new=; set -f; IFS='\n'; for l in $sn_p; do z=\${l##* }; [ "$z" -lt $((t - 5)) ] 2>/dev/null || sn_new=1; done; set +f; unset IFS`,
+    `  [ -n "$sn_new" ] || case "$sn_p"${values.replace(/ /g, '')} in *"'"*) ;; *) { printf "xk=%s; xs='%s'; ${format}xz=%s\\n" "$sn_k" "$sn_p" ${values} "$sn_k" > "$c"/.${SNAPSHOT}.$$ && mv -f "$c"/.${SNAPSHOT}.$$ "$c"/${SNAPSHOT}; } 2>/dev/null || rm -f "$c"/.${SNAPSHOT}.$$;; esac`,
+    `fi`,
+  ];
+}
 
 /**
  * Prints the entries of these names in the passwd or group database, as `getent` does: read from the
@@ -203,7 +271,8 @@ const STAT = `stat -c '%n\t%a\t%U\t%G' --`;
  * name the file does not have. The local file comes first in every stock nsswitch.conf.
  */
 export function localEntries(db: 'passwd' | 'group', names: string[]): string {
-  return `for n in ${shqAll(names)}; do f=; while IFS= read -r l; do case "$l" in "$n":*) printf '%s\n' "$l"; f=1; break;; esac; done < /etc/${db}; [ -n "$f" ] || getent ${db} "$n"; done`;
+  // Its status: 0 when every entry came from the file (the snapshot keeps only those: Fact.cached).
+  return `m=; for n in ${shqAll(names)}; do f=; while IFS= read -r l; do case "$l" in "$n":*) printf '%s\n' "$l"; f=1; break;; esac; done < /etc/${db}; [ -n "$f" ] || { m=1; getent ${db} "$n"; }; done; [ -z "$m" ]`;
 }
 const nonEmpty = (lines: string[]) => lines.filter((l) => l.trim() !== '');
 
@@ -227,8 +296,23 @@ export const FAMILY_FACTS: Fact[] = [
       const owned = [...new Set(d.commands.flatMap((c) => c.groupGuard?.paths ?? []))].map(shqGlob);
       // The DKIM keys are hashed by the same program (one less to start); their lines are the dkim fact's
       // (in $H), and this one keeps only the paths stat reports.
-      const hashed = files.length ? [`H=$(sha256sum -- ${shqAll(files)} ${shq(d.os.paths.dkimKeys)}/*.key 2>/dev/null); printf '%s\\n' "$H"`] : [];
-      return [...hashed, 'sec filestat', ...(all.length + owned.length ? [`${STAT} ${[shqAll(all), ...owned].filter(Boolean).join(' ')} 2>/dev/null`] : [])];
+      const keys = files.length ? [`${shq(d.os.paths.dkimKeys)}/*.key`] : [];
+      const hash = `sha256sum -- ${[shqAll(files), ...keys].join(' ')} 2>/dev/null`;
+      // One stat for the filestat section and the snapshot (fileSnapshot): of the files the cached facts
+      // read too. The directories last.
+      const hashedWords = new Set([...files.map(shq), ...keys]);
+      const cachedFacts = FAMILY_FACTS.filter((f) => f.cached).map((f) => ({ cached: f.cached!, lines: f.command(d) }));
+      const reads = [...new Set(cachedFacts.flatMap((f) => (f.lines.length ? f.cached.reads(d) : [])))].filter((w) => !hashedWords.has(w));
+      const paths = [shqAll(files), ...keys, ...reads, shqAll(d.directories.map((x) => x.path)), ...owned].filter(Boolean);
+      if (!paths.length) return ['sec filestat'];
+      const question = [hash, ...paths, ...cachedFacts.flatMap((f) => [f.cached.variable, ...f.lines])];
+      const key = createHash('sha256').update(question.join('\n')).digest('hex').slice(0, 16);
+      return [
+        ...fileSnapshot(paths, key),
+        ...(files.length ? [`if [ -n "$sn_hit" ]; then H=$xh; else H=$(${hash}); fi; xh=$H; printf '%s\\n' "$H"`] : []),
+        'sec filestat',
+        `[ -z "$sn_s" ] || printf '%s\\n' "$sn_s"`,
+      ];
     },
     parse: (lines, all) => {
       const stats = parseStat(all.get('filestat') ?? []);
@@ -278,16 +362,21 @@ export const FAMILY_FACTS: Fact[] = [
   },
   {
     section: 'users',
+    cached: { variable: 'xu', reads: () => ['/etc/passwd'] },
     command: (d) => (d.users.length ? [localEntries('passwd', d.users.map((u) => u.name))] : []),
     parse: (lines) => ({ users: parsePasswd(lines) }),
   },
   {
     section: 'groups',
+    cached: { variable: 'xg', reads: () => ['/etc/group'] },
     command: (d) => (d.users.length ? [localEntries('group', [...new Set(d.users.map((u) => u.group))])] : []),
     parse: (lines) => ({ groups: parseGroups(lines) }),
   },
   {
     section: 'dkim',
+    // From the keys (their hashes) and the lifecycle file: the public halves are the keys' own, whether read
+    // from the cache or from openssl.
+    cached: { variable: 'xd', reads: (d) => [`${shq(d.os.paths.dkimKeys)}/*.key`, shq(`${d.os.paths.dkimKeys}/lifecycle`)] },
     // Every key file of the directory (<domain>.<selector>.key), whatever the playbook asks for now: keys
     // being replaced or retired are the host's too. Then the lifecycle file, line by line.
     command: (d) => {
@@ -300,6 +389,7 @@ export const FAMILY_FACTS: Fact[] = [
         `[ -n "\${H+x}" ] || H=$(sha256sum -- ${dir}/*.key 2>/dev/null)`,
         `set -f; IFS='\n'; for l in $H; do unset IFS; s=\${l%% *}; k=\${l#"$s"}; k=\${k#?}; k=\${k#?}; case "$k" in ${dir}/*.key) ;; *) continue;; esac; [ -f "$k" ] || continue; n=\${k##*/}; n=\${n%.key}; printf 'key\\t%s\\t%s\\n' "\${n%.*}" "\${n##*.}"; p=; [ -f ${cache}/"$s" ] && read -r p < ${cache}/"$s"; if [ -n "$p" ]; then printf 'spki\\t%s\\n' "$p"; else openssl pkey -in "$k" -pubout 2>/dev/null; fi; done; set +f; unset IFS`,
         `[ -f ${dir}/lifecycle ] && while IFS= read -r l; do printf 'lifecycle\\t%s\\n' "$l"; done < ${dir}/lifecycle`,
+        ':',
       ];
     },
     parse: (lines) => {
@@ -310,7 +400,8 @@ export const FAMILY_FACTS: Fact[] = [
   {
     section: 'tls',
     // The first certificate of the file in PEM; mailops hashes it (tlsFact).
-    command: (d) => (d.tlsCert ? [firstCertificate(d.tlsCert)] : []),
+    cached: { variable: 'xt', reads: (d) => (d.tlsCert ? [shq(d.tlsCert)] : []) },
+    command: (d) => (d.tlsCert ? [firstCertificate(d.tlsCert), ':'] : []),
     parse: (lines) => tlsFact(lines),
   },
   {

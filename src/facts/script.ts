@@ -5,7 +5,7 @@
 import type { DesiredHost } from '../model/desired.js';
 import type { OsFamily } from '../model/site.js';
 import { COPY_LINES, LOCK_FILE } from './shell.js';
-import { FAMILY_FACTS, dkimCacheCommand, dkimPublicCommand, tlsFingerprintCommand } from './host-facts.js';
+import { FAMILY_FACTS, dkimCacheCommand, dkimPublicCommand, snapshotWrite, tlsFingerprintCommand } from './host-facts.js';
 
 export const SECTION = '@@mailops';
 
@@ -28,7 +28,9 @@ function familyPart(d: DesiredHost): string {
   for (const f of FAMILY_FACTS) {
     const lines = f.command(d);
     if (lines.length) {
-      const body = [`sec ${f.section}`, ...lines];
+      const v = f.cached?.variable;
+      // A cached fact prints what the snapshot kept while it holds (fileSnapshot), else what its lines print.
+      const body = [`sec ${f.section}`, ...(v ? [`if [ -z "$sn_hit" ]; then ${v}=$(`, ...lines, `) || sn_nc=1; fi`, `[ -z "$${v}" ] || printf '%s\\n' "$${v}"`] : lines)];
       if ((typeof f.runs === 'function' ? f.runs(d) : f.runs) === 'pipe') pipes.push(`{\n${body.join('\n')}\n}`);
       else main.push(...body);
     }
@@ -40,6 +42,9 @@ function familyPart(d: DesiredHost): string {
       waits.push(`wait "$t${n}" && ${x.print}`);
     }
   }
+  // The snapshot of this run, when it was taken anew: after the last fact that reads it.
+  const cached = FAMILY_FACTS.flatMap((f) => (f.cached ? [f.cached.variable] : []));
+  if (cached.length) main.push(...snapshotWrite(['xh', ...cached]));
   // The main part reads nothing: its programs never take the pipe's lines.
   let body = `{\n${[...tests, ...main, ...waits].join('\n')}\n} </dev/null`;
   for (const p of pipes.reverse()) body = `${p} | {\n${body}\n${COPY_LINES}\n}`;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dkimFromSpki, parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
 import { factScript } from '../../src/facts/script.js';
-import { cachedDpkgQuery, cachedUnitFiles } from '../../src/facts/host-facts.js';
+import { cachedDpkgQuery, cachedUnitFiles, fileSnapshot, snapshotWrite } from '../../src/facts/host-facts.js';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
 import { loadComponents } from '../../src/components/load.js';
@@ -434,6 +434,129 @@ describe('the fact script', () => {
       expect(h.run()).toEqual(states('enabled', 'disabled'));
       expect(h.calls()).toBe(4);
       const fresh = host(false);
+      fresh.run();
+      fresh.run();
+      expect(fresh.calls()).toBe(2);
+      expect(existsSync(join(fresh.dir, 'mailops'))).toBe(false);
+    });
+  });
+
+  describe('the snapshot of the files it reads, kept while their stat data is the same', () => {
+    /**
+     * Two managed files, a DKIM key directory (a glob), a managed directory, a file a cached fact reads line
+     * by line (users), and a managed host's state directory. sha256sum is a stand-in that counts its runs
+     * and hashes as the real one does; `date` answers a minute ahead, unless told the time (`now`).
+     */
+    function host(o: { managed?: boolean; now?: boolean } = {}) {
+      const dir = mkdtempSync(join(tmpdir(), 'mailops-snapshot-'));
+      const etc = join(dir, 'etc');
+      mkdirSync(join(etc, 'keys'), { recursive: true });
+      mkdirSync(join(dir, 'vmail'));
+      writeFileSync(join(etc, 'main.cf'), 'myhostname = mx1.example.com\n');
+      writeFileSync(join(etc, 'users'), 'ann:{SHA512-CRYPT}x\n');
+      writeFileSync(join(etc, 'keys', 'example.com.mail.key'), 'key one\n');
+      writeFileSync(join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\nvmail:x:5000:5000::/var/vmail:/usr/sbin/nologin\n');
+      if (o.managed !== false) mkdirSync(join(dir, 'mailops'));
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      const real = spawnSync('sh', ['-c', 'command -v sha256sum'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, 'sha256sum'), `#!/bin/sh\necho x >> ${join(dir, 'calls')}\nexec ${real} "$@"\n`, { mode: 0o755 });
+      if (!o.now) writeFileSync(join(bin, 'date'), `#!/bin/sh\necho $(( $(${spawnSync('sh', ['-c', 'command -v date'], { encoding: 'utf8' }).stdout.trim()} +%s) + 60 ))\n`, { mode: 0o755 });
+      const cache = join(dir, 'mailops', 'facts');
+      const files = [join(etc, 'main.cf'), join(etc, 'users')];
+      const calls = () => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').split('\n').length - 1 : 0);
+      const run = (extra: { paths?: string[]; key?: string; veto?: boolean } = {}) => {
+        const keys = `'${join(etc, 'keys')}'/*.key`;
+        const paths = [...files.map((f) => `'${f}'`), keys, `'${join(etc, 'passwd')}'`, `'${join(dir, 'vmail')}'`, ...(extra.paths ?? [])];
+        const script = [
+          ...fileSnapshot(paths, extra.key ?? '0123456789abcdef', { cache }),
+          `if [ -n "$sn_hit" ]; then H=$xh; else H=$(sha256sum -- ${files.map((f) => `'${f}'`).join(' ')} ${keys} 2>/dev/null); fi; xh=$H; printf '%s\\n' "$H"`,
+          `echo @@stat; printf '%s\\n' "$sn_s"`,
+          `echo @@users; if [ -z "$sn_hit" ]; then xu=$(`,
+          `while IFS= read -r l; do case "$l" in vmail:*) printf '%s\\n' "$l";; esac; done < '${join(etc, 'passwd')}'${extra.veto ? '; false' : ''}`,
+          `) || sn_nc=1; fi; printf '%s\\n' "$xu"`,
+          ...snapshotWrite(['xh', 'xu'], { cache }),
+        ].join('\n');
+        const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toBe('');
+        const [hashes, rest] = r.stdout.split('@@stat\n');
+        const [stat, users] = rest!.split('@@users\n');
+        return { hashes: parseSha256(hashes!.split('\n')), stat: parseStat(stat!.split('\n')), users: users!.trim() };
+      };
+      return { dir, etc, cache, calls, run };
+    }
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+    it('hashes and reads nothing while every file has the stat data it had, and sees a file written, its mode changed, a key added', () => {
+      const h = host();
+      const first = h.run();
+      expect(first.hashes[join(h.etc, 'main.cf')]).toBe(sha('myhostname = mx1.example.com\n'));
+      expect(first.hashes[join(h.etc, 'keys', 'example.com.mail.key')]).toBe(sha('key one\n'));
+      expect(first.users).toBe('vmail:x:5000:5000::/var/vmail:/usr/sbin/nologin');
+      expect(first.stat[join(h.dir, 'vmail')]?.mode).toMatch(/^0?7[0-7]{2}$/);
+      expect(h.calls()).toBe(1);
+      expect(existsSync(join(h.cache, 'snapshot'))).toBe(true);
+      expect(h.run()).toEqual(first);
+      expect(h.run()).toEqual(first);
+      expect(h.calls()).toBe(1);
+      // The same size, the modification time put back: the change time tells.
+      const { atime, mtime } = statSync(join(h.etc, 'main.cf'));
+      writeFileSync(join(h.etc, 'main.cf'), 'myhostname = mx2.example.com\n');
+      utimesSync(join(h.etc, 'main.cf'), atime, mtime);
+      expect(h.run().hashes[join(h.etc, 'main.cf')]).toBe(sha('myhostname = mx2.example.com\n'));
+      expect(h.calls()).toBe(2);
+      h.run();
+      expect(h.calls()).toBe(2);
+      spawnSync('chmod', ['600', join(h.etc, 'users')]);
+      expect(h.run().stat[join(h.etc, 'users')]?.mode).toBe('0600');
+      expect(h.calls()).toBe(3);
+      writeFileSync(join(h.etc, 'keys', 'example.com.mail2.key'), 'key two\n');
+      expect(h.run().hashes[join(h.etc, 'keys', 'example.com.mail2.key')]).toBe(sha('key two\n'));
+      expect(h.calls()).toBe(4);
+      // A file a cached fact reads.
+      writeFileSync(join(h.etc, 'passwd'), 'vmail:x:5001:5001::/var/vmail:/usr/sbin/nologin\n');
+      expect(h.run().users).toBe('vmail:x:5001:5001::/var/vmail:/usr/sbin/nologin');
+      expect(h.calls()).toBe(5);
+      expect(h.run().users).toBe('vmail:x:5001:5001::/var/vmail:/usr/sbin/nologin');
+      expect(h.calls()).toBe(5);
+      // A file removed, another question.
+      rmSync(join(h.etc, 'users'));
+      expect(h.run().hashes[join(h.etc, 'users')]).toBeUndefined();
+      expect(h.calls()).toBe(6);
+      h.run({ key: 'fedcba9876543210' });
+      expect(h.calls()).toBe(7);
+    });
+
+    it('is not written for files changed less than five seconds ago, a symlink, or a fact that read elsewhere', () => {
+      const young = host({ now: true });
+      young.run();
+      young.run();
+      expect(young.calls()).toBe(2);
+      expect(existsSync(join(young.cache, 'snapshot'))).toBe(false);
+      const linked = host();
+      symlinkSync(join(linked.etc, 'main.cf'), join(linked.etc, 'link.cf'));
+      linked.run({ paths: [`'${join(linked.etc, 'link.cf')}'`] });
+      linked.run({ paths: [`'${join(linked.etc, 'link.cf')}'`] });
+      expect(linked.calls()).toBe(2);
+      expect(existsSync(join(linked.cache, 'snapshot'))).toBe(false);
+      const vetoed = host();
+      vetoed.run({ veto: true });
+      vetoed.run({ veto: true });
+      expect(vetoed.calls()).toBe(2);
+      expect(existsSync(join(vetoed.cache, 'snapshot'))).toBe(false);
+    });
+
+    it('survives a damaged snapshot, and writes nothing on a host mailops does not manage', () => {
+      const h = host();
+      const first = h.run();
+      const kept = readFileSync(join(h.cache, 'snapshot'), 'utf8');
+      writeFileSync(join(h.cache, 'snapshot'), kept.slice(0, kept.indexOf("xh='") + 20));
+      expect(h.run()).toEqual(first);
+      expect(h.calls()).toBe(2);
+      expect(h.run()).toEqual(first);
+      expect(h.calls()).toBe(2);
+      const fresh = host({ managed: false });
       fresh.run();
       fresh.run();
       expect(fresh.calls()).toBe(2);
