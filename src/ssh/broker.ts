@@ -11,6 +11,7 @@ import { UserError } from '../errors.js';
 import { ChannelOpenError } from './exec.js';
 import type { ConnectOptions, ExecBufferResult } from './connection.js';
 import { frame, readFrames } from './frames.js';
+import { shq } from '../facts/shell.js';
 import type { BrokerError, BrokerRequest, WarmRequest } from './shared.js';
 import { connect } from './ssh2.js';
 import type { SshConnection } from './ssh2.js';
@@ -22,12 +23,18 @@ const AHEAD_KEPT_MS = 60_000;
 /** How many runs' connections (by their origin) the broker remembers for `warm`. */
 const ORIGINS_KEPT = 64;
 
+/** sshd's host key files, in its default place. */
+const HOST_KEY_FILES = '/etc/ssh/ssh_host_*_key.pub';
+
 /**
- * Reads the host's public key files (sshd's default place) with shell builtins into $keys: the part of a
- * command run ahead that tells whether the host still holds the key it proved (stillHoldsKey). What it
- * reads is printed in one write, with the line that ends it (one SSH packet, not one a line).
+ * Reads host public key files with shell builtins into $keys, each line after its file's name and a tab:
+ * the part of a command run ahead that tells whether the host still holds the key it proved
+ * (stillHoldsKey). Only the file that held it as the connection was made, when known (the shell reads byte
+ * by byte: a host's three files are some 900 bytes, an Ed25519 one 100). What it reads is printed in one
+ * write, with the line that ends it (one SSH packet, not one a line).
  */
-const HOST_KEYS = `keys=$(for f in /etc/ssh/ssh_host_*_key.pub; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$f"; done)`;
+const hostKeys = (file?: string) =>
+  `keys=$(for f in ${file ? shq(file) : HOST_KEY_FILES}; do [ -r "$f" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s\\t%s\\n' "$f" "$l"; done < "$f"; done)`;
 const HOST_KEYS_END = '@@mailops-host-keys-end';
 
 interface Held {
@@ -37,8 +44,13 @@ interface Held {
   idle?: NodeJS.Timeout;
   /** The last command run over it that may run ahead (ExecOptions.prefetch): the fact script. */
   ahead?: string;
-  /** Whether the host's key files held the key it proved, read once the connection was made. */
-  keyInFiles?: Promise<boolean | null>;
+  /**
+   * The host's key file that held the key it proved, read once the connection was made: false when none
+   * did, null when it could not tell.
+   */
+  keyInFiles?: Promise<string | false | null>;
+  /** The same, once known. */
+  keyFile?: string | false | null;
 }
 
 /** A command run ahead for a run's session, from its `open` or its `warm`. */
@@ -47,10 +59,10 @@ interface Ahead {
   /** Its result; null when it failed (the run then asks again). */
   result: Promise<ExecBufferResult | null>;
   /**
-   * Whether the host's key files hold the key the connection proved, read by the same channel first:
-   * false too when the channel did not open (the connection is dead), null when it could not tell.
+   * The host key file that holds the key the connection proved, read by the same channel first: false
+   * when none does, or the channel did not open (the connection is dead); null when it could not tell.
    */
-  keys: Promise<boolean | null>;
+  keys: Promise<string | false | null>;
   timer: NodeJS.Timeout;
 }
 
@@ -77,20 +89,26 @@ export function connectionKey(req: Pick<BrokerRequest, 'opts' | 'agent'>): strin
 }
 
 /**
- * Whether the host's public key files in sshd's default place (/etc/ssh/ssh_host_*_key.pub) hold the key
- * it proved at the handshake; null when the connection does not answer within REUSE_OPEN_MS.
+ * Which of the host's public key files (`file`, else those in sshd's default place) holds the key it proved
+ * at the handshake: false when none does, null when the connection does not answer within REUSE_OPEN_MS.
  */
-async function keyInFiles(conn: SshConnection): Promise<boolean | null> {
+async function keyInFiles(conn: SshConnection, file?: string): Promise<string | false | null> {
   try {
-    const r = await conn.execBuffer(`${HOST_KEYS}; printf '%s\\n' "$keys"`, { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: REUSE_OPEN_MS / 1000 });
-    return holdsKey(r.stdout.toString('utf8'), conn.hostKey);
+    const r = await conn.execBuffer(`${hostKeys(file)}; printf '%s\\n' "$keys"`, { root: false, step: 'read the host keys', openTimeout: REUSE_OPEN_MS, timeout: REUSE_OPEN_MS / 1000 });
+    return fileHolding(r.stdout.toString('utf8'), conn.hostKey);
   } catch {
     return null;
   }
 }
 
-/** Whether public key lines (`type base64 comment`) hold this key. */
-const holdsKey = (lines: string, key: string | undefined) => lines.split('\n').some((l) => l.trim().split(/\s+/)[1] === key);
+/** The file whose public key line (`file<TAB>type base64 comment`) holds this key; false when none. */
+const fileHolding = (lines: string, key: string | undefined): string | false => {
+  for (const l of lines.split('\n')) {
+    const tab = l.indexOf('\t');
+    if (tab > 0 && l.slice(tab + 1).trim().split(/\s+/)[1] === key) return l.slice(0, tab);
+  }
+  return false;
+};
 
 /**
  * Whether a connection about to be reused still reaches a host that holds the key it proved: when its key
@@ -99,14 +117,15 @@ const holdsKey = (lines: string, key: string | undefined) => lines.split('\n').s
  * asked this way: its connection is reused, as OpenSSH's ControlPersist reuses one. `read`: what a command
  * run ahead read of the key files already (Ahead.keys).
  */
-async function stillHoldsKey(h: Held, conn: SshConnection, read?: Promise<boolean | null>): Promise<boolean> {
+async function stillHoldsKey(h: Held, conn: SshConnection, read?: Promise<string | false | null>): Promise<boolean> {
   const atConnect = await h.keyInFiles;
   // It did not answer when it was made (a host that stopped at once): made anew.
   if (atConnect === null) return false;
-  if (atConnect !== true) return true;
+  if (atConnect === false || atConnect === undefined) return true;
+  // The same file must hold it still.
   const known = read ? await read : null;
-  if (known !== null) return known;
-  return (await keyInFiles(conn)) === true;
+  if (known !== null) return known === atConnect;
+  return (await keyInFiles(conn, atConnect)) === atConnect;
 }
 
 export interface BrokerOptions {
@@ -178,7 +197,11 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     try {
       const conn = await h.conn;
       // What the host's key files say now, for the runs that reuse the connection (stillHoldsKey).
-      if (fresh && !h.keyInFiles) h.keyInFiles = keyInFiles(conn);
+      if (fresh && !h.keyInFiles) {
+        const held = h;
+        h.keyInFiles = keyInFiles(conn);
+        void h.keyInFiles.then((f) => (held.keyFile = f));
+      }
       return { key, h, conn, fresh };
     } catch (e) {
       h.busy--;
@@ -280,13 +303,13 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     h.busy++;
     if (h.idle) clearTimeout(h.idle);
     h.idle = undefined;
-    let setKeys: (v: boolean | null) => void = () => undefined;
-    const keys = new Promise<boolean | null>((r) => (setKeys = r));
+    let setKeys: (v: string | false | null) => void = () => undefined;
+    const keys = new Promise<string | false | null>((r) => (setKeys = r));
     const end = Buffer.from(`${HOST_KEYS_END}\n`);
     let seen: Buffer = Buffer.alloc(0);
     let head = -1;
     const result = conn
-      .execBuffer(`${HOST_KEYS}\nprintf '%s\\n%s\\n' "$keys" ${HOST_KEYS_END}\n${command}`, {
+      .execBuffer(`${h.keyFile === false ? 'keys=' : hostKeys(h.keyFile ?? undefined)}\nprintf '%s\\n%s\\n' "$keys" ${HOST_KEYS_END}\n${command}`, {
         step: 'gather facts',
         openTimeout: REUSE_OPEN_MS,
         onStdoutBytes: (d) => {
@@ -295,7 +318,7 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
           const i = seen.indexOf(end);
           if (i < 0 || (i > 0 && seen[i - 1] !== 0x0a)) return;
           head = i + end.length;
-          setKeys(holdsKey(seen.subarray(0, i).toString('utf8'), conn.hostKey));
+          setKeys(fileHolding(seen.subarray(0, i).toString('utf8'), conn.hostKey));
         },
       })
       .then((r): ExecBufferResult | null => (head < 0 ? null : { ...r, stdout: r.stdout.subarray(head) }))
