@@ -160,6 +160,8 @@ export const UNIT_PATHS = [
  *   modification time put back, or changes while the clock stood more than two seconds behind the answer's.
  * - A failed question (systemctl's exit status), or one no unit file matched, is not kept. Only on a host
  *   that has /var/lib/mailops (one mailops applied to), as cachedDpkgQuery.
+ *
+ * Leaves $h set when the answer was the kept one, $U the answer and $boot the boot (cachedUnitStates).
  */
 export function cachedUnitFiles(units: readonly string[], o: { cache?: string; paths?: readonly string[]; transient?: string; bootId?: string } = {}): string[] {
   const cache = factsCache(o.cache);
@@ -190,15 +192,60 @@ export function cachedUnitFiles(units: readonly string[], o: { cache?: string; p
     // The answer is a file of shell assignments, read by the shell at once (`.`; `command` keeps a damaged
     // one from ending the script): the key first and last, the boot, the unit files found, the answer.
     `ua=; ub=; uf=; uo=; uz=`,
-    `if [ -n "$boot" ] && [ -f "$c"/units ] && ! [ "$c"/units -nt /proc/$$ ] && command . "$c"/units 2>/dev/null && [ "$ua" = "$k" ] && [ "$uz" = "$k" ] && [ "$ub" = "$boot" ] && units_fresh $uf; then h=1; printf '%s\\n' "$uo"; fi`,
+    `U=; if [ -n "$boot" ] && [ -f "$c"/units ] && ! [ "$c"/units -nt /proc/$$ ] && command . "$c"/units 2>/dev/null && [ "$ua" = "$k" ] && [ "$uz" = "$k" ] && [ "$ub" = "$boot" ] && units_fresh $uf; then h=1; U=$uo; printf '%s\\n' "$uo"; fi`,
     `if [ -z "$h" ]; then`,
     `  t=; [ -n "$boot" ] && ${cache.ready} && t=$(date +%s 2>/dev/null)`,
     `  o=$(${query} 2>/dev/null); s=$?`,
-    `  [ -n "$o" ] && printf '%s\\n' "$o"`,
+    `  U=$o; [ -n "$o" ] && printf '%s\\n' "$o"`,
     `  if [ -n "$t" ] && [ "$s" = 0 ] && [ -n "$o" ]; then`,
     `    f=; for d in ${paths}; do for u in ${shqAll(units)}; do [ -e "$d/$u" ] && f="$f $d/$u"; done; done`,
     // Unit names, states and paths hold no quote; a host where one would is not cached.
     `    case "$o$f$boot" in *"'"*) ;; *) { printf "ua=%s; ub='%s'; uf='%s'; uo='%s'; uz=%s\\n" $k "$boot" "$f" "$o" $k > "$c"/.units.$$ && touch -d "@$((t - 2))" "$c"/.units.$$ && mv -f "$c"/.units.$$ "$c"/units; } 2>/dev/null || rm -f "$c"/.units.$$;; esac`,
+    `  fi`,
+    `fi`,
+  ];
+}
+
+/**
+ * The units' states (`systemctl list-units` for these units, `systemctl show` for template instances),
+ * reused while no service started or stopped since: the question costs a host some 7 ms (systemctl
+ * started, PID 1 asked), the reuse only shell builtins. Runs after cachedUnitFiles, whose answer it needs.
+ *
+ * - systemd links each started unit's invocation ID into /run/systemd/units (`invocation:<unit>`), and
+ *   removes the link as the unit becomes inactive or failed (unit_notify: "make sure the cgroup and state
+ *   files are always removed when we become inactive"). So every start, stop, restart or failure of a
+ *   service, by systemctl or by systemd itself (Restart=, a crash), makes or removes an entry of that
+ *   directory and changes its modification time.
+ * - The answer is kept as the unit files' is (cachedUnitFiles: two seconds older than the question, the
+ *   boot, the digest of the question, not newer than this run), and used only while it is strictly newer
+ *   than /run/systemd/units, while the unit files' answer is the kept one (no unit file, link or
+ *   search-path directory changed since that was asked), and is the one it was kept with.
+ * - It is kept only when it can be told this way: every unit it lists is a service, active or inactive
+ *   (not failed: `systemctl reset-failed` removes no link; not between two states); and every other unit
+ *   asked (a timer: systemd links no invocation of it) has no unit file, so that none can start until one
+ *   is made, which the unit files' answer sees (or a transient one, which cachedUnitFiles looks for).
+ * - What it cannot see: a systemd that does not keep /run/systemd/units (none is kept then), and changes
+ *   while the clock stood more than two seconds behind the answer's.
+ */
+export function cachedUnitStates(named: readonly string[], instances: readonly string[], o: { cache?: string; units?: string } = {}): string[] {
+  const cache = factsCache(o.cache);
+  const dir = shq(o.units ?? '/run/systemd/units');
+  const asks = [...(named.length ? [`systemctl list-units --all --full --plain --no-legend -- ${shqAll(named)}`] : []), ...(instances.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(instances)}`] : [])];
+  const query = asks.map((a) => `${a} 2>/dev/null`).join(' && ');
+  const key = createHash('sha256').update(query).digest('hex').slice(0, 16);
+  const others = named.filter((u) => !u.endsWith('.service'));
+  return [
+    `${cache.assign}; vk=${key}; va=; vb=; vu=; vo=; vz=`,
+    `if [ -n "$h" ] && [ -n "$boot" ] && [ -f "$c"/states ] && [ "$c"/states -nt ${dir} ] && ! [ "$c"/states -nt /proc/$$ ] && command . "$c"/states 2>/dev/null && [ "$va" = "$vk" ] && [ "$vz" = "$vk" ] && [ "$vb" = "$boot" ] && [ "$vu" = "$U" ]; then [ -z "$vo" ] || printf '%s\\n' "$vo"`,
+    `else`,
+    `  t=; [ -n "$boot" ] && [ -d ${dir} ] && ${cache.ready} && t=$(date +%s 2>/dev/null)`,
+    `  o=$(${query}); s=$?`,
+    `  [ -n "$o" ] && printf '%s\\n' "$o"`,
+    // Kept only when every state it holds is one a change of which /run/systemd/units shows.
+    `  if [ -n "$t" ] && [ "$s" = 0 ]; then`,
+    `    v=1; set -f; IFS='\n'; for l in $o; do IFS=' '; set -- $l; case "$1" in Id=*.service|UnitFileState=*|ActiveState=active|ActiveState=inactive) ;; *=*) v=;; *.service) case "$3" in active|inactive) ;; *) v=;; esac;; *) v=;; esac; done; set +f; unset IFS`,
+    ...(others.length ? [`    for u in ${shqAll(others)}; do case "\n$U" in *"\n$u "*) v=;; esac; done`] : []),
+    `    if [ -n "$v" ]; then case "$o$boot$U" in *"'"*) ;; *) { printf "va=%s; vb='%s'; vu='%s'; vo='%s'; vz=%s\\n" $vk "$boot" "$U" "$o" $vk > "$c"/.states.$$ && touch -d "@$((t - 2))" "$c"/.states.$$ && mv -f "$c"/.states.$$ "$c"/states; } 2>/dev/null || rm -f "$c"/.states.$$;; esac; fi`,
     `  fi`,
     `fi`,
   ];
@@ -337,12 +384,8 @@ export const FAMILY_FACTS: Fact[] = [
       const named = units.filter((u) => !u.includes('@'));
       const instances = units.filter((u) => u.includes('@'));
       if (!units.length) return [];
-      return [
-        ...(named.length ? [`systemctl list-units --all --full --plain --no-legend -- ${shqAll(named)} 2>/dev/null`] : []),
-        ...(instances.length ? [`systemctl show -p Id -p UnitFileState -p ActiveState -- ${shqAll(instances)} 2>/dev/null`] : []),
-        'sec unitfiles',
-        ...(named.length ? cachedUnitFiles(named) : []),
-      ];
+      // The unit files first: the states are reused only while their answer is (cachedUnitStates).
+      return ['sec unitfiles', ...(named.length ? cachedUnitFiles(named) : []), 'sec services', ...cachedUnitStates(named, instances)];
     },
     parse: (lines, all) => ({ services: parseServices(lines, all.get('unitfiles') ?? []) }),
   },

@@ -106,6 +106,40 @@ describe('apply safety', () => {
     expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
   });
 
+  it('what the host keeps for the fact script (the unit states, the file snapshot) never hides drift: a service stopped, one failed, a file edited in place with its time put back', async () => {
+    // Settled for more than five seconds: the next plans keep and then reuse both.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+    expect((await cluster.exec(vps, 'ls /var/lib/mailops/facts')).stdout.split('\n')).toEqual(expect.arrayContaining(['snapshot', 'states']));
+    await cluster.exec(vps, 'systemctl stop dovecot');
+    let p = await cli(['plan', '--detailed-exitcode', file], PASSWORDS);
+    expect(p.code).toBe(2);
+    expect(p.stdout).toContain('service dovecot: start (it is inactive)');
+    expect((await cli(['apply', '--yes', file], PASSWORDS)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+    // Killed: failed (dovecot.service has no Restart=).
+    await cluster.exec(vps, 'systemctl kill -s KILL dovecot; sleep 1');
+    p = await cli(['plan', '--detailed-exitcode', file], PASSWORDS);
+    expect(p.stdout).toContain('service dovecot: start (it is failed)');
+    expect((await cli(['apply', '--yes', file], PASSWORDS)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 6000));
+    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+    // The same size, inode and modification time (to the nanosecond): only its change time tells. Broken
+    // as it is (a line without "="), apply puts it back.
+    const good = await mainCf();
+    await cluster.exec(vps, "cp -p /etc/postfix/main.cf /root/main.cf.time && printf 'Q' | dd of=/etc/postfix/main.cf bs=1 seek=0 conv=notrunc 2>/dev/null && touch -r /root/main.cf.time /etc/postfix/main.cf");
+    const [now, before] = (await cluster.exec(vps, 'stat -c %y /etc/postfix/main.cf /root/main.cf.time')).stdout.split('\n');
+    expect(now).toBe(before);
+    p = await cli(['plan', '--detailed-exitcode', file], PASSWORDS);
+    expect(p.code).toBe(2);
+    expect(p.stdout).toContain('/etc/postfix/main.cf');
+    const fixed = await cli(['apply', '--yes', file], PASSWORDS);
+    expect(fixed.code, fixed.stderr + fixed.stdout).toBe(0);
+    expect(sha(await mainCf())).toBe(sha(good));
+  });
+
   it('a change that cannot work (certificate files that do not exist) is refused before activation, with a clear message; the old config stays and SMTP answers', async () => {
     const before = (await cluster.exec(vps, 'sha256sum /etc/dovecot/dovecot.conf /etc/postfix/main.cf')).stdout;
     const bad = writePlaybook(playbook(cluster, vps, { extraStack: '  tls: { mode: files, cert: /etc/ssl/missing/cert.pem, key: /etc/ssl/missing/key.pem }' }));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dkimFromSpki, parseFacts, parseServices, parseSha256, parseStat, parsePackages } from '../../src/facts/parse.js';
 import { factScript } from '../../src/facts/script.js';
-import { cachedDpkgQuery, cachedUnitFiles, fileSnapshot, snapshotWrite } from '../../src/facts/host-facts.js';
+import { cachedDpkgQuery, cachedUnitFiles, cachedUnitStates, fileSnapshot, snapshotWrite } from '../../src/facts/host-facts.js';
 import { loadSite } from '../../src/site/load.js';
 import { renderHosts } from '../../src/render/site.js';
 import { loadComponents } from '../../src/components/load.js';
@@ -438,6 +438,125 @@ describe('the fact script', () => {
       fresh.run();
       expect(fresh.calls()).toBe(2);
       expect(existsSync(join(fresh.dir, 'mailops'))).toBe(false);
+    });
+  });
+
+  describe("the units' states, kept while no service started or stopped", () => {
+    /**
+     * A unit search path of one directory, a boot id, a managed host's state directory, and systemd's
+     * /run/systemd/units: `start` and `stop` change the states as systemd does (the unit's invocation link
+     * made or removed). systemctl is a stand-in that answers list-unit-files and list-units from them and
+     * counts its runs of each. All of it was last changed an hour ago.
+     */
+    function host() {
+      const dir = mkdtempSync(join(tmpdir(), 'mailops-states-'));
+      const lib = join(dir, 'lib');
+      const units = join(dir, 'units');
+      const active = join(dir, 'active');
+      for (const d of [lib, units, active, join(dir, 'transient'), join(dir, 'mailops')]) mkdirSync(d);
+      for (const u of ['postfix.service', 'dovecot.service']) writeFileSync(join(lib, u), '[Unit]\n');
+      writeFileSync(join(dir, 'boot_id'), 'c828ed6d-291e-428f-8ad3-e7fa8e0e27a5\n');
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      writeFileSync(
+        join(bin, 'systemctl'),
+        [
+          '#!/bin/sh',
+          `echo "$1" >> ${join(dir, 'calls')}`,
+          `if [ "$1" = list-unit-files ]; then shift 4; for u in "$@"; do [ -e ${lib}/"$u" ] && echo "$u enabled enabled"; done; exit 0; fi`,
+          `shift 5; for u in "$@"; do [ -e ${lib}/"$u" ] || [ -e ${active}/"$u" ] || continue; s=inactive; [ -e ${active}/"$u" ] && read -r s < ${active}/"$u"; echo "$u loaded $s running $u"; done`,
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      const hourAgo = Date.now() / 1000 - 3600;
+      const age = () => {
+        for (const p of [lib, units, join(lib, 'postfix.service'), join(lib, 'dovecot.service')]) if (existsSync(p)) utimesSync(p, hourAgo, hourAgo);
+      };
+      age();
+      const cache = join(dir, 'mailops', 'facts');
+      const calls = (what: string) => (existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').split('\n').filter((l) => l === what).length : 0);
+      /** As systemd does: the state, and the invocation's link made (start) or removed (stop, failure). */
+      const set = (unit: string, state: 'active' | 'failed' | 'inactive') => {
+        if (state === 'inactive') rmSync(join(active, unit), { force: true });
+        else writeFileSync(join(active, unit), `${state}\n`);
+        if (state === 'active') writeFileSync(join(units, `invocation:${unit}`), '');
+        else rmSync(join(units, `invocation:${unit}`), { force: true });
+      };
+      const run = (named = ['postfix.service', 'dovecot.service']) => {
+        const script = [...cachedUnitFiles(named, { cache, paths: [lib], transient: join(dir, 'transient'), bootId: join(dir, 'boot_id') }), 'echo @@states', ...cachedUnitStates(named, [], { cache, units })].join('\n');
+        const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toBe('');
+        const [files, states] = r.stdout.split('@@states\n');
+        return parseServices(states!.split('\n'), files!.split('\n'));
+      };
+      return { dir, lib, cache, calls, set, age, run };
+    }
+    const up = (postfix: string, dovecot: string) => ({ postfix: { enabled: 'enabled', active: postfix }, dovecot: { enabled: 'enabled', active: dovecot } });
+
+    it('answers from the kept states while no service started or stopped, and asks again after a stop, a start, a failure', () => {
+      const h = host();
+      h.set('postfix.service', 'active');
+      h.age();
+      expect(h.run()).toEqual(up('active', 'inactive'));
+      expect(h.calls('list-units')).toBe(1);
+      expect(h.run()).toEqual(up('active', 'inactive'));
+      expect(h.run()).toEqual(up('active', 'inactive'));
+      expect(h.calls('list-units')).toBe(1);
+      h.set('postfix.service', 'inactive');
+      expect(h.run()).toEqual(up('inactive', 'inactive'));
+      expect(h.calls('list-units')).toBe(2);
+      // Asked again while the change is less than two seconds older than the question.
+      h.run();
+      expect(h.calls('list-units')).toBe(3);
+      // That last answer came after the stop: kept.
+      h.age();
+      h.run();
+      h.run();
+      expect(h.calls('list-units')).toBe(3);
+      h.set('dovecot.service', 'active');
+      expect(h.run()).toEqual(up('inactive', 'active'));
+      expect(h.calls('list-units')).toBe(4);
+      h.set('dovecot.service', 'failed');
+      expect(h.run()).toEqual(up('inactive', 'failed'));
+      expect(h.calls('list-units')).toBe(5);
+      // A failed unit is not kept: reset-failed changes its state and removes no link. (Without the answer
+      // kept before, and the failure long past.)
+      rmSync(join(h.cache, 'states'));
+      h.age();
+      expect(h.run()).toEqual(up('inactive', 'failed'));
+      expect(h.run()).toEqual(up('inactive', 'failed'));
+      expect(h.calls('list-units')).toBe(7);
+      expect(existsSync(join(h.cache, 'states'))).toBe(false);
+      h.set('dovecot.service', 'inactive');
+      expect(h.run()).toEqual(up('inactive', 'inactive'));
+      expect(h.calls('list-units')).toBe(8);
+    });
+
+    it('asks again once the unit files changed, and each time for a unit whose start it cannot see (a timer with a unit file)', () => {
+      const h = host();
+      h.run();
+      h.run();
+      expect(h.calls('list-units')).toBe(1);
+      writeFileSync(join(h.lib, 'postfix.service'), '[Unit]\nDescription=edited\n');
+      h.run();
+      expect(h.calls('list-units')).toBe(2);
+      h.age();
+      // A timer without a unit file cannot start until one is made: kept.
+      h.run(['postfix.service', 'dovecot.service', 'replica.timer']);
+      h.run(['postfix.service', 'dovecot.service', 'replica.timer']);
+      expect(h.calls('list-units')).toBe(3);
+      // Once it has one, its states are never kept (the kept ones were kept with the unit files' answer
+      // that had none).
+      writeFileSync(join(h.lib, 'replica.timer'), '[Timer]\n');
+      h.run(['postfix.service', 'dovecot.service', 'replica.timer']);
+      expect(h.calls('list-units')).toBe(4);
+      h.age();
+      utimesSync(join(h.lib, 'replica.timer'), Date.now() / 1000 - 3600, Date.now() / 1000 - 3600);
+      h.run(['postfix.service', 'dovecot.service', 'replica.timer']);
+      h.run(['postfix.service', 'dovecot.service', 'replica.timer']);
+      expect(h.calls('list-unit-files')).toBe(4);
+      expect(h.calls('list-units')).toBe(6);
     });
   });
 
