@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { DesiredHost } from '../model/desired.js';
 import type { HostFacts } from '../model/facts.js';
 import { parseDkim, parseGroups, parsePackages, parsePasswd, parseServices, parseSha256, parseStat, tlsFact } from './parse.js';
-import { COPY_LINES, DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, shqGlob, tlsFingerprintCommand, unitOf } from './shell.js';
+import { DKIM_PUBLIC_CACHE, firstCertificate, shq, shqAll, shqGlob, tlsFingerprintCommand, unitOf } from './shell.js';
 import { parseLifecycle } from '../plan/dkim.js';
 
 export interface Fact {
@@ -17,8 +17,8 @@ export interface Fact {
   /** Shell lines for the desired state of a host (none when nothing of its kind is managed). */
   command(d: DesiredHost): string[];
   /**
-   * `pipe`: its lines run at once with the rest of the script, and what they print is read at its end (the
-   * slow programs: systemctl, rpm); else they run in turn, in the script's main part. Per host when a function.
+   * `pipe`: its lines run in the background, at once with the rest of the script (the slow programs:
+   * systemctl, rpm); else they run in turn, in the script's main part. Per host when a function.
    */
   runs?: 'pipe' | ((d: DesiredHost) => 'pipe' | undefined);
   /**

@@ -4,7 +4,7 @@
  */
 import type { DesiredHost } from '../model/desired.js';
 import type { OsFamily } from '../model/site.js';
-import { COPY_LINES, LOCK_FILE } from './shell.js';
+import { LOCK_FILE } from './shell.js';
 import { FAMILY_FACTS, dkimCacheCommand, dkimPublicCommand, snapshotWrite, tlsFingerprintCommand } from './host-facts.js';
 
 export const SECTION = '@@mailops';
@@ -16,9 +16,9 @@ const POSTFIX_QUEUES = ['incoming', 'active', 'deferred', 'hold', 'maildrop'];
 /**
  * The facts of one family. Few programs start, since each costs the host a millisecond or more (a fork and
  * an exec, in a container more): what the shell can read itself it reads. The slow programs (`runs: pipe`:
- * systemctl, rpm) each feed a pipe, at once with everything else; the command guards that
+ * systemctl, rpm) run in one background job, at once with everything else; the command guards that
  * run programs start in the background, and their exit statuses are read with `wait`; the rest runs in
- * turn. No temporary files: the pipes are read at the end.
+ * turn. No temporary files.
  */
 function familyPart(d: DesiredHost): string {
   const pipes: string[] = [];
@@ -45,10 +45,12 @@ function familyPart(d: DesiredHost): string {
   // The snapshot of this run, when it was taken anew: after the last fact that reads it.
   const cached = FAMILY_FACTS.flatMap((f) => (f.cached ? [f.cached.variable] : []));
   if (cached.length) main.push(...snapshotWrite(['xh', ...cached]));
-  // The main part reads nothing: its programs never take the pipe's lines.
-  let body = `{\n${[...tests, ...main, ...waits].join('\n')}\n} </dev/null`;
-  for (const p of pipes.reverse()) body = `${p} | {\n${body}\n${COPY_LINES}\n}`;
-  return body;
+  const body = `{\n${[...tests, ...main, ...waits].join('\n')}\n} </dev/null`;
+  if (!pipes.length) return body;
+  // The slow programs' parts run in one job in the background, which writes to the script's output as it
+  // goes; the main part's output is gathered meanwhile and written once that job is done: the two never
+  // interleave, and nothing is copied line by line.
+  return `{\n${pipes.join('\n')}\n} </dev/null &\nmp=$(\n${body}\n)\nwait $!\nprintf '%s\\n' "$mp"`;
 }
 
 /** What every host reports, whatever its family: the apply lock, interrupted runs, the mail queues. */

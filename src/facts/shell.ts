@@ -5,9 +5,6 @@ export function shq(s: string): string {
 
 export const shqAll = (xs: readonly string[]): string => xs.map(shq).join(' ');
 
-/** Copies the standard input to the output, line by line, by the shell itself. */
-export const COPY_LINES = `while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done`;
-
 /** A path for the shell with its `*` left to glob, all else quoted ("/etc/dkim keys/*.key" → '/etc/dkim keys/'*.key). */
 export const shqGlob = (p: string): string =>
   p
