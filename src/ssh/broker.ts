@@ -308,8 +308,9 @@ export async function serveBroker(bo: BrokerOptions): Promise<void> {
     const end = Buffer.from(`${HOST_KEYS_END}\n`);
     let seen: Buffer = Buffer.alloc(0);
     let head = -1;
+    // Through the shell kept open on the host: no channel, login shell or sh to start (kept-shell.ts).
     const result = conn
-      .execBuffer(`${h.keyFile === false ? 'keys=' : hostKeys(h.keyFile ?? undefined)}\nprintf '%s\\n%s\\n' "$keys" ${HOST_KEYS_END}\n${command}`, {
+      .execKept(`${h.keyFile === false ? 'keys=' : hostKeys(h.keyFile ?? undefined)}\nprintf '%s\\n%s\\n' "$keys" ${HOST_KEYS_END}\n${command}`, {
         step: 'gather facts',
         openTimeout: REUSE_OPEN_MS,
         onStdoutBytes: (d) => {

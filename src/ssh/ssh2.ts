@@ -9,6 +9,7 @@ import { authConfig, authFailure, authFor } from './auth.js';
 import type { Auth } from './auth.js';
 import type { ConnectOptions, Connection, ExecBufferResult, ExecOptions, ExecResult } from './connection.js';
 import { firstWords, runChannel, sudoMessage, sudoProblem, textResult, wrapCommand } from './exec.js';
+import { KeptShell } from './kept-shell.js';
 import { checkHostKey, checkPinnedSyntax, hostKeyAlgorithms, recordHostKey, where } from './host-key.js';
 import type { HostKeyCheck } from './host-key.js';
 import { keyTypeOf } from './known-hosts.js';
@@ -166,6 +167,12 @@ export interface SshConnection extends Connection {
   /** The host key the host proved it holds at the handshake (base64 of its wire form). */
   readonly hostKey: string;
   execBuffer(command: string, opts?: ExecOptions): Promise<ExecBufferResult>;
+  /**
+   * Runs a command through the shell kept open on the host (kept-shell.ts), made at the first call: one
+   * at a time; while it runs one, or when it cannot be kept, as execBuffer runs it. As root, as execBuffer
+   * runs commands by default.
+   */
+  execKept(command: string, opts?: Pick<ExecOptions, 'step' | 'openTimeout' | 'onStdoutBytes'>): Promise<ExecBufferResult>;
 }
 
 class Ssh2Connection implements SshConnection {
@@ -174,6 +181,8 @@ class Ssh2Connection implements SshConnection {
   private closed = false;
   private active = 0;
   private readonly waiting: Array<() => void> = [];
+  /** The shell kept open on the host (it holds one of the MAX_CHANNELS while it lives). */
+  private kept: Promise<KeptShell> | null = null;
 
   constructor(
     private readonly opts: ConnectOptions,
@@ -220,6 +229,35 @@ class Ssh2Connection implements SshConnection {
     } finally {
       this.release();
     }
+    const problem = sudo ? sudoProblem(r.code, r.stderr.toString('utf8')) : null;
+    if (problem) throw new UserError(sudoMessage(this.opts.name, this.opts.user, problem, step));
+    return r;
+  }
+
+  async execKept(command: string, eo: Pick<ExecOptions, 'step' | 'openTimeout' | 'onStdoutBytes'> = {}): Promise<ExecBufferResult> {
+    const step = eo.step ?? firstWords(command);
+    const sudo = this.opts.user !== 'root';
+    if (!this.kept) {
+      const made: Promise<KeptShell> = (async () => {
+        await this.slot();
+        // Its slot is given back once, as it ends (or could not start).
+        const ended = () => {
+          this.release();
+          if (this.kept === made) this.kept = null;
+        };
+        try {
+          return await KeptShell.open(this.client, wrapCommand('exec sh', sudo), { host: this.opts.name, step, lost: () => this.lostReason, ...(eo.openTimeout !== undefined ? { openTimeout: eo.openTimeout } : {}) }, ended);
+        } catch (e) {
+          ended();
+          throw e;
+        }
+      })();
+      this.kept = made;
+    }
+    const shell = await this.kept;
+    if (!shell.idle) return this.execBuffer(command, eo);
+    this.roundTrips++;
+    const r = await shell.run(command, eo);
     const problem = sudo ? sudoProblem(r.code, r.stderr.toString('utf8')) : null;
     if (problem) throw new UserError(sudoMessage(this.opts.name, this.opts.user, problem, step));
     return r;

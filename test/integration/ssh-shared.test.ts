@@ -146,6 +146,38 @@ describe.skipIf(unavailable !== null)(`shared SSH connections through the broker
     expect(runs()).toEqual(['facts', 'facts', 'facts', 'changed', 'changed', 'changed']);
   });
 
+  it('the fact script run ahead goes through one shell kept on the host, each run in a subshell of its own, as a channel of its own would run it; a shell that ends is made anew', async () => {
+    const script = `echo "shell $$"; echo "was \${MAILOPS_SEEN-unset}"; MAILOPS_SEEN=1; export MAILOPS_SEEN; cd /; cat; echo "to stderr" >&2; exit 3`;
+    const run = async (s = script) => (await connectShared(base)).exec(s, { prefetch: true });
+    const first = await run();
+    expect(first.code).toBe(3);
+    // The next runs: answered by the kept shell, the same one, with nothing left of the run before.
+    await sleep(100);
+    const second = await run();
+    await sleep(100);
+    const third = await run();
+    for (const r of [second, third]) {
+      expect(r.code).toBe(3);
+      expect(r.stdout).toMatch(/^shell \d+\nwas unset\n$/);
+      expect(r.stderr).toBe('to stderr\n');
+    }
+    const shellOf = (r: { stdout: string }) => r.stdout.split('\n')[0];
+    expect(shellOf(second)).toBe(shellOf(third));
+    expect(shellOf(first)).not.toBe(shellOf(second));
+    // A script that ends the shell (here, kills it): that run is answered all the same (asked anew), and the
+    // next one through a new shell.
+    const killer = `echo "shell $$"; kill -9 $$`;
+    await run(killer);
+    await sleep(100);
+    const killed = await run(killer);
+    expect(killed.stdout).toMatch(/^shell \d+\n$/);
+    await run();
+    await sleep(100);
+    const after = await run();
+    expect(after.stdout).toMatch(/^shell \d+\nwas unset\n$/);
+    expect(shellOf(after)).not.toBe(shellOf(second));
+  });
+
   it('a run that begins warms the connections its origin opened last time: their facts run before it connects, once, and its open takes them over', async () => {
     const log = join(work, `warm-${Date.now()}`);
     const facts = `echo facts >> ${log}; date +%s%N`;
