@@ -28,11 +28,10 @@ export interface Fact {
   tests?(d: DesiredHost): Array<{ test: string; print: string }>;
   /**
    * What it prints is decided by the contents of files alone (and of the managed files the files fact
-   * hashes): it is kept in the snapshot (fileSnapshot) under this shell variable, and printed from there while
-   * none of those files changed. `reads`: the files it reads besides the managed ones, as shell words (quoted;
-   * a glob stays one). Its lines run in a
-   * subshell; a status other than 0 keeps the snapshot from being written (what it printed came from
-   * elsewhere: NSS).
+   * hashes): it is kept in the snapshot (fileSnapshot) under this shell variable, and printed from there
+   * while none of those files changed. `reads`: the files it reads besides the managed ones, as shell words
+   * (quoted; a glob stays one). Its lines run in a subshell; a status other than 0 keeps the snapshot from
+   * being written (what it printed came from elsewhere: NSS).
    */
   cached?: { variable: string; reads(d: DesiredHost): string[] };
   /** Its part of HostFacts, from the lines of its section (`all`: every section, for a fact that joins two). */

@@ -79,6 +79,44 @@ export interface ChannelContext {
 /** The command was never started: the channel could not be opened (so running it again is safe). */
 export class ChannelOpenError extends UserError {}
 
+/**
+ * Opens a session channel running `line`. When the host does not open it within ctx.openTimeout, or
+ * refuses it, a ChannelOpenError: the command never started. A channel that opens after its time is
+ * closed at once.
+ */
+export function openChannel(client: Client, line: string, ctx: ChannelContext): Promise<ClientChannel> {
+  const during = `(step: ${ctx.step})`;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const notOpened = (why: string) => {
+      settled = true;
+      reject(new ChannelOpenError(`host ${ctx.host}: cannot run a command: ${why} ${during}`));
+    };
+    const timer =
+      ctx.openTimeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (!settled) notOpened(`the host did not open a channel within ${ctx.openTimeout} ms`);
+          }, ctx.openTimeout);
+    try {
+      client.exec(line, (err: Error | undefined, stream: ClientChannel) => {
+        if (timer) clearTimeout(timer);
+        if (settled) {
+          // Given up on: the command must not run on.
+          if (!err) stream.close();
+          return;
+        }
+        if (err) return notOpened(ctx.lost() ?? err.message);
+        settled = true;
+        resolve(stream);
+      });
+    } catch (e) {
+      if (timer) clearTimeout(timer);
+      notOpened(ctx.lost() ?? (e as Error).message);
+    }
+  });
+}
+
 /** Open a session channel, run the command, feed stdin, collect everything until the channel closes. */
 export function runChannel(client: Client, line: string, opts: ExecOptions, ctx: ChannelContext): Promise<ExecBufferResult> {
   const during = `(step: ${ctx.step})`;
@@ -91,24 +129,8 @@ export function runChannel(client: Client, line: string, opts: ExecOptions, ctx:
       if (timer) clearTimeout(timer);
       f();
     };
-    let opened = false;
-    const notOpened = (why: string) => finish(() => reject(new ChannelOpenError(`host ${ctx.host}: cannot run a command: ${why} ${during}`)));
-    if (ctx.openTimeout !== undefined) {
-      timer = setTimeout(() => {
-        if (!opened) notOpened(`the host did not open a channel within ${ctx.openTimeout} ms`);
-      }, ctx.openTimeout);
-    }
-    try {
-      client.exec(line, (err: Error | undefined, stream: ClientChannel) => {
-        opened = true;
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        if (done) {
-          // Given up on (open timeout, or the asker went): the command must not run on.
-          if (!err) stream.close();
-          return;
-        }
-        if (err) return notOpened(ctx.lost() ?? err.message);
+    openChannel(client, line, ctx).then(
+      (stream) => {
         if (ctx.signal?.aborted) {
           stream.close();
           return finish(() => reject(new UserError(`host ${ctx.host}: the command was abandoned ${during}`)));
@@ -165,9 +187,8 @@ export function runChannel(client: Client, line: string, opts: ExecOptions, ctx:
         }
         if (opts.stdin !== undefined && opts.stdin.length > 0) stream.end(opts.stdin);
         else stream.end();
-      });
-    } catch (e) {
-      notOpened(ctx.lost() ?? (e as Error).message);
-    }
+      },
+      (e: Error) => finish(() => reject(e)),
+    );
   });
 }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
 import { UserError } from '../errors.js';
 import type { ExecBufferResult, ExecOptions } from './connection.js';
-import { ChannelOpenError } from './exec.js';
+import { openChannel } from './exec.js';
 import type { ChannelContext } from './exec.js';
 
 interface Pending {
@@ -45,34 +45,8 @@ export class KeptShell {
   }
 
   /** Opens the channel and starts the shell (`line`: the command line that starts it, sudo and all). */
-  static open(client: Client, line: string, ctx: ChannelContext, ended: () => void): Promise<KeptShell> {
-    const during = `(step: ${ctx.step})`;
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const timer =
-        ctx.openTimeout === undefined
-          ? undefined
-          : setTimeout(() => {
-              settled = true;
-              reject(new ChannelOpenError(`host ${ctx.host}: cannot run a command: the host did not open a channel within ${ctx.openTimeout} ms ${during}`));
-            }, ctx.openTimeout);
-      try {
-        client.exec(line, (err: Error | undefined, stream: ClientChannel) => {
-          if (timer) clearTimeout(timer);
-          if (settled) {
-            if (!err) stream.close();
-            return;
-          }
-          settled = true;
-          if (err) return reject(new ChannelOpenError(`host ${ctx.host}: cannot run a command: ${ctx.lost() ?? err.message} ${during}`));
-          resolve(new KeptShell(stream, ctx, ended));
-        });
-      } catch (e) {
-        if (timer) clearTimeout(timer);
-        settled = true;
-        reject(new ChannelOpenError(`host ${ctx.host}: cannot run a command: ${ctx.lost() ?? (e as Error).message} ${during}`));
-      }
-    });
+  static async open(client: Client, line: string, ctx: ChannelContext, ended: () => void): Promise<KeptShell> {
+    return new KeptShell(await openChannel(client, line, ctx), ctx, ended);
   }
 
   /** Whether it can run a command now: alive, and running none. */
@@ -95,11 +69,6 @@ export class KeptShell {
     this.stream.close();
   }
 
-  /** Why it ended; null while it lives. */
-  get gone(): string | null {
-    return this.dead;
-  }
-
   private onOut(d: Buffer): void {
     const p = this.pending;
     if (!p) return;
@@ -108,7 +77,7 @@ export class KeptShell {
     const at = this.stdout.indexOf(mark);
     if (at < 0) {
       // Everything but a tail that may be the start of the marker is the command's.
-      const keep = Math.min(this.stdout.length, mark.length + 4);
+      const keep = Math.min(this.stdout.length, mark.length - 1);
       const ready = this.stdout.subarray(0, this.stdout.length - keep);
       if (ready.length) this.emitOut(p, ready);
       this.stdout = this.stdout.subarray(this.stdout.length - keep);
