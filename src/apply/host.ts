@@ -13,12 +13,14 @@ import type { HostPlan } from '../model/plan.js';
 import type { Host, OsFamily } from '../model/site.js';
 import { plan } from '../plan/plan.js';
 import { hostTextWanted } from '../plan/diff.js';
-import type { Connection } from '../ssh/connection.js';
+import type { Connection, ExecResult } from '../ssh/connection.js';
 import { MARK, STATE_DIR, activationCommand, activationScript, stagedFiles } from './script.js';
 import { LOCK_FILE } from '../facts/shell.js';
 import { payload } from './payload.js';
 import { describeFailures, parseReport } from './report.js';
 import type { ActivationReport } from './report.js';
+import { answerDigest } from './memo.js';
+import type { DkimKeyState } from '../plan/dkim.js';
 
 export interface Planned {
   host: Host;
@@ -28,11 +30,17 @@ export interface Planned {
   desired: DesiredHost;
   facts: HostFacts;
   plan: HostPlan;
+  /** The fact script whose answer the facts are, and the SHA-256 of that answer (src/apply/memo.ts). */
+  answer?: { script: string; digest: string };
+  /**
+   * Planned from the no-op memo (src/apply/memo.ts): the host answered as when it was last found up to date,
+   * so it was not rendered and planned again; desired and facts are made only when something reads them.
+   */
+  memo?: { dkim: Array<DkimKeyState & { publicKey: string }>; tlsFingerprint?: string };
 }
 
 export type Progress = (host: string, step: string) => void;
 
-/** Gather facts and plan. `byFamily` is the desired state for each family the host may be (one when the playbook says). */
 /**
  * Gather facts and plan. `byFamily` is the desired state for each family the host may be (one when the
  * playbook says); `refine` renders it again from the facts (the DKIM keys the host holds). When that
@@ -44,10 +52,15 @@ export async function planHost(
   byFamily: Partial<Record<OsFamily, DesiredHost>>,
   progress: Progress,
   refine?: (family: OsFamily, facts: HostFacts) => Promise<DesiredHost>,
+  /** The host's answer to a fact script, already asked: taken when the same script is asked again. */
+  prefetched?: { script: string; result: ExecResult },
 ): Promise<Planned> {
   progress(host.name, 'gathering facts');
+  let answer: Planned['answer'];
   const gather = async (script: string): Promise<HostFacts> => {
-    const r = await conn.exec(script, { step: 'gather facts', prefetch: true });
+    const r = prefetched?.script === script ? prefetched.result : await conn.exec(script, { step: 'gather facts', prefetch: true });
+    prefetched = undefined;
+    answer = { script, digest: answerDigest(r.stdout) };
     try {
       return { ...parseFacts(r.stdout), gatheredAt: Math.floor(Date.now() / 1000) };
     } catch {
@@ -93,7 +106,7 @@ export async function planHost(
   }
   p.os = facts.osName;
   if (facts.locked) p.warnings.push('another mailops apply is running on this host right now');
-  return { host, conn, desired, facts, plan: p };
+  return { host, conn, desired, facts, plan: p, ...(answer ? { answer } : {}) };
 }
 
 export interface Applied {

@@ -23,6 +23,9 @@ import { applyHost, planHost } from './host.js';
 import { applyOrder, notAppliedReason, recipientChange, runPhases } from './order.js';
 import type { Phase } from './order.js';
 import type { Planned, Progress } from './host.js';
+import { answerDigest, MEMO_SECONDS, memoKey, siteDigest, staysEmpty } from './memo.js';
+import type { Memo, MemoEntry } from './memo.js';
+import { parseFacts } from '../facts/parse.js';
 
 export interface SiteRunOptions {
   hosts?: string[];
@@ -41,6 +44,8 @@ export interface SiteRunOptions {
   rotate?: ReadonlySet<string>;
   /** Unix seconds (the DKIM lifecycle's clock); now when absent. */
   now?: number;
+  /** The no-op memo (src/apply/memo.ts): hosts found up to date are not planned again while they answer the same. */
+  memo?: Memo;
 }
 
 export interface HostOutcome {
@@ -150,6 +155,21 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   // The passwords are hashed once for every host and render (a failure is each host's error).
   let resolved: Credentials | undefined;
   const credentials = () => (resolved ??= resolveCredentials(site));
+  // The no-op memo: not when keys are rotated, nor for a replicated pair's mailbox hosts (each is rendered
+  // for the other's Dovecot, which that one's facts tell in this run).
+  const memo = opts.rotate ? undefined : opts.memo;
+  let inputs: string | null | undefined;
+  const memoKeyOf = (host: Host): string | undefined => {
+    if (!memo || (site.stack.replication && host.role === 'mailbox')) return undefined;
+    if (inputs === undefined) {
+      try {
+        inputs = siteDigest(site, credentials(), opts.state);
+      } catch {
+        inputs = null; // a secret that cannot be read: each host says so as it is rendered
+      }
+    }
+    return inputs === null ? undefined : memoKey(inputs, host);
+  };
   // The hosts are rendered one after the other, each in a turn of the event loop of its own: between two,
   // the replies that came in are handled, so a host whose connection is up gets its fact script while the
   // next one is rendered.
@@ -158,7 +178,7 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
   const nextTurn = () => new Promise((next) => setImmediate(next));
   let turn: Promise<unknown> = nextTurn();
   const live = livePlatforms(site, hosts);
-  return Promise.all(
+  const results = await Promise.all(
     hosts.map(async (host) => {
       let conn: Connection | undefined;
       try {
@@ -168,6 +188,23 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         connecting.catch(() => undefined);
         const now = opts.now ?? Math.floor(Date.now() / 1000);
         const assumed = stateDkim(site, host, opts.state, now);
+        const key = memoKeyOf(host);
+        const entry = key ? memo!.find(host, key, now) : undefined;
+        let prefetched: Parameters<typeof planHost>[5];
+        if (entry) {
+          // Asked as when it was last found up to date: the same answer is the same (empty) plan.
+          conn = await connecting;
+          opts.progress(host.name, 'gathering facts');
+          const r = await conn.exec(entry.script, { step: 'gather facts', prefetch: true });
+          if (answerDigest(r.stdout) === entry.answer) {
+            live.settle(host, entry.platform);
+            const planned = fromMemo(site, host, conn, entry, r.stdout, assumed, credentials, opts.state);
+            planned.reconnect = () => opts.connect(opts.target(host));
+            opts.progress(host.name, 'up to date (it answered as when last found so: not planned again)');
+            return { host, planned };
+          }
+          prefetched = { script: entry.script, result: r };
+        }
         const rendered = turn
           .then(nextTurn)
           .then(() => candidates(site, host, assumed, credentials(), opts.state));
@@ -176,24 +213,40 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
         try {
           byFamily = await rendered;
         } finally {
-          conn = await connecting;
+          conn ??= await connecting;
         }
-        const planned = await planHost(host, conn, byFamily, opts.progress, async (family, facts) => {
-          const dkim = await factsDkim(site, host, facts, opts, now);
-          // The keys the host holds are the ones the state recorded (every run but a key change): rendered
-          // already; only what is said about them may differ.
-          const key = (p: DkimPlan) => JSON.stringify({ keys: p.keys, remove: p.remove });
-          // And the host's Dovecot is the one it was rendered for (a host of a newer release, or upgraded).
-          const platform = platformOf(family, facts);
-          live.settle(host, platform);
-          const dovecots = await live.dovecots(host, opts.state);
-          const same = Object.entries(dovecots).every(([h, g]) => opts.state?.dovecot?.[h] === g);
-          const done = byFamily[family];
-          return done && done.os.dovecot === platform.dovecot && same && key(dkim) === key(assumed) ? { ...done, dkimNotes: dkim.notes } : renderFor(site, host, platform, dkim, credentials(), opts.state, dovecots);
-        });
+        // Whether the desired state is the one rendered from the state's record (what the memo can make again).
+        let asRecorded: DkimPlan | undefined;
+        const planned = await planHost(
+          host,
+          conn,
+          byFamily,
+          opts.progress,
+          async (family, facts) => {
+            const dkim = await factsDkim(site, host, facts, opts, now);
+            // The keys the host holds are the ones the state recorded (every run but a key change): rendered
+            // already; only what is said about them may differ.
+            const key = (p: DkimPlan) => JSON.stringify({ keys: p.keys, remove: p.remove });
+            // And the host's Dovecot is the one it was rendered for (a host of a newer release, or upgraded).
+            const platform = platformOf(family, facts);
+            live.settle(host, platform);
+            const dovecots = await live.dovecots(host, opts.state);
+            const same = Object.entries(dovecots).every(([h, g]) => opts.state?.dovecot?.[h] === g);
+            const done = byFamily[family];
+            if (done && done.os.dovecot === platform.dovecot && same && key(dkim) === key(assumed)) {
+              asRecorded = dkim;
+              return { ...done, dkimNotes: dkim.notes };
+            }
+            asRecorded = undefined;
+            return renderFor(site, host, platform, dkim, credentials(), opts.state, dovecots);
+          },
+          prefetched,
+        );
         // Planned without its facts rendering it (nothing to say of its platform): its peer waits no more.
         live.settle(host, undefined);
         planned.reconnect = () => opts.connect(opts.target(host));
+        const kept = key ? await memoEntry(site, host, planned, asRecorded, key, now, opts) : null;
+        if (kept) memo!.put(host, kept);
         opts.progress(host.name, planned.plan.changes.length ? `${planned.plan.changes.length} changes planned` : 'up to date');
         return { host, planned };
       } catch (e) {
@@ -204,11 +257,59 @@ export async function planSite(site: Site, opts: SiteRunOptions): Promise<Array<
       }
     }),
   );
+  memo?.save();
+  return results;
+}
+
+/**
+ * The memo's entry for a host just planned: when its plan is empty and stays so for MEMO_SECONDS (its
+ * certificates valid then too, its DKIM keys all signing with nothing to say of them), its desired state
+ * is the one the state's record renders, and its facts are one answer to one script. Else none: the
+ * host's earlier entry stays (it holds for its own inputs and answer only; a playbook changed and then put
+ * back finds it again).
+ */
+async function memoEntry(site: Site, host: Host, p: Planned, dkim: DkimPlan | undefined, key: string, now: number, opts: SiteRunOptions): Promise<MemoEntry | null> {
+  const family = p.facts.family;
+  if (!dkim || !p.answer || p.plan.changes.length || p.plan.notes?.length || (family !== 'debian' && family !== 'rhel')) return null;
+  // The lifecycle an hour on (asked of no DNS: a key that waits for DNS is no reason to keep anything).
+  const later = await factsDkim(site, host, p.facts, { ...opts, resolveTxt: undefined }, now + MEMO_SECONDS);
+  if (!staysEmpty(p.desired, p.facts, dkim, later)) return null;
+  return {
+    key,
+    script: p.answer.script,
+    answer: p.answer.digest,
+    until: now + MEMO_SECONDS,
+    platform: platformOf(family, p.facts),
+    plan: p.plan,
+    dkim: heldKeys(p),
+    ...tlsOf(p.facts.tlsFingerprint),
+  };
+}
+
+/**
+ * A host planned from its memo entry: the entry's (empty) plan; its facts and desired state made from its
+ * answer and the state's record only when something reads them.
+ */
+function fromMemo(site: Site, host: Host, conn: Connection, entry: MemoEntry, stdout: string, assumed: DkimPlan, credentials: () => Credentials, state: SiteState | undefined): Planned {
+  const gatheredAt = Math.floor(Date.now() / 1000);
+  let facts: HostFacts | undefined;
+  let desired: DesiredHost | undefined;
+  const planned = {
+    host,
+    conn,
+    plan: entry.plan,
+    answer: { script: entry.script, digest: entry.answer },
+    memo: { dkim: entry.dkim, ...tlsOf(entry.tlsFingerprint) },
+  } as Planned;
+  Object.defineProperty(planned, 'facts', { enumerable: true, get: () => (facts ??= { ...parseFacts(stdout), gatheredAt }) });
+  Object.defineProperty(planned, 'desired', { enumerable: true, get: () => (desired ??= { ...renderFor(site, host, entry.platform, assumed, credentials(), state), dkimNotes: [] }) });
+  return planned;
 }
 
 /** The phases apply runs the planned hosts in (src/apply/order.ts), from what their recipient maps gain and lose. */
 export function planOrder(planned: Array<{ host: Host; planned?: Planned }>): Phase[] {
-  return applyOrder(planned.map(({ host, planned: p }) => (p ? recipientChange(host, p.desired, p.facts) : { name: host.name, role: host.role, gained: [], lost: [] })));
+  // A host planned from its memo changes nothing: its recipients neither.
+  return applyOrder(planned.map(({ host, planned: p }) => (p && !p.memo ? recipientChange(host, p.desired, p.facts) : { name: host.name, role: host.role, gained: [], lost: [] })));
 }
 
 /** Apply the planned hosts, phase after phase (planOrder); a phase runs only when the ones before it converged. */
@@ -226,7 +327,7 @@ export async function applyPlanned(site: Site, planned: Array<{ host: Host; plan
     try {
       const r = await applyHost(p, digest, opts.progress);
       opts.progress(host.name, r.error ? 'failed' : p.plan.changes.length ? `${p.plan.changes.length} changes applied` : 'up to date');
-      return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, ...(r.error ? {} : { dkim: heldKeys(p, r.report.dkim) }), ...tlsOf(r.report.tlsFingerprint ?? p.facts.tlsFingerprint), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
+      return { name: host.name, ok: !r.error, changes: r.error ? 0 : p.plan.changes.length, plan: p.plan, ...(r.error ? {} : { dkim: heldKeys(p, r.report.dkim) }), ...tlsOf(r.report.tlsFingerprint ?? factsTls(p)), ...(r.report.warnings.length ? { warnings: r.report.warnings } : {}), ...(r.error ? { error: r.error } : {}) };
     } catch (e) {
       opts.progress(host.name, 'failed');
       return { name: host.name, ok: false, changes: 0, plan: p.plan, error: message(e) };
@@ -236,9 +337,12 @@ export async function applyPlanned(site: Site, planned: Array<{ host: Host; plan
 }
 
 const tlsOf = (f: string | undefined) => (f ? { tlsFingerprint: f } : {});
+/** The certificate the host presents, as its facts (or its memo entry) have it. */
+const factsTls = (p: Planned) => (p.memo ? p.memo.tlsFingerprint : p.facts.tlsFingerprint);
 
 /** The keys of the host's lifecycle with their public halves (as the run printed them, else as facts had them). */
 function heldKeys(p: Planned, printed: Array<{ domain: string; selector: string; publicKey: string }> = []): NonNullable<HostOutcome['dkim']> {
+  if (p.memo && printed.length === 0) return p.memo.dkim;
   const pub = new Map(printed.map((k) => [record(k), k.publicKey]));
   return p.desired.dkimKeys.flatMap((k) => {
     const publicKey = pub.get(record(k)) ?? p.facts.dkim[record(k)]?.publicKey;
@@ -253,7 +357,7 @@ export async function closeAll(planned: Array<{ planned?: Planned }>): Promise<v
 
 /** The state as the hosts are now (before any apply): the DKIM keys and certificates their facts show. */
 export function planState(site: Site, state: SiteState, planned: Array<{ host: Host; planned?: Planned }>): SiteState {
-  const outcomes: HostOutcome[] = planned.flatMap((p) => (p.planned ? [{ name: p.host.name, ok: true, changes: 0, dkim: heldKeys(p.planned), ...tlsOf(p.planned.facts.tlsFingerprint) }] : []));
+  const outcomes: HostOutcome[] = planned.flatMap((p) => (p.planned ? [{ name: p.host.name, ok: true, changes: 0, dkim: heldKeys(p.planned), ...tlsOf(factsTls(p.planned)) }] : []));
   return recordDkim(state, outcomes, site);
 }
 

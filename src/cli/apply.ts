@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { applyPlanned, closeAll, planOrder, planSite, planState, recordDkim } from '../apply/site.js';
 import type { HostOutcome } from '../apply/site.js';
+import { memoFile, openMemo } from '../apply/memo.js';
 import { dnsTarget, pushZones } from '../dns/publish.js';
 import type { DnsOutcome } from '../dns/publish.js';
 import { renderZones } from '../dns/zone.js';
@@ -91,7 +92,7 @@ export async function runApply(file: string, o: ApplyFlags, verb: string, rotate
   const view = progressView(false);
   const clock = o.timings ? timings() : undefined;
   const progress = clock ? { update: (h: string, s: string) => (clock.update(h, s), view.update(h, s)), done: () => view.done() } : view;
-  const run = { target: targetFor(o, sandboxOverrides(site, o)), connect, resolveTxt: txtResolver(target, o.resolver) };
+  const run = { target: targetFor(o, sandboxOverrides(site, o)), connect, resolveTxt: txtResolver(target, o.resolver), memo: openMemo(memoFile(site.file)) };
   const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), ...run, state, ...(rotate ? { rotate } : {}), progress: progress.update });
   const pending = planned.reduce((n, x) => n + (x.planned?.plan.changes.length ?? 0), 0);
   if (!o.yes) {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { closeAll, planSite, planState } from '../apply/site.js';
+import { memoFile, openMemo } from '../apply/memo.js';
 import { dnsTarget, planZones, txtResolver } from '../dns/publish.js';
 import type { ZonePlan } from '../dns/publish.js';
 import { connectShared as connect, persistSeconds } from '../ssh/shared.js';
@@ -23,7 +24,7 @@ export function registerPlan(p: Command): void {
       const site = sandboxSite(loaded.site, o);
       const target = dnsTarget(site, o, sandboxDns(o));
       const progress = progressView(false);
-      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, state: loaded.state, resolveTxt: txtResolver(target, o.resolver), progress: progress.update });
+      const planned = await planSite(site, { ...(o.host ? { hosts: o.host } : {}), target: targetFor(o, sandboxOverrides(site, o)), connect, state: loaded.state, resolveTxt: txtResolver(target, o.resolver), progress: progress.update, memo: openMemo(memoFile(site.file)) });
       progress.done();
       await closeAll(planned);
       // The DNS changes against what the hosts hold now (a key that apply has yet to generate is not there).
@@ -36,8 +37,8 @@ export function registerPlan(p: Command): void {
       const show = o.json ? info : out;
       for (const p of planned) {
         if (p.planned) {
-          const d = p.planned.desired;
-          show(formatPlan(p.planned.plan, true, o.steps ? (c) => stepOf(c, d) : undefined));
+          const pl = p.planned;
+          show(formatPlan(pl.plan, true, o.steps ? (c) => stepOf(c, pl.desired) : undefined));
         }
         else info(red(`${p.host.name}: ${p.error}`));
       }
@@ -54,7 +55,7 @@ export function registerPlan(p: Command): void {
             name: p.host.name,
             changes: p.planned?.plan.changes.length ?? 0,
             ok: !p.error,
-            ...(p.planned ? { os: p.planned.plan.os, plan: withSteps(p.planned.plan.changes, p.planned.desired), warnings: p.planned.plan.warnings, ...(p.planned.plan.notes ? { notes: p.planned.plan.notes } : {}) } : { error: p.error }),
+            ...(p.planned ? { os: p.planned.plan.os, plan: p.planned.plan.changes.length ? withSteps(p.planned.plan.changes, p.planned.desired) : [], warnings: p.planned.plan.warnings, ...(p.planned.plan.notes ? { notes: p.planned.plan.notes } : {}) } : { error: p.error }),
           })),
           ...(target
             ? { dns: { server: target.server, changes: dnsChanges, ok: dnsFailed.length === 0, zones: zones.map((z) => ({ zone: z.zone, changes: z.changes.length, ok: !z.error, ...(z.error ? { error: z.error } : {}), records: z.changes })) } }

@@ -1,7 +1,7 @@
 /** plan/apply safety on a real host: host keys, drift, checker failures, concurrency, a dropped connection, sudo. */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -10,6 +10,8 @@ import type { VpsCluster, VpsHost } from '../../src/testbed/harness.js';
 import { Wire } from '../../src/verify/wire.js';
 import { PASSWORDS, cli, cliPath, hostYaml, writePlaybook } from './support/env.js';
 
+/** What a host planned from the no-op memo says. */
+const NOT_AGAIN = 'up to date (it answered as when last found so: not planned again)';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function playbook(cluster: VpsCluster, h: VpsHost, o: { user?: string; pinned?: boolean; extraStack?: string; alias?: string } = {}): string {
@@ -110,7 +112,10 @@ describe('apply safety', () => {
     // Settled for more than five seconds: the next plans keep and then reuse both.
     await new Promise((r) => setTimeout(r, 6000));
     expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
-    expect((await cli(['plan', '--detailed-exitcode', file], PASSWORDS)).code).toBe(0);
+    // This machine's no-op memo (src/apply/memo.ts) too: the second plan asked and was not planned again.
+    const second = await cli(['plan', '--detailed-exitcode', file], PASSWORDS);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain(`${vps.name}: ${NOT_AGAIN}`);
     expect((await cluster.exec(vps, 'ls /var/lib/mailops/facts')).stdout.split('\n')).toEqual(expect.arrayContaining(['snapshot', 'states']));
     await cluster.exec(vps, 'systemctl stop dovecot');
     let p = await cli(['plan', '--detailed-exitcode', file], PASSWORDS);
@@ -138,6 +143,63 @@ describe('apply safety', () => {
     const fixed = await cli(['apply', '--yes', file], PASSWORDS);
     expect(fixed.code, fixed.stderr + fixed.stdout).toBe(0);
     expect(sha(await mainCf())).toBe(sha(good));
+  });
+
+  it('the no-op memo: a host found up to date is not rendered and planned again while it answers the same; another password, playbook or answer, or an entry an hour old, is planned in full', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'mailops-memo-'));
+    const env = { ...PASSWORDS, XDG_CACHE_HOME: cache };
+    const plan = (e: Record<string, string> = env) => cli(['plan', '--detailed-exitcode', file], e);
+    let p = await plan();
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stderr).not.toContain(NOT_AGAIN);
+    p = await plan();
+    expect(p.code).toBe(0);
+    expect(p.stderr).toContain(`${vps.name}: ${NOT_AGAIN}`);
+    expect(p.stdout).toContain(`${vps.name} (Debian GNU/Linux 12 (bookworm)): up to date, nothing to do\nPlan: 0 changes on 1 host`);
+    const a = await cli(['apply', '--yes', file], env);
+    expect(a.code).toBe(0);
+    expect(a.stderr).toContain(NOT_AGAIN);
+    expect(a.stdout).toContain(`${vps.name}: unchanged`);
+    // The file holds the script and digests, no password.
+    const [memoName] = readdirSync(join(cache, 'mailops', 'plans'));
+    const memoPath = join(cache, 'mailops', 'plans', memoName!);
+    expect(readFileSync(memoPath, 'utf8')).not.toContain(PASSWORDS['IT_ALICE_PASSWORD']!);
+    // Another password: the users file changes (the inputs' key is another).
+    p = await plan({ ...env, IT_ALICE_PASSWORD: 'another-Passw0rd-for-alice' });
+    expect(p.code).toBe(2);
+    expect(p.stderr).not.toContain(NOT_AGAIN);
+    expect(p.stdout).toContain('/etc/dovecot/users');
+    // Another playbook, in the same file: an alias more.
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, playbook(cluster, vps, { alias: '      sales: alice\n' }));
+    try {
+      p = await plan();
+      expect(p.code).toBe(2);
+      expect(p.stderr).not.toContain(NOT_AGAIN);
+      expect(p.stdout).toContain('sales@example.test');
+    } finally {
+      writeFileSync(file, text);
+    }
+    p = await plan();
+    expect(p.code).toBe(0);
+    expect(p.stderr).toContain(NOT_AGAIN);
+    // Another answer: a file edited on the host.
+    await cluster.exec(vps, "echo '# edited by hand' >> /etc/postfix/main.cf");
+    p = await plan();
+    expect(p.code).toBe(2);
+    expect(p.stdout).toMatch(/^\s+-# edited by hand$/m);
+    expect((await cli(['apply', '--yes', file], env)).code).toBe(0);
+    expect((await plan()).code).toBe(0);
+    p = await plan();
+    expect(p.stderr).toContain(NOT_AGAIN);
+    // An entry an hour old is not used; the plan in full keeps it anew.
+    const memo = JSON.parse(readFileSync(memoPath, 'utf8')) as { hosts: Record<string, { until: number }> };
+    for (const e of Object.values(memo.hosts)) e.until = Math.floor(Date.now() / 1000) - 1;
+    writeFileSync(memoPath, JSON.stringify(memo));
+    p = await plan();
+    expect(p.code).toBe(0);
+    expect(p.stderr).not.toContain(NOT_AGAIN);
+    expect((await plan()).stderr).toContain(NOT_AGAIN);
   });
 
   it('a change that cannot work (certificate files that do not exist) is refused before activation, with a clear message; the old config stays and SMTP answers', async () => {
