@@ -65,14 +65,15 @@ const idleRate = async (ms = 3000) => {
 };
 let idle = await idleRate();
 /**
- * Waits until the hosts are idle (under 3% of a core, twice in a row; 3 minutes at most): the daemons a
+ * Waits until the hosts are idle (under 0.6% of a core a host, twice in a row; 3 minutes at most; the
+ * daemons of ten idle hosts take some 4% of a core together): the daemons a
  * fresh apply started do their start-up work (rspamd compiles its rules) for a minute or more, on the
  * cores the runs measured share. Returns the seconds waited.
  */
 const settle = async () => {
   const t = performance.now();
   let quiet = 0;
-  while (quiet < 2 && performance.now() - t < 180_000) quiet = (await idleRate(2000)) < 0.03 ? quiet + 1 : 0;
+  while (quiet < 2 && performance.now() - t < 180_000) quiet = (await idleRate(2000)) < 0.006 * N ? quiet + 1 : 0;
   return (performance.now() - t) / 1000;
 };
 // With \`pinned\`, mailops runs on every CPU but the last (taskset) and the hosts on the last one (their cpuset).
