@@ -9,7 +9,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { connect } from '../dist/ssh/ssh2.js';
-import { benchSite, log, median } from './bench-site.mjs';
+import { benchSite, cpuRate, hostsCpu, log, median, settle } from './bench-site.mjs';
 
 const N = Number(process.argv[2] ?? 10);
 const RUNS = Number(process.argv[3] ?? 5);
@@ -17,20 +17,7 @@ const { cluster, file, target, sshTo } = await benchSite(N);
 // The CLI's own CPU time (user + system), printed by it at exit: what mailops itself spends, apart from
 // the hosts, which here share this machine's cores with it.
 const CPU = `data:text/javascript,process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('@@cpu '+(u.user+u.system)/1000+'\\n')})`;
-// The hosts' CPU time (ms), all containers together, from their cgroups (v1 or v2); NaN where unreadable.
-const ids = cluster.hosts.map((h) => execFileSync('docker', ['inspect', '-f', '{{.Id}}', h.container], { encoding: 'utf8' }).trim());
-const cgroupMs = (id) => {
-  try {
-    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e6;
-  } catch {
-    try {
-      return Number(/usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))[1]) / 1000;
-    } catch {
-      return NaN;
-    }
-  }
-};
-const hostsMs = () => ids.reduce((a, id) => a + cgroupMs(id), 0);
+const hostsMs = hostsCpu(cluster);
 const OUR_CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 /** The connection brokers of this build that run now (their process ids). */
 const brokerPids = () =>
@@ -57,25 +44,8 @@ const brokersMs = () => {
 };
 // What the idle hosts spend anyway (their daemons), per ms, to be taken off: measured again once the
 // fresh apply's daemons have settled.
-const idleRate = async (ms = 3000) => {
-  const a = hostsMs();
-  const t = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  return (hostsMs() - a) / (performance.now() - t);
-};
+const idleRate = (ms) => cpuRate(hostsMs, ms);
 let idle = await idleRate();
-/**
- * Waits until the hosts are idle (under 0.6% of a core a host, twice in a row; 3 minutes at most; the
- * daemons of ten idle hosts take some 4% of a core together): the daemons a
- * fresh apply started do their start-up work (rspamd compiles its rules) for a minute or more, on the
- * cores the runs measured share. Returns the seconds waited.
- */
-const settle = async () => {
-  const t = performance.now();
-  let quiet = 0;
-  while (quiet < 2 && performance.now() - t < 180_000) quiet = (await idleRate(2000)) < 0.006 * N ? quiet + 1 : 0;
-  return (performance.now() - t) / 1000;
-};
 // With \`pinned\`, mailops runs on every CPU but the last (taskset) and the hosts on the last one (their cpuset).
 let pinned = null;
 const apply = (env, ...extra) => {
@@ -91,7 +61,7 @@ const apply = (env, ...extra) => {
 try {
   log(`fresh apply of ${N} hosts...`);
   const fresh = apply({});
-  const settled = await settle();
+  const settled = await settle(hostsMs, N);
   idle = await idleRate();
   /** Medians of RUNS no-op re-applies of one host and of all, in turns; `env` for the CLI. */
   const noop = (env) => {

@@ -1,6 +1,7 @@
 // The benchmarks' playbook and hosts: `count` local VPS containers, and a playbook that manages them all
 // (Postfix, IMAP, POP3, one domain with DKIM, one mailbox). Shared by the bench-*.mjs scripts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,4 +57,42 @@ domains:
   /** `ssh` arguments that reach host i as root (after the options). */
   const sshTo = (i) => ['-p', String(addr(i).port), `root@${addr(i).address}`];
   return { cluster, file, target, sshTo };
+}
+
+/** The hosts' CPU time (ms), all containers together, from their cgroups (v1 or v2); NaN where unreadable. */
+export function hostsCpu(cluster) {
+  const ids = cluster.hosts.map((h) => execFileSync('docker', ['inspect', '-f', '{{.Id}}', h.container], { encoding: 'utf8' }).trim());
+  const cgroupMs = (id) => {
+    try {
+      return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e6;
+    } catch {
+      try {
+        return Number(/usage_usec (\d+)/.exec(readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, 'utf8'))[1]) / 1000;
+      } catch {
+        return NaN;
+      }
+    }
+  };
+  return () => ids.reduce((a, id) => a + cgroupMs(id), 0);
+}
+
+/** The share of a core the hosts take, over `ms`. */
+export async function cpuRate(hostsMs, ms = 3000) {
+  const a = hostsMs();
+  const t = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  return (hostsMs() - a) / (performance.now() - t);
+}
+
+/**
+ * Waits until `n` hosts are idle (under 0.6% of a core a host, twice in a row; 3 minutes at most; the
+ * daemons of ten idle hosts take some 4% of a core together): the daemons a fresh apply started do their
+ * start-up work (rspamd compiles its rules) for a minute or more, on the cores the runs measured share.
+ * Returns the seconds waited.
+ */
+export async function settle(hostsMs, n) {
+  const t = performance.now();
+  let quiet = 0;
+  while (quiet < 2 && performance.now() - t < 180_000) quiet = (await cpuRate(hostsMs, 2000)) < 0.006 * n ? quiet + 1 : 0;
+  return (performance.now() - t) / 1000;
 }
