@@ -298,6 +298,27 @@ for (const [which, release] of [
     expect(there, `${await logs(ra)}\n${await logs(rb)}`).toBeDefined();
   });
 
+  if (release === 'trixie') it('a full sync waits for no host that stopped answering: its TLS handshake first, 15 s at most (not the 10 minutes a full sync may take), said, and synced once the host answers', async () => {
+    const stall = `table inet stall {
+  chain in { type filter hook input priority -10; ip saddr ${ra.ip} tcp dport 12345 ct state established drop; }
+}
+`;
+    const since = (await world.exec(ra.container, 'date +%s')).stdout.trim();
+    const journal = async () => (await world.exec(ra.container, `journalctl --no-pager -o cat -u mailops-replica-push --since @${since}`)).stdout;
+    const r = await world.exec(rb.container, 'nft -f -', stall);
+    expect(r.code, r.stderr).toBe(0);
+    try {
+      // Every user in full at the next round (what `adopt` and `pin` ask).
+      await world.exec(ra.container, ': > /run/mailops-replica/full');
+      const said = await eventually(journal, (x) => x.includes(`did not complete a TLS handshake`), 120);
+      expect(said, await logs(ra)).toMatch(new RegExp(`^replication: (alice|carol)@rp\\.test: the sync with mx2\\.${DOM.replace('.', '\\.')} failed, tried again in seconds: mx2\\.rp\\.test did not complete a TLS handshake on port 12345 within 15 s$`, 'm'));
+    } finally {
+      await world.exec(rb.container, 'nft delete table inet stall');
+    }
+    const back = await eventually(journal, (x) => /: synced with mx2\.rp\.test again$/m.test(x), 90);
+    expect(back, await logs(ra)).toMatch(/^replication: (alice|carol)@rp\.test: synced with mx2\.rp\.test again$/m);
+  });
+
   it('a change of Dovecot\'s settings alone (POP3 on): doveconf checks the staged dovecot.conf with the unchanged replication.conf it includes; both hosts converge and still replicate', async () => {
     writeFileSync(file, playbook(true, true));
     const r = await cli(['apply', '--yes', '--json', file], PW);

@@ -210,13 +210,14 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
   const b24 = renderHosts(hosts, { hosts: ['mx2'], detectedOs: new Map([['mx2', { family: 'debian', dovecot: '2.4' }]]), tls: { 'mx1.example.com': FP1, 'mx2.example.com': FP2 } })[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'mailops-replica24-'));
   /**
-   * Run shell code after the script's definitions, with RUN and TMP in a directory of the test, and doveadm a
-   * function that logs its arguments and fails for the users in $dir/down.
+   * Run shell code after the script's definitions, with RUN and TMP in a directory of the test, doveadm a
+   * function that logs its arguments and fails for the users in $dir/down, and the other host's TLS
+   * handshake (answers) one that fails while $dir/deaf exists.
    */
   const call = (fn: string) => {
     const defs = definitions(b24, dir);
     // fetch prints $dir/fetch.here, or $dir/fetch.peer when asked of the other host (-S).
-    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; case " $* " in *" fetch "*) printf 'mailbox-guid\\tuid\\tguid\\n'; case " $* " in *" -S "*) cat ${dir}/fetch.peer;; *) cat ${dir}/fetch.here;; esac; return 0;; esac; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { t="timeout"; while [ "\${1#-}" != "$1" ]; do t="$t $1 $2"; shift 2; done; echo "$t $1 $2 $3" >> ${dir}/timeouts; shift; "$@"; }`;
+    const stub = `doveadm() { echo "doveadm $*" >> ${dir}/calls; case " $* " in *" fetch "*) printf 'mailbox-guid\\tuid\\tguid\\n'; case " $* " in *" -S "*) cat ${dir}/fetch.peer;; *) cat ${dir}/fetch.here;; esac; return 0;; esac; [ "$1" = user ] && printf 'bob@example.com\\nalice@example.com\\n'; [ "$1" = sync ] && grep -qsxF "$3" ${dir}/down && { echo "dsync(\$3): Error: connect(mx1.example.com) failed: Connection refused" >&2; return 75; }; return 0; }\ntimeout() { t="timeout"; while [ "\${1#-}" != "$1" ]; do t="$t $1 $2"; shift 2; done; echo "$t $1 $2 $3" >> ${dir}/timeouts; shift; "$@"; }\nanswers() { echo asked >> ${dir}/asked; [ ! -e ${dir}/deaf ]; }`;
     return spawnSync('sh', ['-c', `${defs}\n${stub}\nmkdir -p ${dir}/run\n${fn}`], { encoding: 'utf8' });
   };
   const read = (f: string) => {
@@ -262,6 +263,33 @@ describe('replica.sh on Dovecot 2.4 (no replicator): the push, run by the shell 
     call('sync_soon carol@example.com');
     expect(read('run/full')).toBe('');
     expect(call('[ -e "$RUN/full" ] && echo asked').stdout).toBe('asked\n');
+  });
+
+  it('a full sync starts only once the other host completes a TLS handshake: one that does not is asked once a round, every full sync of the round fails at once and is said; quick syncs are not held to it', () => {
+    writeFileSync(join(dir, 'users'), 'alice@example.com\nbob@example.com\n');
+    writeFileSync(join(dir, 'down'), '');
+    writeFileSync(join(dir, 'run/failed'), '');
+    writeFileSync(join(dir, 'deaf'), '');
+    for (const f of ['calls', 'asked']) rmSync(join(dir, f), { force: true });
+    let r = call(`sync_users ${dir}/users -f`);
+    expect(read('asked')).toBe('asked\n');
+    expect(read('calls')).toBe('');
+    expect(r.stderr).toBe(['alice', 'bob'].map((u) => `replication: ${u}@example.com: the sync with mx1.example.com failed, tried again in seconds: mx1.example.com did not complete a TLS handshake on port 12345 within 15 s\n`).join(''));
+    expect(read('run/failed')).toBe('alice@example.com\nbob@example.com\n');
+    // Quick syncs go on as ever (their minute bounds them).
+    r = call(`sync_users ${dir}/users`);
+    expect(read('asked')).toBe('asked\n');
+    expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 20 -T 30 tcps:mx1.example.com:12345\n');
+    // The next round asks again; answered, the full syncs run.
+    rmSync(join(dir, 'deaf'));
+    rmSync(join(dir, 'calls'));
+    rmSync(join(dir, 'run/full'), { force: true });
+    r = call(`deaf=1; stamp=$TMP/a; next=$TMP/b; : > $stamp; folders=; n=1; again=; round; echo "deaf=[$deaf]"; sync_users ${dir}/users -f`);
+    expect(r.stdout).toBe('deaf=[]\n');
+    expect(read('asked')).toBe('asked\nasked\nasked\n');
+    expect(read('calls')).toBe('doveadm sync -u alice@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345\ndoveadm sync -u bob@example.com -N -l 20 -T 120 -f tcps:mx1.example.com:12345\n');
+    expect(read('run/failed')).toBe('');
+    rmSync(join(dir, 'asked'));
   });
 
   it('seed: a user the other host holds (a host joining a site with mail) is taken from it in one full sync, its GUIDs and mail; one neither host has gets the derived GUIDs; one whose sync fails is left to its next sync, and said', () => {
